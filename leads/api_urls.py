@@ -1,0 +1,20 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import api
+
+router = SimpleRouter()
+router.register("leads", api.LeadViewSet, basename="api-lead")
+router.register("webhooks", api.WebhookViewSet, basename="api-webhook")
+
+urlpatterns = [
+    path("events/", api.EventsView.as_view(), name="api-events"),
+    path("import/", api.ImportView.as_view(), name="api-import"),
+    # SPEC names the export without a trailing slash.
+    path(
+        "leads/export.csv",
+        api.LeadViewSet.as_view({"get": "export_csv"}),
+        name="api-lead-export",
+    ),
+    *router.urls,
+]

@@ -1,0 +1,84 @@
+"""Who gets a new MQL: round-robin among the active reps of the team that owns the territory.
+
+Fair under concurrency: inside the caller's transaction the team row is locked
+(``select_for_update``; SQLite's IMMEDIATE transactions serialise writers the same way), so the
+team's assignments happen one after another in commit order. Each claim stamps the rep's
+`last_assigned_at` strictly after every stamp in the team (clocks of different machines may
+disagree), and the claim itself is a compare-and-set on the value read, so even without the lock
+two MQLs never both land on the same rep because of a race.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import datetime as dt
+
+from django.db import connection
+from django.db.models import F, Max
+from django.utils import timezone
+
+from .models import Lead, Team, TeamMembership
+
+MAX_CLAIM_ATTEMPTS = 20
+
+
+def team_for_country(country: str) -> Team | None:
+    """The team whose territories include `country`, else the fallback team."""
+    country = (country or "").upper()
+    teams = list(Team.objects.all())
+    for team in teams:
+        if country and country in {str(code).upper() for code in team.territories or []}:
+            return team
+    return next((team for team in teams if team.is_fallback), None)
+
+
+def assign_round_robin(
+    lead: Lead, *, exclude_user_id: int | None = None
+) -> tuple[Team | None, Any, dict[str, Any]]:
+    """Pick (team, rep, decision) for `lead`. The decision dict is stored on the transition row."""
+    team = lead.team if lead.team_id else team_for_country(lead.country)
+    if team is None:
+        return None, None, {"method": "round_robin", "result": "no team for country", "country": lead.country}
+    if connection.in_atomic_block:
+        # Serialise this team's assignments until the caller's transaction commits.
+        Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True).first()
+    for _attempt in range(MAX_CLAIM_ATTEMPTS):
+        candidates = (
+            TeamMembership.objects.filter(team=team, is_away=False, user__is_active=True)
+            .exclude(user_id=exclude_user_id)
+            .select_related("user")
+            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+        )
+        membership = candidates.first()
+        if membership is None:
+            return team, None, {
+                "method": "round_robin",
+                "team": team.name,
+                "result": "no available rep (all away or inactive); left unassigned for the team",
+            }
+        latest = TeamMembership.objects.filter(team=team).aggregate(latest=Max("last_assigned_at"))["latest"]
+        now = timezone.now()
+        if latest is not None and now <= latest:
+            now = latest + dt.timedelta(microseconds=1)
+        # Claim: only succeeds if nobody else assigned to this rep since we read the row.
+        claimed = TeamMembership.objects.filter(
+            pk=membership.pk, last_assigned_at=membership.last_assigned_at
+        ).update(last_assigned_at=now) if membership.last_assigned_at is not None else (
+            TeamMembership.objects.filter(pk=membership.pk, last_assigned_at__isnull=True).update(
+                last_assigned_at=now
+            )
+        )
+        if claimed:
+            skipped = list(
+                TeamMembership.objects.filter(team=team, is_away=True).values_list(
+                    "user__username", flat=True
+                )
+            )
+            return team, membership.user, {
+                "method": "round_robin",
+                "team": team.name,
+                "owner": membership.user.username,
+                "skipped_away": skipped,
+            }
+    return team, None, {"method": "round_robin", "team": team.name, "result": "contention; left unassigned"}

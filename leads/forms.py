@@ -1,0 +1,142 @@
+"""Forms of the browser pages. They validate and shape input; `leads.transitions` decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .models import Stage, TeamMembership, TouchKind, TouchOutcome
+from .transitions import BANT_KEYS, DISQUALIFY_REASONS, RECYCLE_REASONS
+
+REASON_LABELS = {
+    "unable_to_reach": "Unable to reach",
+    "no_budget": "No budget",
+    "no_authority": "No authority",
+    "no_need": "No need",
+    "bad_timing": "Bad timing",
+    "other": "Other",
+    "inaccurate_data": "Inaccurate data",
+    "not_a_fit": "Not a fit",
+    "duplicate": "Duplicate",
+    "competitor": "Competitor",
+    "spam": "Spam",
+}
+RECYCLE_ORDER = ("unable_to_reach", "no_budget", "no_authority", "no_need", "bad_timing", "other")
+DISQUALIFY_ORDER = ("inaccurate_data", "not_a_fit", "duplicate", "competitor", "spam")
+assert set(RECYCLE_ORDER) == RECYCLE_REASONS and set(DISQUALIFY_ORDER) == DISQUALIFY_REASONS
+
+RECYCLE_CHOICES = [(code, REASON_LABELS[code]) for code in RECYCLE_ORDER]
+DISQUALIFY_CHOICES = [(code, REASON_LABELS[code]) for code in DISQUALIFY_ORDER]
+# Grouped so the rep sees which reasons send the lead back to marketing and which end it.
+REJECT_CHOICES = [
+    ("", "Choose a reason…"),
+    ("Recycle to marketing", RECYCLE_CHOICES),
+    ("Disqualify", DISQUALIFY_CHOICES),
+]
+
+NOTE_WIDGET = forms.TextInput(attrs={"placeholder": "Note (optional)", "maxlength": 2000})
+
+
+class InboxFilterForm(forms.Form):
+    stage = forms.ChoiceField(
+        required=False, choices=[("", "MQL and SAL"), (Stage.MQL, "MQL"), (Stage.SAL, "SAL")]
+    )
+    source = forms.ChoiceField(required=False, choices=[("", "All sources")])
+
+    def __init__(self, *args: Any, sources: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].choices = [("", "All sources")] + [(s, s) for s in sources]
+
+
+class RejectForm(forms.Form):
+    reason = forms.ChoiceField(choices=REJECT_CHOICES)
+    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+
+class RecycleForm(forms.Form):
+    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *RECYCLE_CHOICES])
+    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+
+class DisqualifyForm(forms.Form):
+    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *DISQUALIFY_CHOICES])
+    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+
+class TouchForm(forms.Form):
+    kind = forms.ChoiceField(choices=TouchKind.choices)
+    outcome = forms.ChoiceField(choices=TouchOutcome.choices)
+    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class BantForm(forms.Form):
+    """Budget, authority, need and timeline, each yes/no with a note; how many must be yes is
+    the SLA policy's business, checked by `transitions.qualify`."""
+
+    budget = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    budget_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
+    authority = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    authority_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
+    need = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    need_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
+    timeline = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    timeline_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
+    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+    def bant(self) -> dict[str, dict[str, Any]]:
+        data = self.cleaned_data
+        return {
+            key: {"value": data[key] == "yes", "note": data.get(f"{key}_note", "")}
+            for key in BANT_KEYS
+        }
+
+    def rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
+        return [(self[key], self[f"{key}_note"]) for key in BANT_KEYS]
+
+
+class PromoteForm(forms.Form):
+    """A marketer's manual MQL promotion: the note saying why is required."""
+
+    note = forms.CharField(
+        max_length=2000,
+        widget=forms.TextInput(attrs={"placeholder": "Why this lead is ready for sales", "maxlength": 2000}),
+    )
+
+
+class CloseForm(forms.Form):
+    outcome = forms.ChoiceField(choices=[(Stage.WON, "Won"), (Stage.LOST, "Lost")])
+    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+
+class ReassignForm(forms.Form):
+    """A manager's choice of new owner among the reps of the lead's team; empty = round-robin."""
+
+    owner = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="Next rep in the rotation (round-robin)",
+    )
+    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+    def __init__(self, *args: Any, team_id: int | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        members = TeamMembership.objects.filter(user__is_active=True)
+        if team_id is not None:
+            members = members.filter(team_id=team_id)
+        self.fields["owner"].queryset = (
+            get_user_model().objects.filter(pk__in=members.values("user_id")).order_by("username")
+        )
+        self.fields["owner"].label_from_instance = lambda user: (
+            f"{user.get_full_name() or user.username} ({user.username})"
+        )
+
+
+class AwayForm(forms.Form):
+    is_away = forms.TypedChoiceField(
+        choices=[("1", "Away"), ("0", "Available")], coerce=lambda v: v == "1"
+    )

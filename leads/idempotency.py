@@ -1,0 +1,116 @@
+"""`Idempotency-Key` on POSTs: the same key and body give the stored response again (for at
+least 24 hours); the same key with a different body is a 422.
+
+The key row is inserted before the work runs, inside the same transaction, so two concurrent
+requests with one key serialise on the unique constraint instead of both doing the work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from typing import Any, Callable
+
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from .exceptions import ApiError
+
+HEADER = "Idempotency-Key"
+KEEP_FOR = dt.timedelta(hours=24)
+
+
+class IdempotencyKey(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    body_hash = models.CharField(max_length=64)
+    status_code = models.PositiveIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+
+def _body_hash(request: Request) -> str:
+    raw = request._request.body
+    return hashlib.sha256(request.method.encode() + request.path.encode() + b"\0" + raw).hexdigest()
+
+
+def _replay(row: IdempotencyKey, body_hash: str) -> Response:
+    if row.body_hash != body_hash:
+        raise ApiError(
+            "This Idempotency-Key was used with a different request body.",
+            code="idempotency_key_reused", status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            fields={"Idempotency-Key": ["Already used with a different body."]},
+        )
+    if row.status_code is None:
+        raise ApiError(
+            "A request with this Idempotency-Key is still being processed.",
+            code="idempotency_key_in_use", status_code=status.HTTP_409_CONFLICT,
+        )
+    response = Response(row.response, status=row.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Decorate a POST handler (`def post(self, request, ...)` or a viewset action)."""
+
+    @functools.wraps(view)
+    def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get(HEADER)
+        if not key:
+            return view(self, request, *args, **kwargs)
+        if len(key) > 255:
+            raise ApiError(
+                "Idempotency-Key is at most 255 characters.", code="validation_error",
+                status_code=400, fields={"Idempotency-Key": ["Too long."]},
+            )
+        body_hash = _body_hash(request)
+        since = timezone.now() - KEEP_FOR
+        existing = IdempotencyKey.objects.filter(
+            user=request.user, key=key, created_at__gte=since
+        ).first()
+        if existing is not None:
+            return _replay(existing, body_hash)
+        # An expired key may be reused.
+        IdempotencyKey.objects.filter(user=request.user, key=key, created_at__lt=since).delete()
+        try:
+            with transaction.atomic():
+                row = IdempotencyKey.objects.create(
+                    user=request.user, key=key, method=request.method, path=request.path,
+                    body_hash=body_hash,
+                )
+        except IntegrityError:
+            return _replay(IdempotencyKey.objects.get(user=request.user, key=key), body_hash)
+        try:
+            response = view(self, request, *args, **kwargs)
+        except Exception:
+            IdempotencyKey.objects.filter(pk=row.pk).delete()
+            raise
+        if response.status_code >= 500:
+            IdempotencyKey.objects.filter(pk=row.pk).delete()
+            return response
+        data = json.loads(json.dumps(response.data, default=str))
+        IdempotencyKey.objects.filter(pk=row.pk).update(status_code=response.status_code, response=data)
+        return response
+
+    return wrapper
+
+
+def purge_expired(*, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=now - KEEP_FOR * 2).delete()
+    return deleted

@@ -1,0 +1,292 @@
+"""Historical import (SPEC section 9): leads with their past stage changes and timestamps.
+
+Rows are validated one by one (a bad row is reported with its line and skipped), then written in
+chunks: leads upserted in bulk, matched by external_id then email; unknown owners created as
+inactive reps; the dated lifecycle written through `leads.transitions.record_history`, which skips
+steps already recorded, so re-importing the same file changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from . import permissions, transitions
+from .models import Lead, Stage, StageTransition
+
+CHUNK = 1000
+LEAD_COLUMNS = (
+    "first_name", "last_name", "company", "job_title", "industry", "country", "employees",
+    "annual_revenue", "source",
+)
+STAGE_COLUMNS = {
+    "became_mql_at": Stage.MQL,
+    "became_sal_at": Stage.SAL,
+    "became_sql_at": Stage.SQL,
+    "became_won_at": Stage.WON,
+    "became_lost_at": Stage.LOST,
+    "became_recycled_at": Stage.RECYCLED,
+    "became_disqualified_at": Stage.DISQUALIFIED,
+}
+COLUMNS = ("external_id", "email", *LEAD_COLUMNS, "owner", "created_at", *STAGE_COLUMNS, "rejection_reason")
+MAX_LENGTHS = {"first_name": 100, "last_name": 100, "company": 200, "job_title": 200,
+               "industry": 100, "source": 100, "external_id": 255}
+DMY = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})(?:[ T](\d{1,2}):(\d{2}))?$")
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    created_owners: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "rejected": [{"line": line, "reason": reason} for line, reason in self.rejected],
+            "created_owners": self.created_owners,
+        }
+
+
+class RowError(ValueError):
+    pass
+
+
+def parse_moment(value: str, column: str) -> dt.datetime:
+    """ISO 8601 or DD-MM-YYYY[ HH:MM]; a moment without zone is in the site's time zone."""
+    text = value.strip()
+    moment: dt.datetime | None = None
+    match = DMY.match(text)
+    try:
+        if match:
+            day, month, year, hour, minute = match.groups()
+            moment = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))
+        else:
+            moment = parse_datetime(text)
+            if moment is None:
+                day_only = parse_date(text)
+                if day_only is not None:
+                    moment = dt.datetime.combine(day_only, dt.time())
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise RowError(f"{column}: '{value}' is not a date (ISO 8601 or DD-MM-YYYY[ HH:MM])")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    data = {k.strip().lower(): (str(v).strip() if v is not None else "") for k, v in row.items() if k}
+    email = data.get("email", "").lower()
+    ext = data.get("external_id", "")
+    if not email and not ext:
+        raise RowError("external_id or email is required")
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError as exc:
+            raise RowError(f"email: '{email}' is not a valid address") from exc
+    out: dict[str, Any] = {"email": email, "external_id": ext or None}
+    for name in LEAD_COLUMNS:
+        value = data.get(name, "")
+        if not value:
+            continue
+        if name == "employees":
+            if not value.isdigit():
+                raise RowError(f"employees: '{value}' is not a whole number")
+            out[name] = int(value)
+        elif name == "annual_revenue":
+            try:
+                out[name] = Decimal(value.replace(",", ""))
+            except InvalidOperation as exc:
+                raise RowError(f"annual_revenue: '{value}' is not a number") from exc
+            if out[name] < 0 or out[name] >= Decimal("1e14"):
+                raise RowError(f"annual_revenue: '{value}' is out of range")
+        elif name == "country":
+            if len(value) != 2 or not value.isalpha():
+                raise RowError(f"country: '{value}' is not a two-letter ISO code")
+            out[name] = value.upper()
+        else:
+            out[name] = value
+        if name in MAX_LENGTHS and len(str(out[name])) > MAX_LENGTHS[name]:
+            raise RowError(f"{name}: longer than {MAX_LENGTHS[name]} characters")
+    if ext and len(ext) > 255:
+        raise RowError("external_id: longer than 255 characters")
+    if data.get("created_at"):
+        out["created_at"] = parse_moment(data["created_at"], "created_at")
+    steps = []
+    for column, stage in STAGE_COLUMNS.items():
+        if data.get(column):
+            steps.append((stage, parse_moment(data[column], column)))
+    reason = data.get("rejection_reason", "")
+    if reason and reason not in transitions.REJECT_REASONS:
+        raise RowError(f"rejection_reason: '{reason}' is not one of {', '.join(sorted(transitions.REJECT_REASONS))}")
+    out["_steps"] = steps
+    out["_reason"] = reason
+    out["_owner"] = data.get("owner", "")
+    return out
+
+
+def _rows(source: Iterable[dict] | IO[str] | str) -> Iterator[tuple[int, Any]]:
+    if isinstance(source, str):
+        source = open(source, newline="", encoding="utf-8-sig")  # noqa: SIM115
+    if hasattr(source, "read"):
+        reader = csv.DictReader(source)  # type: ignore[arg-type]
+        for row in reader:
+            yield reader.line_num, row
+    else:
+        # JSON rows are numbered as if line 1 were a header.
+        for index, row in enumerate(source, start=2):  # type: ignore[arg-type]
+            yield index, row
+
+
+def import_leads(
+    source: Iterable[dict] | IO[str] | str, *, user: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import rows from a CSV file object, a path, or an iterable of dicts."""
+    result = ImportResult()
+    actor = transitions.Actor.person(user) if user is not None else transitions.SYSTEM
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    seen = 0
+    for line, row in _rows(source):
+        seen += 1
+        try:
+            chunk.append((line, _clean_row(row)))
+        except RowError as exc:
+            result.rejected.append((line, str(exc)))
+        if len(chunk) >= CHUNK:
+            _write_chunk(chunk, result, actor)
+            chunk = []
+            if progress:
+                progress(seen)
+    if chunk:
+        _write_chunk(chunk, result, actor)
+    if progress:
+        progress(seen)
+    return result
+
+
+def _owners(names: set[str], result: ImportResult) -> dict[str, Any]:
+    User = get_user_model()
+    if not names:
+        return {}
+    found: dict[str, Any] = {}
+    for found_user in User.objects.filter(Q(username__in=names) | Q(email__in=names)):
+        found[found_user.username] = found_user
+        if found_user.email:
+            found[found_user.email] = found_user
+    missing = sorted(name for name in names if name not in found)
+    if missing:
+        group, _ = Group.objects.get_or_create(name=permissions.SALES_REP)
+        for name in missing:
+            username = name[:150]
+            new_user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"is_active": False, "email": name if "@" in name else ""},
+            )
+            if created:
+                new_user.set_unusable_password()
+                new_user.save(update_fields=["password"])
+                new_user.groups.add(group)
+                result.created_owners.append(username)
+            found[name] = new_user
+    return found
+
+
+def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, actor: Any) -> None:
+    with transaction.atomic():
+        owners = _owners({data["_owner"] for _, data in chunk if data["_owner"]}, result)
+        exts = {d["external_id"] for _, d in chunk if d["external_id"]}
+        emails = {d["email"] for _, d in chunk if d["email"]}
+        by_ext = {lead.external_id: lead for lead in Lead.objects.filter(external_id__in=exts)}
+        by_email = {lead.email: lead for lead in Lead.objects.filter(email__in=emails)}
+        new: dict[str, Lead] = {}
+        changed: dict[int, Lead] = {}
+        changed_fields: set[str] = set()
+        targets: list[tuple[int, dict[str, Any], Lead]] = []
+        for line, data in chunk:
+            ext = data["external_id"]
+            lead = (by_ext.get(ext) if ext else None) or (by_email.get(data["email"]) if data["email"] else None)
+            lead = lead or new.get(data["email"] or "")
+            if lead is None:
+                if not data["email"]:
+                    result.rejected.append((line, f"email is required to create a lead (external_id '{ext}' is unknown)"))
+                    continue
+                fields = {k: v for k, v in data.items() if not k.startswith("_")}
+                owner = owners.get(data["_owner"])
+                lead = Lead(**fields, owner=owner)
+                new[data["email"]] = lead
+                if ext:
+                    by_ext[ext] = lead
+                result.created += 1
+            else:
+                diff = False
+                for name, value in data.items():
+                    if name.startswith("_") or value in (None, "") or name == "created_at" and lead.pk:
+                        continue
+                    if getattr(lead, name) != value:
+                        if name == "email" and value in by_email and by_email[value] is not lead:
+                            continue
+                        setattr(lead, name, value)
+                        changed_fields.add(name)
+                        diff = True
+                if lead.pk is None:
+                    pass
+                elif diff:
+                    changed[lead.pk] = lead
+                    result.updated += 1
+                else:
+                    result.unchanged += 1
+            targets.append((line, data, lead))
+        if new:
+            Lead.objects.bulk_create(list(new.values()), batch_size=500)
+            missing = [lead.email for lead in new.values() if lead.pk is None]
+            if missing:
+                ids = dict(Lead.objects.filter(email__in=missing).values_list("email", "id"))
+                for lead in new.values():
+                    lead.pk = lead.pk or ids.get(lead.email)
+        if changed:
+            now = timezone.now()
+            for lead in changed.values():
+                lead.updated_at = now
+            Lead.objects.bulk_update(list(changed.values()), sorted(changed_fields | {"updated_at"}), batch_size=500)
+        lead_ids = [lead.pk for _, _, lead in targets]
+        recorded: dict[int, set[tuple[str, dt.datetime]]] = {}
+        for lead_id, stage, at in StageTransition.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "to_stage", "at"):
+            recorded.setdefault(lead_id, set()).add((stage, at))
+        for line, data, lead in targets:
+            have = recorded.get(lead.pk, set())
+            owner = owners.get(data["_owner"])
+            steps = [
+                transitions.HistoricalStep(
+                    to_stage=stage, at=at,
+                    reason=data["_reason"] if stage in (Stage.RECYCLED, Stage.DISQUALIFIED) and data["_reason"] else "",
+                    owner_id=owner.pk if owner is not None and stage in (Stage.MQL, Stage.SAL, Stage.SQL) else None,
+                )
+                for stage, at in data["_steps"] if (stage, at) not in have
+            ]
+            if steps:
+                transitions.record_history(lead, steps=steps, actor=actor)
+                have.update((s.to_stage, s.at) for s in steps)
+                recorded[lead.pk] = have
+        from .api import scoring_hook
+
+        scoring_hook("on_lead_changed", [lead.pk for lead in list(new.values()) + list(changed.values())])

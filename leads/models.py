@@ -1,0 +1,302 @@
+"""The lead lifecycle's data: leads, teams, behaviour events, the stage audit trail, touches.
+
+`Lead.stage` and its companions are denormalised for fast inboxes and sweeps; they are written
+only by `leads.transitions`. `StageTransition` is the append-only record of every move.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Stage(models.TextChoices):
+    LEAD = "lead", "Lead"
+    MQL = "mql", "MQL"
+    SAL = "sal", "SAL"
+    SQL = "sql", "SQL"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    RECYCLED = "recycled", "Recycled"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+# Stages a lead is "open" in: scoring can still promote it, or an SLA clock can run on it.
+OPEN_STAGES = (Stage.LEAD, Stage.MQL, Stage.SAL, Stage.RECYCLED)
+# Stages in which an SLA clock can be running (the sweep's partial index covers exactly these).
+CLOCKED_STAGES = (Stage.MQL, Stage.SAL)
+
+
+class SlaClock(models.TextChoices):
+    MQL_DECISION = "mql_decision", "MQL: accept or reject"
+    SAL_FIRST_TOUCH = "sal_first_touch", "SAL: first touch"
+    SAL_MIN_TOUCHES = "sal_min_touches", "SAL: minimum touches"
+    SAL_QUALIFY = "sal_qualify", "SAL: qualify or drop"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    territories = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='ISO country codes this team owns, e.g. ["US", "CA"].',
+    )
+    is_fallback = models.BooleanField(
+        default=False, help_text="Receives leads whose country no team claims."
+    )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_teams",
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", blank=True
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    """A rep in a team. `last_assigned_at` drives round-robin; `is_away` skips the rep."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
+    is_away = models.BooleanField(default=False)
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="unique_team_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class Lead(models.Model):
+    external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    employees = models.PositiveIntegerField(null=True, blank=True)
+    annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    source = models.CharField(max_length=100, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    # Denormalised lifecycle state, written only by leads.transitions.
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
+    stage_entered_at = models.DateTimeField(default=timezone.now)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    fit_score = models.FloatField(default=0)
+    behavior_score = models.FloatField(default=0)
+    # When behavior_score was last computed: decay is relative to this moment.
+    scored_at = models.DateTimeField(null=True, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla_clock = models.CharField(max_length=30, choices=SlaClock.choices, blank=True)
+    sla_warned_at = models.DateTimeField(null=True, blank=True)
+    # When the running clock reaches its policy's warning share; stored so the sweep finds
+    # leads to warn with one indexed query instead of recomputing business time per lead.
+    sla_warn_at = models.DateTimeField(null=True, blank=True)
+    first_touch_at = models.DateTimeField(null=True, blank=True)
+    recycle_count = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The rep inbox: my leads in a stage, soonest deadline first.
+            models.Index(fields=["owner", "stage", "sla_due_at"], name="lead_inbox_idx"),
+            # The team's unassigned MQLs.
+            models.Index(
+                fields=["team", "stage", "sla_due_at"],
+                name="lead_team_unassigned_idx",
+                condition=Q(owner__isnull=True),
+            ),
+            # The SLA sweep: only clocked stages with a deadline, so "nothing due" is cheap.
+            models.Index(
+                fields=["sla_due_at"],
+                name="lead_sla_due_idx",
+                condition=Q(stage__in=["mql", "sal"], sla_due_at__isnull=False),
+            ),
+            # The SLA sweep's warnings: open clocks not yet warned.
+            models.Index(
+                fields=["sla_warn_at"],
+                name="lead_sla_warn_idx",
+                condition=Q(
+                    stage__in=["mql", "sal"], sla_warn_at__isnull=False, sla_warned_at__isnull=True
+                ),
+            ),
+            models.Index(fields=["stage", "stage_entered_at"], name="lead_stage_idx"),
+            models.Index(fields=["updated_at"], name="lead_updated_idx"),
+            models.Index(fields=["source"], name="lead_source_idx"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} <{self.email}>" if name else self.email
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    @property
+    def fit_grade(self) -> str:
+        from scoring.engine import fit_grade
+
+        return fit_grade(self.fit_score)
+
+
+class Event(models.Model):
+    """A behaviour event (page view, webinar, demo request...). `event_id` deduplicates."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=100)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    properties = models.JSONField(default=dict, blank=True)
+    event_id = models.CharField(max_length=255, unique=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["lead", "type", "occurred_at"], name="event_lead_type_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "User"
+    SYSTEM = "system", "System"
+    API = "api", "API client"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk update and delete are refused: the audit trail is never rewritten."""
+
+    def update(self, **kwargs):  # type: ignore[override]
+        raise PermissionError("StageTransition rows are append-only and cannot be updated")
+
+    def delete(self):  # type: ignore[override]
+        raise PermissionError("StageTransition rows are append-only and cannot be deleted")
+
+    # Internal helpers Django uses for the same purpose.
+    _raw_delete = delete  # type: ignore[assignment]
+
+
+class StageTransition(models.Model):
+    """Append-only audit row of one stage change, with the facts at that moment."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="transitions")
+    from_stage = models.CharField(max_length=20, choices=Stage.choices)
+    to_stage = models.CharField(max_length=20, choices=Stage.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stage_transitions",
+        help_text="The user, or the integration token's user, who made the move.",
+    )
+    reason = models.CharField(max_length=40, blank=True)
+    note = models.TextField(blank=True)
+    fit_score = models.FloatField(default=0)
+    behavior_score = models.FloatField(default=0)
+    definition_version = models.PositiveIntegerField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The lead's owner after the move.",
+    )
+    bant = models.JSONField(default=dict, blank=True)
+    # Why the owner is who it is (round-robin decision, reassignment), for the audit.
+    assignment = models.JSONField(default=dict, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["to_stage", "at"], name="transition_to_at_idx"),
+            models.Index(fields=["lead", "at"], name="transition_lead_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.from_stage} → {self.to_stage} ({self.reason or '-'})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("StageTransition rows are append-only and cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("StageTransition rows are append-only and cannot be deleted")
+
+
+class TouchKind(models.TextChoices):
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+    MEETING = "meeting", "Meeting"
+
+
+class TouchOutcome(models.TextChoices):
+    CONNECTED = "connected", "Connected"
+    NO_ANSWER = "no_answer", "No answer"
+    VOICEMAIL = "voicemail", "Voicemail"
+    BOUNCED = "bounced", "Bounced"
+    REPLIED = "replied", "Replied"
+
+
+class Touch(models.Model):
+    """A rep's attempt to reach a lead: counts toward the SAL first-touch and minimum-touch clocks."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="touches")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="touches"
+    )
+    kind = models.CharField(max_length=10, choices=TouchKind.choices)
+    outcome = models.CharField(max_length=12, choices=TouchOutcome.choices)
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name_plural = "touches"
+        indexes = [models.Index(fields=["lead", "at"], name="touch_lead_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_outcome_display()})"
+
+
+# Models that live beside the API code they serve, registered with this app.
+from .idempotency import IdempotencyKey  # noqa: E402,F401
+from .webhooks import WebhookAttempt, WebhookDelivery, WebhookSubscription  # noqa: E402,F401

@@ -1,0 +1,272 @@
+"""API bodies of SPEC section 6. Stage, scores and owner are read-only: they change through
+transitions and assignment, never by writing the lead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from . import transitions
+from .models import Event, Lead, StageTransition, Touch, TouchKind, TouchOutcome
+from .webhooks import WebhookEvent, WebhookSubscription, check_url
+
+LEAD_FIELDS = [
+    "id", "external_id", "email", "first_name", "last_name", "company", "job_title", "industry",
+    "country", "employees", "annual_revenue", "source", "attributes", "stage", "fit_score",
+    "behavior_score", "fit_grade", "owner", "team", "stage_entered_at", "sla_due_at",
+    "created_at", "updated_at",
+]
+WRITABLE_LEAD_FIELDS = [
+    "external_id", "email", "first_name", "last_name", "company", "job_title", "industry",
+    "country", "employees", "annual_revenue", "source", "attributes",
+]
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    team = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    fit_grade = serializers.CharField(read_only=True)
+    annual_revenue = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True,
+        coerce_to_string=False,
+    )
+    attributes = serializers.DictField(required=False)
+
+    class Meta:
+        model = Lead
+        fields = LEAD_FIELDS
+        read_only_fields = [
+            "id", "stage", "fit_score", "behavior_score", "fit_grade", "owner", "team",
+            "stage_entered_at", "sla_due_at", "created_at", "updated_at",
+        ]
+
+    def validate_email(self, value: str) -> str:
+        return value.strip().lower()
+
+    def validate_external_id(self, value: str | None) -> str | None:
+        return value or None
+
+    def validate_country(self, value: str) -> str:
+        value = (value or "").strip().upper()
+        if value and (len(value) != 2 or not value.isalpha()):
+            raise serializers.ValidationError("Use a two-letter ISO 3166-1 country code.")
+        return value
+
+
+class BulkLeadRowSerializer(LeadSerializer):
+    """One row of `leads/bulk/`: uniqueness is the upsert's match, not an error."""
+
+    class Meta(LeadSerializer.Meta):
+        extra_kwargs = {"email": {"validators": []}, "external_id": {"validators": []}}
+
+
+class BulkLeadsSerializer(serializers.Serializer):
+    leads = serializers.ListField(child=serializers.DictField(), max_length=1000)
+
+
+class BulkRowResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["created", "updated", "error"])
+    id = serializers.IntegerField(allow_null=True)
+    errors = serializers.DictField(required=False)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    results = BulkRowResultSerializer(many=True)
+
+
+# --- Events --------------------------------------------------------------------------------
+
+
+class EventLeadRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(required=False)
+    email = serializers.EmailField(required=False)
+    external_id = serializers.CharField(required=False)
+
+
+class EventInSerializer(serializers.Serializer):
+    """Documents one event of `POST /events/` (the endpoint validates in bulk, not through this)."""
+
+    lead = EventLeadRefSerializer()
+    type = serializers.CharField(max_length=100)
+    occurred_at = serializers.DateTimeField(required=False)
+    properties = serializers.DictField(required=False)
+    event_id = serializers.CharField(max_length=255, required=False)
+
+
+class EventsResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    leads_created = serializers.IntegerField()
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "event_id", "type", "occurred_at", "properties", "received_at"]
+
+
+# --- Transitions and touches ----------------------------------------------------------------
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class RejectSerializer(NoteSerializer):
+    reason = serializers.ChoiceField(choices=sorted(transitions.REJECT_REASONS))
+
+
+class RecycleSerializer(NoteSerializer):
+    reason = serializers.ChoiceField(choices=sorted(transitions.RECYCLE_REASONS))
+
+
+class DisqualifySerializer(NoteSerializer):
+    reason = serializers.ChoiceField(choices=sorted(transitions.DISQUALIFY_REASONS))
+
+
+class CloseSerializer(NoteSerializer):
+    outcome = serializers.ChoiceField(choices=["won", "lost"])
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "boolean"},
+            {
+                "type": "object",
+                "properties": {"value": {"type": "boolean"}, "note": {"type": "string"}},
+                "required": ["value"],
+            },
+        ]
+    }
+)
+class BantItemField(serializers.JSONField):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, bool):
+            return {"value": data, "note": ""}
+        if isinstance(data, dict) and isinstance(data.get("value"), bool):
+            return {"value": data["value"], "note": str(data.get("note") or "")}
+        raise serializers.ValidationError('Give true/false or {"value": true/false, "note": "..."}.')
+
+
+class BantSerializer(serializers.Serializer):
+    budget = BantItemField()
+    authority = BantItemField()
+    need = BantItemField()
+    timeline = BantItemField()
+
+
+class QualifySerializer(NoteSerializer):
+    """BANT either nested under `bant` or as top-level `budget`/`authority`/`need`/`timeline`."""
+
+    bant = BantSerializer(required=False)
+    budget = BantItemField(required=False)
+    authority = BantItemField(required=False)
+    need = BantItemField(required=False)
+    timeline = BantItemField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        bant = dict(attrs.get("bant") or {})
+        for key in transitions.BANT_KEYS:
+            if key in attrs:
+                bant[key] = attrs[key]
+        missing = [key for key in transitions.BANT_KEYS if key not in bant]
+        if missing:
+            raise serializers.ValidationError(
+                {"bant": [f"Record yes or no for: {', '.join(missing)}."]}
+            )
+        return {"bant": bant, "note": attrs.get("note", "")}
+
+
+class TouchSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    kind = serializers.ChoiceField(choices=TouchKind.choices)
+    outcome = serializers.ChoiceField(choices=TouchOutcome.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+    class Meta:
+        model = Touch
+        fields = ["id", "kind", "outcome", "note", "at", "user"]
+        read_only_fields = ["id", "at", "user"]
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = StageTransition
+        fields = [
+            "id", "from_stage", "to_stage", "at", "actor_type", "actor", "reason", "note",
+            "fit_score", "behavior_score", "definition_version", "owner", "bant",
+        ]
+
+
+class SlaBreachSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    clock = serializers.CharField()
+    stage = serializers.CharField()
+    due_at = serializers.DateTimeField()
+    detected_at = serializers.DateTimeField()
+    action = serializers.CharField()
+
+
+class HistorySerializer(serializers.Serializer):
+    transitions = TransitionSerializer(many=True)
+    touches = TouchSerializer(many=True)
+    events = EventSerializer(many=True)
+    sla_breaches = SlaBreachSerializer(many=True)
+
+
+# --- Webhooks ------------------------------------------------------------------------------
+
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False
+    )
+    secret = serializers.CharField(
+        required=False, min_length=16, max_length=128, write_only=True,
+        help_text="Generated when omitted; shown once in the creation response.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "url", "events", "secret", "active", "failing", "created_at"]
+        read_only_fields = ["id", "failing", "created_at"]
+
+    def validate_url(self, value: str) -> str:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        try:
+            check_url(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict.get("url", exc.messages)) from exc
+        return value
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class WebhookCreatedSerializer(WebhookSubscriptionSerializer):
+    secret = serializers.CharField(read_only=True)
+
+
+# --- Import --------------------------------------------------------------------------------
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    rejected = serializers.ListField(
+        child=serializers.DictField(), help_text='[{"line": 7, "reason": "..."}]'
+    )
+    created_owners = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,147 @@
+"""Webhook delivery: POST the signed body, back off exponentially, give up after 24 hours.
+
+Both tasks are safe to run twice or in two workers at once: a delivery is claimed with a
+conditional UPDATE (only one worker wins the claim) before anything is posted, and a delivered
+row is never posted again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import http.client
+from urllib.parse import urlsplit
+
+from celery import shared_task
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .webhooks import (
+    FAILING_AFTER,
+    GIVE_UP_AFTER,
+    SIGNATURE_HEADER,
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+    check_url,
+    encode,
+    schedule,
+    sign,
+)
+
+TIMEOUT_SECONDS = 10
+CLAIM_FOR = dt.timedelta(seconds=60)
+FIRST_BACKOFF = dt.timedelta(seconds=30)
+MAX_BACKOFF = dt.timedelta(hours=1)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """30 s, 1 min, 2 min, 4 min ... capped at an hour."""
+    return min(FIRST_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def _claim(delivery_id: str, now: dt.datetime) -> bool:
+    return bool(
+        WebhookDelivery.objects.filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+            pk=delivery_id, status=DeliveryStatus.PENDING,
+        ).update(claimed_until=now + CLAIM_FOR)
+    )
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    # http.client keeps header names as written (urllib would turn them into X-leadflow-...).
+    parts = urlsplit(url)
+    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = conn_class(parts.hostname, parts.port, timeout=TIMEOUT_SECONDS)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        conn.request("POST", path, body=body, headers={**headers, "Content-Length": str(len(body))})
+        response = conn.getresponse()
+        response.read(65536)
+        status = response.status
+        return status, "" if 200 <= status < 300 else f"HTTP {status}"
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return None, str(exc)[:500] or type(exc).__name__
+    finally:
+        conn.close()
+
+
+@shared_task(name="leads.tasks.deliver_webhook", ignore_result=True)
+def deliver_webhook(delivery_id: str) -> str:
+    now = timezone.now()
+    if not _claim(delivery_id, now):
+        return "skipped"
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    sub = delivery.subscription
+    body = encode(delivery.payload)
+    try:
+        # Checked again at delivery: DNS may have changed since the subscription was saved.
+        check_url(sub.url)
+        started = time.monotonic()
+        status_code, error = _post(
+            sub.url, body,
+            {
+                "Content-Type": "application/json",
+                "User-Agent": "LeadFlow-Webhooks/1",
+                SIGNATURE_HEADER: sign(body, sub.secret),
+                "X-LeadFlow-Event": delivery.event,
+                "X-LeadFlow-Delivery": str(delivery.pk),
+            },
+        )
+        duration = int((time.monotonic() - started) * 1000)
+    except ValidationError as exc:
+        status_code, error, duration = None, "; ".join(exc.messages), 0
+    done = timezone.now()
+    WebhookAttempt.objects.create(
+        delivery=delivery, at=done, status_code=status_code, error=error, duration_ms=duration
+    )
+    attempts = delivery.attempts + 1
+    if status_code is not None and 200 <= status_code < 300:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.DELIVERED, attempts=attempts, delivered_at=done,
+            last_status_code=status_code, last_error="", claimed_until=None,
+        )
+        WebhookSubscription.objects.filter(pk=sub.pk).update(consecutive_failures=0, failing=False)
+        return "delivered"
+    gave_up = done - delivery.created_at >= GIVE_UP_AFTER
+    retry_at = done + backoff(attempts)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.GAVE_UP if gave_up else DeliveryStatus.PENDING,
+        attempts=attempts, next_attempt_at=retry_at, last_status_code=status_code,
+        last_error=error, claimed_until=None,
+    )
+    WebhookSubscription.objects.filter(pk=sub.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1
+    )
+    WebhookSubscription.objects.filter(
+        pk=sub.pk, consecutive_failures__gte=FAILING_AFTER
+    ).update(failing=True)
+    if gave_up:
+        return "gave_up"
+    try:
+        deliver_webhook.apply_async((str(delivery.pk),), eta=retry_at, retry=False)
+    except Exception:  # noqa: BLE001 - the beat task re-enqueues it when the broker is back
+        pass
+    return "retry"
+
+
+@shared_task(name="leads.tasks.redeliver_outbox", ignore_result=True)
+def redeliver_outbox(limit: int = 1000) -> int:
+    """Enqueue pending deliveries that are due and not claimed: the ones whose task was lost
+    (broker down at commit, worker killed) or whose retry is due. Runs every minute."""
+    now = timezone.now()
+    due = list(
+        WebhookDelivery.objects.filter(
+            Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
+        ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+    # Rows past the 24-hour window without a successful attempt are closed here too.
+    WebhookDelivery.objects.filter(
+        status=DeliveryStatus.PENDING, created_at__lt=now - GIVE_UP_AFTER
+    ).update(status=DeliveryStatus.GAVE_UP)
+    schedule([str(pk) for pk in due])
+    return len(due)

@@ -1,0 +1,55 @@
+"""Small template helpers for the browser pages: role-aware navigation and SLA countdowns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+
+from leads import permissions
+
+register = template.Library()
+
+
+@register.simple_tag
+def nav_for(user) -> dict[str, bool]:
+    """Which top-level pages this user's role opens (the pages themselves check again)."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    manager = permissions.is_manager(user)
+    marketing = permissions.is_marketing(user)
+    return {
+        "inbox": permissions.is_rep(user) or manager,
+        "dashboard": manager or marketing,
+        "manager": manager,
+    }
+
+
+def _span(seconds: int) -> str:
+    minutes = max(0, seconds) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    return f"{mins}m"
+
+
+@register.filter
+def countdown(due_at: dt.datetime | None) -> str:
+    """'3h 05m left' or 'overdue 1d 2h' — the same words the page's script keeps up to date."""
+    if due_at is None:
+        return "no clock"
+    seconds = int((due_at - timezone.now()).total_seconds())
+    if seconds >= 0:
+        return f"{_span(seconds)} left"
+    return f"overdue {_span(-seconds)}"
+
+
+@register.filter
+def duration_since(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return ""
+    return _span(int((timezone.now() - moment).total_seconds()))

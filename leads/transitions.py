@@ -1,0 +1,1041 @@
+"""Every change of a lead's stage, and nothing else, happens here (SPEC section 2).
+
+One table of allowed moves, one function per move. Each function:
+
+1. opens one transaction and locks the lead row (``select_for_update``; on SQLite the
+   IMMEDIATE transaction mode serialises writers instead),
+2. checks the move against the table (and the actor's right to make it),
+3. updates the denormalised lead columns with a compare-and-set
+   (``UPDATE ... WHERE id = %s AND stage = <the stage we checked>``) so that even without a
+   row lock a lost race is detected, never silently double-applied,
+4. appends a ``StageTransition`` audit row and sends ``stage_changed`` (webhook outbox rows are
+   written by its receivers inside the same transaction).
+
+Views, API views, admin actions and Celery tasks call these functions; none assigns
+``lead.stage`` itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from . import permissions
+from .assignment import assign_round_robin
+from .models import (
+    CLOCKED_STAGES,
+    ActorType,
+    Lead,
+    SlaClock,
+    Stage,
+    StageTransition,
+    Touch,
+    TouchKind,
+)
+from .signals import stage_changed
+
+# --- The lifecycle table -------------------------------------------------------------------
+
+ALLOWED_MOVES: dict[str, dict[str, frozenset[str]]] = {
+    # move name: {from stage: allowed target stages}
+    "promote_to_mql": {Stage.LEAD: frozenset({Stage.MQL}), Stage.RECYCLED: frozenset({Stage.MQL})},
+    "accept": {Stage.MQL: frozenset({Stage.SAL})},
+    "recycle": {Stage.MQL: frozenset({Stage.RECYCLED}), Stage.SAL: frozenset({Stage.RECYCLED})},
+    "disqualify": {
+        Stage.MQL: frozenset({Stage.DISQUALIFIED}),
+        Stage.SAL: frozenset({Stage.DISQUALIFIED}),
+    },
+    "qualify": {Stage.SAL: frozenset({Stage.SQL})},
+    "close": {Stage.SQL: frozenset({Stage.WON, Stage.LOST})},
+}
+# The rep's "reject" is recycle or disqualify by reason; it is offered only on an MQL.
+REJECT_FROM = frozenset({Stage.MQL})
+
+RECYCLE_REASONS = frozenset(
+    {"unable_to_reach", "no_budget", "no_authority", "no_need", "bad_timing", "other"}
+)
+SYSTEM_RECYCLE_REASONS = frozenset({"sla_expired"})
+DISQUALIFY_REASONS = frozenset({"inaccurate_data", "not_a_fit", "duplicate", "competitor", "spam"})
+REJECT_REASONS = RECYCLE_REASONS | DISQUALIFY_REASONS
+PROMOTION_REASONS = frozenset({"score", "hand_raiser", "manual", "import"})
+BANT_KEYS = ("budget", "authority", "need", "timeline")
+DEFAULT_BANT_REQUIRED = 4
+CLOSE_OUTCOMES = frozenset({Stage.WON, Stage.LOST})
+
+
+def allowed_moves(stage: str) -> list[str]:
+    """Names of the moves the table allows from `stage` (override is always possible)."""
+    moves = [name for name, table in ALLOWED_MOVES.items() if stage in table]
+    if stage in REJECT_FROM:
+        moves.append("reject")
+    return sorted(moves)
+
+
+def allowed_targets(stage: str) -> list[str]:
+    return sorted({to for table in ALLOWED_MOVES.values() for to in table.get(stage, ())})
+
+
+# --- Errors --------------------------------------------------------------------------------
+
+
+class TransitionError(Exception):
+    """Base of the lifecycle's domain errors; `code` is the API's stable error code."""
+
+    code = "transition_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidTransition(TransitionError):
+    """The move is not allowed from the lead's current stage."""
+
+    code = "invalid_transition"
+
+    def __init__(self, *, lead: Lead, move: str, current_stage: str) -> None:
+        moves = allowed_moves(current_stage)
+        super().__init__(
+            f"Cannot {move.replace('_', ' ')} lead {lead.pk}: it is in stage "
+            f"'{current_stage}'. Allowed from '{current_stage}': "
+            f"{', '.join(moves) if moves else 'no moves (final stage)'}.",
+            current_stage=current_stage,
+            allowed_moves=moves,
+            allowed_stages=allowed_targets(current_stage),
+        )
+        self.current_stage = current_stage
+        self.allowed_moves = moves
+
+
+class InvalidReason(TransitionError):
+    code = "invalid_reason"
+
+
+class BantIncomplete(TransitionError):
+    code = "bant_required"
+
+
+class TouchesRequired(TransitionError):
+    code = "touches_required"
+
+
+class NoteRequired(TransitionError):
+    code = "note_required"
+
+
+class NotPermitted(TransitionError):
+    """The actor may not make this move on this lead (SPEC section 1)."""
+
+    code = "permission_denied"
+
+
+# --- Actors --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a move: a person in the browser, an integration's token, or the system."""
+
+    type: str
+    user: Any = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(ActorType.SYSTEM)
+
+    @classmethod
+    def person(cls, user) -> Actor:
+        return cls(ActorType.USER, user)
+
+    @classmethod
+    def api(cls, user) -> Actor:
+        return cls(ActorType.API, user)
+
+    @property
+    def is_system(self) -> bool:
+        return self.type == ActorType.SYSTEM
+
+
+SYSTEM = Actor.system()
+
+
+# --- Shared mechanics ------------------------------------------------------------------------
+
+
+@dataclass
+class _Change:
+    to_stage: str
+    reason: str = ""
+    note: str = ""
+    bant: Mapping[str, Any] = field(default_factory=dict)
+    # Lead columns to set besides stage/stage_entered_at/sla (owner, team, recycle_count...).
+    updates: dict[str, Any] = field(default_factory=dict)
+    assignment: dict[str, Any] = field(default_factory=dict)
+
+
+def _authorize(actor: Actor, lead: Lead, move: str) -> None:
+    if actor.is_system:
+        return
+    if not permissions.can_move(actor.user, lead, move):
+        raise NotPermitted(
+            f"{getattr(actor.user, 'username', 'This user')} may not {move.replace('_', ' ')} "
+            f"lead {lead.pk}.",
+            move=move,
+        )
+
+
+def _lock(lead_id: int) -> Lead:
+    return Lead.objects.select_for_update().get(pk=lead_id)
+
+
+def _check_table(lead: Lead, move: str, to_stage: str | None = None) -> None:
+    table = ALLOWED_MOVES[move]
+    targets = table.get(lead.stage)
+    if not targets or (to_stage is not None and to_stage not in targets):
+        raise InvalidTransition(lead=lead, move=move, current_stage=lead.stage)
+
+
+def active_definition_version() -> int | None:
+    from scoring.models import DefinitionState, QualifiedLeadDefinition
+
+    return (
+        QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE)
+        .values_list("version", flat=True)
+        .first()
+    )
+
+
+def _sla_deadline(
+    stage: str, entered_at: dt.datetime, first_touch_at: dt.datetime | None
+) -> tuple[str, dt.datetime | None, dt.datetime | None]:
+    """The nearest open clock for a lead in `stage`, its deadline and its warning point, from
+    the active policies. Every clock runs from the moment the lead entered the stage."""
+    from sla.models import SlaPolicy
+
+    if stage == Stage.MQL:
+        wanted = [SlaClock.MQL_DECISION]
+    elif stage == Stage.SAL:
+        wanted = [SlaClock.SAL_QUALIFY]
+        if first_touch_at is None:
+            wanted.append(SlaClock.SAL_FIRST_TOUCH)
+    else:
+        return "", None, None
+    candidates = [
+        (policy.due_from(entered_at), policy.clock, policy)
+        for policy in SlaPolicy.objects.filter(active=True, clock__in=wanted).select_related(
+            "calendar"
+        )
+    ]
+    if not candidates:
+        return "", None, None
+    due, clock, policy = min(candidates, key=lambda c: (c[0], c[1]))
+    return clock, due, policy.warn_from(entered_at)
+
+
+def _apply(
+    lead: Lead,
+    *,
+    move: str,
+    actor: Actor,
+    change: _Change,
+    expected_stage: str,
+    at: dt.datetime | None = None,
+    definition_version: int | None = None,
+) -> StageTransition:
+    """Write the change with a compare-and-set on the stage, then append the audit row.
+
+    Must be called inside the transaction that locked and checked `lead`.
+    """
+    now = at or timezone.now()
+    first_touch_at = None if change.to_stage != lead.stage else lead.first_touch_at
+    clock, due, warn = _sla_deadline(change.to_stage, now, first_touch_at)
+    values: dict[str, Any] = {
+        "stage": change.to_stage,
+        "stage_entered_at": now,
+        "sla_clock": clock,
+        "sla_due_at": due,
+        "sla_warn_at": warn,
+        "sla_warned_at": None,
+        "first_touch_at": first_touch_at,
+        "updated_at": timezone.now(),
+        **change.updates,
+    }
+    updated = Lead.objects.filter(pk=lead.pk, stage=expected_stage).update(**values)
+    if updated != 1:
+        current = Lead.objects.filter(pk=lead.pk).values_list("stage", flat=True).first()
+        raise InvalidTransition(lead=lead, move=move, current_stage=current or expected_stage)
+    from_stage = lead.stage
+    for name, value in values.items():
+        setattr(lead, name, value)
+    for relation in ("owner", "team"):
+        cached = lead._state.fields_cache.get(relation)
+        if cached is not None and cached.pk != getattr(lead, f"{relation}_id"):
+            del lead._state.fields_cache[relation]
+    transition = StageTransition.objects.create(
+        lead=lead,
+        from_stage=from_stage,
+        to_stage=change.to_stage,
+        at=now,
+        actor_type=actor.type,
+        actor=actor.user if not actor.is_system else None,
+        reason=change.reason,
+        note=change.note,
+        fit_score=lead.fit_score,
+        behavior_score=lead.behavior_score,
+        definition_version=(
+            definition_version if definition_version is not None else active_definition_version()
+        ),
+        owner_id=lead.owner_id,
+        bant=dict(change.bant),
+        assignment=change.assignment,
+    )
+    stage_changed.send(sender=StageTransition, transition=transition, lead=lead)
+    return transition
+
+
+# --- The moves -----------------------------------------------------------------------------
+
+
+def promote_to_mql(
+    lead: Lead,
+    *,
+    actor: Actor,
+    reason: str = "score",
+    note: str = "",
+    definition_version: int | None = None,
+    owner=None,
+    at: dt.datetime | None = None,
+) -> StageTransition:
+    """lead/recycled → mql, assigning an owner round-robin in the territory's team.
+
+    The scoring services decide *whether* a lead qualifies (thresholds, knock-outs, cool-down);
+    this function only records it. A manual promotion by a marketer needs a note.
+    """
+    if reason not in PROMOTION_REASONS:
+        raise InvalidReason(f"Unknown promotion reason '{reason}'.", field="reason")
+    if not actor.is_system and reason == "manual" and not note.strip():
+        raise NoteRequired("A manual MQL promotion needs a note saying why.", field="note")
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        _authorize(actor, locked, "promote_to_mql")
+        _check_table(locked, "promote_to_mql")
+        if owner is not None:
+            team, chosen, decision = locked.team, owner, {"method": "explicit", "owner": owner.username}
+        else:
+            team, chosen, decision = assign_round_robin(locked)
+        change = _Change(
+            to_stage=Stage.MQL,
+            reason=reason,
+            note=note,
+            updates={"owner_id": getattr(chosen, "pk", None), "team_id": getattr(team, "pk", None)},
+            assignment=decision,
+        )
+        locked.owner, locked.team = chosen, team
+        transition = _apply(
+            locked,
+            move="promote_to_mql",
+            actor=actor,
+            change=change,
+            expected_stage=locked.stage,
+            at=at,
+            definition_version=definition_version,
+        )
+    _copy_state(locked, lead)
+    return transition
+
+
+def accept(lead: Lead, *, actor: Actor, note: str = "") -> StageTransition:
+    """mql → sal. A rep of the owning team accepting an unassigned MQL becomes its owner."""
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        _check_table(locked, "accept")
+        _authorize(actor, locked, "accept")
+        updates: dict[str, Any] = {}
+        if locked.owner_id is None and actor.user is not None and permissions.is_rep(actor.user):
+            updates["owner_id"] = actor.user.pk
+        transition = _apply(
+            locked,
+            move="accept",
+            actor=actor,
+            change=_Change(to_stage=Stage.SAL, note=note, updates=updates),
+            expected_stage=Stage.MQL,
+        )
+    _copy_state(locked, lead)
+    return transition
+
+
+def reject(lead: Lead, *, actor: Actor, reason: str, note: str = "") -> StageTransition:
+    """A rep's rejection of an MQL: recycled or disqualified, depending on the reason."""
+    if reason in DISQUALIFY_REASONS:
+        return _recycle_or_disqualify(lead, actor=actor, reason=reason, note=note, move="disqualify", reject=True)
+    if reason in RECYCLE_REASONS:
+        return _recycle_or_disqualify(lead, actor=actor, reason=reason, note=note, move="recycle", reject=True)
+    raise InvalidReason(
+        f"Unknown rejection reason '{reason}'. Choose one of: {', '.join(sorted(REJECT_REASONS))}.",
+        field="reason",
+        choices=sorted(REJECT_REASONS),
+    )
+
+
+def recycle(lead: Lead, *, actor: Actor, reason: str, note: str = "") -> StageTransition:
+    """mql/sal → recycled: back to marketing's pool, history kept, owner cleared."""
+    allowed = RECYCLE_REASONS | (SYSTEM_RECYCLE_REASONS if actor.is_system else frozenset())
+    if reason not in allowed:
+        raise InvalidReason(
+            f"Unknown recycle reason '{reason}'. Choose one of: {', '.join(sorted(allowed))}.",
+            field="reason",
+            choices=sorted(allowed),
+        )
+    return _recycle_or_disqualify(lead, actor=actor, reason=reason, note=note, move="recycle")
+
+
+def disqualify(lead: Lead, *, actor: Actor, reason: str, note: str = "") -> StageTransition:
+    """mql/sal → disqualified: not a lead for us (bad data, not a fit, duplicate...)."""
+    if reason not in DISQUALIFY_REASONS:
+        raise InvalidReason(
+            f"Unknown disqualification reason '{reason}'. Choose one of: "
+            f"{', '.join(sorted(DISQUALIFY_REASONS))}.",
+            field="reason",
+            choices=sorted(DISQUALIFY_REASONS),
+        )
+    return _recycle_or_disqualify(lead, actor=actor, reason=reason, note=note, move="disqualify")
+
+
+def _recycle_or_disqualify(
+    lead: Lead, *, actor: Actor, reason: str, note: str, move: str, reject: bool = False
+) -> StageTransition:
+    to_stage = Stage.RECYCLED if move == "recycle" else Stage.DISQUALIFIED
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        if reject and locked.stage not in REJECT_FROM:
+            raise InvalidTransition(lead=locked, move="reject", current_stage=locked.stage)
+        _check_table(locked, move, to_stage)
+        _authorize(actor, locked, "reject" if reject else move)
+        if reason == "unable_to_reach" and locked.stage == Stage.SAL:
+            missing = missing_touches(locked)
+            if missing:
+                raise TouchesRequired(
+                    "Cannot recycle as unable to reach yet: " + "; ".join(missing) + ".",
+                    field="reason",
+                    missing=missing,
+                )
+        updates: dict[str, Any] = {}
+        if to_stage == Stage.RECYCLED:
+            updates = {"owner_id": None, "recycle_count": locked.recycle_count + 1}
+        transition = _apply(
+            locked,
+            move=move,
+            actor=actor,
+            change=_Change(to_stage=to_stage, reason=reason, note=note, updates=updates),
+            expected_stage=locked.stage,
+        )
+    _copy_state(locked, lead)
+    return transition
+
+
+def qualify(
+    lead: Lead, *, actor: Actor, bant: Mapping[str, Any], note: str = ""
+) -> StageTransition:
+    """sal → sql with BANT recorded. `bant` maps budget/authority/need/timeline to
+    ``{"value": bool, "note": str}`` (a bare bool is accepted). The SAL qualify policy says how
+    many of the four must be yes (default all four)."""
+    recorded = _normalise_bant(bant)
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        _check_table(locked, "qualify")
+        _authorize(actor, locked, "qualify")
+        required = bant_required()
+        yes = [key for key in BANT_KEYS if recorded[key]["value"]]
+        if len(yes) < required:
+            no = [key for key in BANT_KEYS if not recorded[key]["value"]]
+            raise BantIncomplete(
+                f"Qualification needs {required} of budget, authority, need and timeline; "
+                f"{len(yes)} recorded as yes (missing: {', '.join(no)}).",
+                field="bant",
+                missing=no,
+            )
+        transition = _apply(
+            locked,
+            move="qualify",
+            actor=actor,
+            change=_Change(to_stage=Stage.SQL, note=note, bant=recorded),
+            expected_stage=Stage.SAL,
+        )
+    _copy_state(locked, lead)
+    return transition
+
+
+def close(lead: Lead, *, actor: Actor, outcome: str, note: str = "") -> StageTransition:
+    """sql → won/lost, as the CRM reports the opportunity's outcome."""
+    if outcome not in CLOSE_OUTCOMES:
+        raise InvalidReason("Outcome must be 'won' or 'lost'.", field="outcome")
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        _check_table(locked, "close", outcome)
+        _authorize(actor, locked, "close")
+        transition = _apply(
+            locked,
+            move="close",
+            actor=actor,
+            change=_Change(to_stage=outcome, reason=outcome, note=note),
+            expected_stage=Stage.SQL,
+        )
+    _copy_state(locked, lead)
+    return transition
+
+
+def override(lead: Lead, *, actor: Actor, to_stage: str, note: str) -> StageTransition:
+    """Any stage → any stage, by a manager or superuser, with a note (reopen, corrections)."""
+    if to_stage not in Stage.values:
+        raise InvalidReason(f"Unknown stage '{to_stage}'.", field="to_stage")
+    if not note.strip():
+        raise NoteRequired("An override needs a note saying why.", field="note")
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        _authorize(actor, locked, "override")
+        if to_stage == locked.stage:
+            raise InvalidTransition(lead=locked, move="override", current_stage=locked.stage)
+        updates: dict[str, Any] = {}
+        decision: dict[str, Any] = {}
+        if to_stage == Stage.MQL and locked.owner_id is None:
+            team, chosen, decision = assign_round_robin(locked)
+            updates = {"owner_id": getattr(chosen, "pk", None), "team_id": getattr(team, "pk", None)}
+        elif to_stage in (Stage.LEAD, Stage.RECYCLED):
+            updates = {"owner_id": None}
+        transition = _apply(
+            locked,
+            move="override",
+            actor=actor,
+            change=_Change(
+                to_stage=to_stage, reason="override", note=note, updates=updates, assignment=decision
+            ),
+            expected_stage=locked.stage,
+        )
+    _copy_state(locked, lead)
+    return transition
+
+
+def reassign(
+    lead: Lead, *, actor: Actor, owner=None, note: str = "", reason: str = "reassigned"
+) -> StageTransition:
+    """Give an open lead a new owner (a manager's choice, or round-robin when `owner` is None).
+
+    The stage does not change; the audit row has ``from_stage == to_stage`` and reason
+    ``reassigned`` (reports count stage entries only where the two differ).
+    """
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        _authorize(actor, locked, "reassign")
+        if locked.stage not in (Stage.MQL, Stage.SAL):
+            raise InvalidTransition(lead=locked, move="reassign", current_stage=locked.stage)
+        previous = locked.owner.username if locked.owner_id else None
+        if owner is None:
+            team, chosen, decision = assign_round_robin(locked, exclude_user_id=locked.owner_id)
+        else:
+            team, chosen = locked.team, owner
+            decision = {"method": "manual", "owner": owner.username}
+        decision["previous_owner"] = previous
+        now = timezone.now()
+        updated = Lead.objects.filter(pk=locked.pk, stage=locked.stage).update(
+            owner_id=getattr(chosen, "pk", None),
+            team_id=getattr(team, "pk", None),
+            updated_at=now,
+        )
+        if updated != 1:
+            raise InvalidTransition(lead=locked, move="reassign", current_stage=locked.stage)
+        locked.owner, locked.team = chosen, team
+        transition = StageTransition.objects.create(
+            lead=locked,
+            from_stage=locked.stage,
+            to_stage=locked.stage,
+            at=now,
+            actor_type=actor.type,
+            actor=actor.user,
+            reason=reason,
+            note=note,
+            fit_score=locked.fit_score,
+            behavior_score=locked.behavior_score,
+            definition_version=active_definition_version(),
+            owner_id=locked.owner_id,
+            assignment=decision,
+        )
+    _copy_state(locked, lead)
+    return transition
+
+
+def log_touch(
+    lead: Lead, *, actor: Actor, kind: str, outcome: str, note: str = "", at: dt.datetime | None = None
+) -> Touch:
+    """Record a call, email or meeting. The first touch on a SAL stops its first-touch clock, so
+    the lead's deadline moves on to the qualify-or-drop clock."""
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        _authorize(actor, locked, "log_touch")
+        if locked.stage not in (Stage.MQL, Stage.SAL, Stage.SQL):
+            raise InvalidTransition(lead=locked, move="log_touch", current_stage=locked.stage)
+        touch = Touch.objects.create(
+            lead=locked, user=actor.user, kind=kind, outcome=outcome, note=note, at=at or timezone.now()
+        )
+        if locked.stage == Stage.SAL and locked.first_touch_at is None:
+            first = touch.at
+            clock, due, warn = _sla_deadline(Stage.SAL, locked.stage_entered_at, first)
+            Lead.objects.filter(pk=locked.pk).update(
+                first_touch_at=first, sla_clock=clock, sla_due_at=due, sla_warn_at=warn,
+                sla_warned_at=None, updated_at=timezone.now(),
+            )
+            locked.first_touch_at, locked.sla_clock, locked.sla_due_at = first, clock, due
+            locked.sla_warn_at, locked.sla_warned_at = warn, None
+    _copy_state(locked, lead)
+    return touch
+
+
+# --- Helpers the moves share -----------------------------------------------------------------
+
+
+def _normalise_bant(bant: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    recorded: dict[str, dict[str, Any]] = {}
+    for key in BANT_KEYS:
+        item = bant.get(key)
+        if isinstance(item, Mapping):
+            value, note = item.get("value"), str(item.get("note", "") or "")
+        else:
+            value, note = item, ""
+        if not isinstance(value, bool):
+            raise BantIncomplete(
+                f"BANT '{key}' must be recorded as yes or no.", field=f"bant.{key}", missing=[key]
+            )
+        recorded[key] = {"value": value, "note": note}
+    return recorded
+
+
+def bant_required() -> int:
+    from sla.models import SlaPolicy
+
+    value = (
+        SlaPolicy.objects.filter(clock=SlaClock.SAL_QUALIFY, active=True)
+        .values_list("bant_required", flat=True)
+        .first()
+    )
+    return DEFAULT_BANT_REQUIRED if value is None else max(0, min(4, value))
+
+
+def missing_touches(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
+    """What the minimum-touches policy still wants before `unable_to_reach`, in words."""
+    from sla.models import SlaPolicy
+
+    policy = SlaPolicy.objects.filter(clock=SlaClock.SAL_MIN_TOUCHES, active=True).first()
+    if policy is None:
+        return []
+    now = now or timezone.now()
+    since = max(lead.stage_entered_at, now - dt.timedelta(days=policy.window_days))
+    counts = Touch.objects.filter(lead=lead, at__gte=since).aggregate(
+        calls=Count("id", filter=Q(kind=TouchKind.CALL)),
+        emails=Count("id", filter=Q(kind=TouchKind.EMAIL)),
+    )
+    missing = []
+    if counts["calls"] < policy.min_calls:
+        missing.append(f"{counts['calls']} of {policy.min_calls} calls logged")
+    if counts["emails"] < policy.min_emails:
+        missing.append(f"{counts['emails']} of {policy.min_emails} emails logged")
+    return missing
+
+
+def _copy_state(source: Lead, target: Lead) -> None:
+    """Let the caller's instance see the new state without another query."""
+    if source is target:
+        return
+    for name in (
+        "stage", "stage_entered_at", "owner_id", "team_id", "sla_due_at", "sla_clock",
+        "sla_warn_at", "sla_warned_at", "first_touch_at", "recycle_count",
+    ):
+        setattr(target, name, getattr(source, name))
+    for relation in ("owner", "team"):
+        if relation in source._state.fields_cache:
+            target._state.fields_cache[relation] = source._state.fields_cache[relation]
+        else:
+            target._state.fields_cache.pop(relation, None)
+
+
+# --- History from elsewhere ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoricalStep:
+    """One past stage change, as another tool exported it (or as demo data describes it)."""
+
+    to_stage: str
+    at: dt.datetime
+    reason: str = ""
+    note: str = ""
+    owner_id: int | None = None
+
+
+def record_history(
+    lead: Lead, *, steps: list[HistoricalStep], actor: Actor, source: str = "import"
+) -> list[StageTransition]:
+    """Write past stage changes with their original timestamps, in date order, and set the
+    lead's current stage to the latest. Used by the historical import and the demo seed.
+
+    The lifecycle table is not applied: history from another tool may skip stages (MQL straight
+    to won), and reports count a skipped stage as passed. Steps already recorded for this lead
+    (same target stage at the same moment) are skipped, so re-importing changes nothing.
+    Deadlines are set from the active SLA policies, relative to when the last stage was entered.
+    """
+    for step in steps:
+        if step.to_stage not in Stage.values:
+            raise InvalidReason(f"Unknown stage '{step.to_stage}'.", field="stage")
+        _require_aware_moment(step.at)
+    ordered = sorted(steps, key=lambda s: s.at)
+    written: list[StageTransition] = []
+    with transaction.atomic():
+        locked = _lock(lead.pk)
+        existing = set(
+            StageTransition.objects.filter(lead=locked).values_list("to_stage", "at")
+        )
+        last = (
+            StageTransition.objects.filter(lead=locked).exclude(from_stage=F("to_stage"))
+            .order_by("-at", "-id").values_list("to_stage", "at").first()
+        )
+        current_stage = last[0] if last else Stage.LEAD
+        current_at = last[1] if last else None
+        new_rows = []
+        for step in ordered:
+            if (step.to_stage, step.at) in existing:
+                continue
+            if current_at is not None and step.at < current_at:
+                # An earlier step arriving late is recorded, but does not move the lead back.
+                from_stage = Stage.LEAD
+            else:
+                from_stage = current_stage
+            new_rows.append(
+                StageTransition(
+                    lead=locked,
+                    from_stage=from_stage,
+                    to_stage=step.to_stage,
+                    at=step.at,
+                    actor_type=actor.type,
+                    actor=actor.user,
+                    reason=step.reason or source,
+                    note=step.note,
+                    fit_score=locked.fit_score,
+                    behavior_score=locked.behavior_score,
+                    owner_id=step.owner_id if step.owner_id is not None else locked.owner_id,
+                )
+            )
+            if current_at is None or step.at >= current_at:
+                current_stage, current_at = step.to_stage, step.at
+        if not new_rows:
+            return []
+        written = StageTransition.objects.bulk_create(new_rows)
+        final_owner = next((s.owner_id for s in reversed(ordered) if s.owner_id is not None), None)
+        clock, due, warn = _sla_deadline(current_stage, current_at, None)
+        updates: dict[str, Any] = {
+            "stage": current_stage,
+            "stage_entered_at": current_at,
+            "sla_clock": clock,
+            "sla_due_at": due,
+            "sla_warn_at": warn,
+            "sla_warned_at": None,
+            "first_touch_at": None,
+            "recycle_count": StageTransition.objects.filter(
+                lead=locked, to_stage=Stage.RECYCLED
+            ).exclude(from_stage=F("to_stage")).count(),
+            "updated_at": timezone.now(),
+        }
+        if final_owner is not None:
+            updates["owner_id"] = final_owner
+        Lead.objects.filter(pk=locked.pk).update(**updates)
+        for name, value in updates.items():
+            setattr(locked, name, value)
+    _copy_state(locked, lead)
+    return written
+
+
+def _require_aware_moment(moment: dt.datetime) -> None:
+    if timezone.is_naive(moment):
+        raise InvalidReason("History timestamps must carry a time zone.", field="at")
+
+
+# --- The SLA sweep's set-based path ----------------------------------------------------------
+#
+# The sweep may find a quarter of a million clocks run out at once (a long weekend, a team on
+# holiday). One Python call chain per lead would take minutes, so a batch is handled with a few
+# statements: lock the due rows (SKIP LOCKED on PostgreSQL, so a second worker takes other rows
+# and a second run finds nothing), INSERT ... SELECT the breach and audit rows, one UPDATE per
+# action. The same rules as the per-lead moves hold: system actor, reason `sla_expired`.
+
+SLA_EXPIRED = "sla_expired"
+
+
+@dataclass(frozen=True)
+class ExpiredClock:
+    """One lead whose SLA clock ran out, as the sweep found it, and what was done about it."""
+
+    lead_id: int
+    name: str
+    stage: str
+    clock: str
+    due_at: dt.datetime
+    owner_id: int | None
+    team_id: int | None
+    action: str
+    new_owner_id: int | None = None
+
+
+def _due_rows(*, now: dt.datetime, limit: int, lock: bool) -> list[dict[str, Any]]:
+    # Same predicate as the partial index lead_sla_due_idx, ordered by it: cost follows the
+    # number of leads due, not the size of the table.
+    qs = Lead.objects.filter(
+        stage__in=CLOCKED_STAGES, sla_due_at__isnull=False, sla_due_at__lte=now
+    ).order_by("sla_due_at", "id")
+    if lock:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return list(
+        qs.values(
+            "id", "stage", "sla_clock", "sla_due_at", "owner_id", "team_id",
+            "first_name", "last_name", "email", "stage_entered_at",
+        )[:limit]
+    )
+
+
+def due_sla_clocks(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """Leads whose deadline has passed at `now`, soonest first, without locking (dry run)."""
+    return _due_rows(now=now, limit=limit, lock=False)
+
+
+def expire_sla_batch(
+    *, now: dt.datetime, policies: Mapping[str, Any], limit: int
+) -> list[ExpiredClock]:
+    """Claim up to `limit` leads whose SLA deadline passed at `now` and act on each per the
+    policy of its clock (``policies`` maps clock → active SlaPolicy):
+
+    - recycle: the lead goes back to marketing (`recycled`, reason ``sla_expired``, owner cleared);
+    - reassign: round-robin to another rep of the team; the clock restarts from `now`;
+    - notify: the lead moves on to its next open clock (SAL first touch → qualify-or-drop), or
+      its clock is closed, so the sweep does not find it again.
+
+    Each acted-on clock gets one `SlaBreach` row (unique per lead, clock and deadline). Returns
+    what was done, for the caller's notifications. An empty list means nothing is left due.
+    """
+    from sla.models import BreachAction, SlaBreach
+    from sla.signals import sla_breached
+
+    from .signals import stage_changed_batch
+
+    from django.db import connection
+
+    with transaction.atomic():
+        rows = _due_rows(now=now, limit=limit, lock=True)
+        if not rows:
+            return []
+        if connection.vendor == "postgresql":
+            # Don't wait for the WAL flush: a batch lost in a crash is redone by the next sweep
+            # (the claim is the lead's own state), and the flush is a third of a big batch's time.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        by_action: dict[str, list[dict[str, Any]]] = {}
+        stale: list[int] = []
+        for row in rows:
+            policy = policies.get(row["sla_clock"])
+            if policy is None:
+                # A clock whose policy was switched off since the deadline was set: close it.
+                stale.append(row["id"])
+            else:
+                row["policy"] = policy
+                by_action.setdefault(policy.breach_action, []).append(row)
+        if stale:
+            Lead.objects.filter(pk__in=stale).update(
+                sla_clock="", sla_due_at=None, sla_warn_at=None, updated_at=now
+            )
+
+        lead_table = Lead._meta.db_table
+        for action_rows in by_action.values():
+            for clock in {row["sla_clock"] for row in action_rows}:
+                policy = policies[clock]
+                ids = [row["id"] for row in action_rows if row["sla_clock"] == clock]
+                _insert_breaches(ids, policy=policy, now=now, lead_table=lead_table)
+
+        done: list[ExpiredClock] = []
+        version = active_definition_version()
+        recycled_ids = [row["id"] for row in by_action.get(BreachAction.RECYCLE, [])]
+        if recycled_ids:
+            _insert_recycle_transitions(recycled_ids, now=now, version=version, lead_table=lead_table)
+            in_ids, id_params = _ids_clause(recycled_ids)
+            moment = connection.ops.adapt_datetimefield_value(now)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {lead_table} SET stage = %s, stage_entered_at = %s, owner_id = NULL, "
+                    "sla_clock = '', sla_due_at = NULL, sla_warn_at = NULL, sla_warned_at = NULL, "
+                    "first_touch_at = NULL, recycle_count = recycle_count + 1, updated_at = %s "
+                    # By id alone: the rows are locked since the claim, and a stage or deadline
+                    # condition here tempts the planner into the due index, filtering the whole
+                    # backlog against the id list once per batch.
+                    f"WHERE {in_ids}",
+                    [Stage.RECYCLED, moment, moment, *id_params],
+                )
+                updated = cursor.rowcount
+            if updated != len(recycled_ids):
+                # Rows were locked (or the SQLite write lock held): a mismatch means another
+                # writer got in anyway. Roll the whole batch back; the next run retries it.
+                raise InvalidTransition(
+                    lead=Lead(pk=recycled_ids[0]), move="recycle", current_stage="changed"
+                )
+        for row in by_action.get(BreachAction.RECYCLE, []):
+            done.append(_expired(row, BreachAction.RECYCLE))
+
+        for row in by_action.get(BreachAction.REASSIGN, []):
+            done.append(_reassign_expired(row, now=now, version=version))
+
+        notify_rows = by_action.get(BreachAction.NOTIFY, [])
+        if notify_rows:
+            _advance_clocks(notify_rows, now=now, qualify=policies.get(SlaClock.SAL_QUALIFY))
+            done.extend(_expired(row, BreachAction.NOTIFY) for row in notify_rows)
+
+        closed = set(stale)
+        lead_ids = [row["id"] for row in rows if row["id"] not in closed]
+        written = StageTransition.objects.filter(
+            lead_id__in=lead_ids, at=now, reason=SLA_EXPIRED, actor_type=ActorType.SYSTEM
+        )
+        if stage_changed_batch.has_listeners():
+            # A batch receiver does the per-row receivers' work for the whole set (see signals).
+            to_stages = {Stage.RECYCLED} if recycled_ids else set()
+            to_stages |= {row["stage"] for row in by_action.get(BreachAction.REASSIGN, [])}
+            stage_changed_batch.send(
+                sender=StageTransition, transitions=written, to_stages=to_stages
+            )
+        elif stage_changed.has_listeners():
+            for transition in written.select_related("lead"):
+                stage_changed.send(sender=StageTransition, transition=transition, lead=transition.lead)
+        if sla_breached.has_listeners():
+            sla_breached.send(
+                sender=SlaBreach,
+                breaches=SlaBreach.objects.filter(lead_id__in=lead_ids, detected_at=now),
+            )
+    return done
+
+
+def _expired(row: Mapping[str, Any], action: str, new_owner_id: int | None = None) -> ExpiredClock:
+    name = f"{row['first_name']} {row['last_name']}".strip()
+    return ExpiredClock(
+        lead_id=row["id"],
+        name=f"{name} <{row['email']}>" if name else row["email"],
+        stage=row["stage"],
+        clock=row["sla_clock"],
+        due_at=row["sla_due_at"],
+        owner_id=row["owner_id"],
+        team_id=row["team_id"],
+        action=action,
+        new_owner_id=new_owner_id,
+    )
+
+
+def _ids_clause(ids: list[int]) -> tuple[str, list[Any]]:
+    """`id` among `ids`: one array parameter on PostgreSQL (5,000 placeholders cost parse time)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return "id = ANY(%s)", [list(ids)]
+    return f"id IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+def _insert_breaches(ids: list[int], *, policy: Any, now: dt.datetime, lead_table: str) -> None:
+    from django.db import connection
+
+    from sla.models import SlaBreach
+
+    breach_table = SlaBreach._meta.db_table
+    in_ids, params = _ids_clause(ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {breach_table} "
+            "(lead_id, policy_id, clock, stage, owner_id, due_at, detected_at, action) "
+            f"SELECT id, %s, sla_clock, stage, owner_id, sla_due_at, %s, %s FROM {lead_table} "
+            f"WHERE {in_ids} ON CONFLICT (lead_id, clock, due_at) DO NOTHING",
+            [policy.pk, connection.ops.adapt_datetimefield_value(now), policy.breach_action, *params],
+        )
+
+
+def _insert_recycle_transitions(
+    ids: list[int], *, now: dt.datetime, version: int | None, lead_table: str
+) -> None:
+    from django.db import connection
+
+    table = StageTransition._meta.db_table
+    in_ids, params = _ids_clause(ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} "
+            "(lead_id, from_stage, to_stage, at, actor_type, actor_id, reason, note, fit_score, "
+            "behavior_score, definition_version, owner_id, bant, assignment) "
+            f"SELECT id, stage, %s, %s, %s, NULL, %s, %s, fit_score, behavior_score, %s, NULL, "
+            f"'{{}}', '{{}}' FROM {lead_table} WHERE {in_ids}",
+            [
+                Stage.RECYCLED, connection.ops.adapt_datetimefield_value(now), ActorType.SYSTEM,
+                SLA_EXPIRED,
+                "SLA ran out; back to marketing's pool.", version, *params,
+            ],
+        )
+
+
+def _reassign_expired(row: dict[str, Any], *, now: dt.datetime, version: int | None) -> ExpiredClock:
+    """Hand the lead to the next rep of its team; the clock restarts for the new owner."""
+    from sla.models import BreachAction
+
+    lead = Lead.objects.select_related("owner", "team").get(pk=row["id"])
+    team, chosen, decision = assign_round_robin(lead, exclude_user_id=lead.owner_id)
+    decision["previous_owner"] = lead.owner.username if lead.owner_id else None
+    policy = row["policy"]
+    Lead.objects.filter(pk=lead.pk).update(
+        owner_id=getattr(chosen, "pk", None),
+        team_id=getattr(team, "pk", None),
+        sla_due_at=policy.due_from(now),
+        sla_warn_at=policy.warn_from(now),
+        sla_warned_at=None,
+        updated_at=now,
+    )
+    StageTransition.objects.create(
+        lead=lead,
+        from_stage=lead.stage,
+        to_stage=lead.stage,
+        at=now,
+        actor_type=ActorType.SYSTEM,
+        reason=SLA_EXPIRED,
+        note=f"SLA '{policy.name}' ran out; reassigned round-robin.",
+        fit_score=lead.fit_score,
+        behavior_score=lead.behavior_score,
+        definition_version=version,
+        owner_id=getattr(chosen, "pk", None),
+        assignment=decision,
+    )
+    return _expired(row, BreachAction.REASSIGN, new_owner_id=getattr(chosen, "pk", None))
+
+
+def _advance_clocks(rows: list[dict[str, Any]], *, now: dt.datetime, qualify: Any) -> None:
+    """After a notify-only breach, move each lead to its next open clock, or close the clock."""
+    moved: list[Lead] = []
+    closed: list[int] = []
+    for row in rows:
+        if row["sla_clock"] == SlaClock.SAL_FIRST_TOUCH and qualify is not None:
+            # The first touch is still missing, but the qualify-or-drop clock keeps running.
+            entered = row["stage_entered_at"]
+            moved.append(
+                Lead(pk=row["id"], sla_clock=qualify.clock, sla_due_at=qualify.due_from(entered),
+                     sla_warn_at=qualify.warn_from(entered), sla_warned_at=None, updated_at=now)
+            )
+            continue
+        closed.append(row["id"])
+    if moved:
+        Lead.objects.bulk_update(
+            moved, ["sla_clock", "sla_due_at", "sla_warn_at", "sla_warned_at", "updated_at"]
+        )
+    if closed:
+        Lead.objects.filter(pk__in=closed).update(
+            sla_clock="", sla_due_at=None, sla_warn_at=None, updated_at=now
+        )
