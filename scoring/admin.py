@@ -1,0 +1,213 @@
+"""Definition admin for marketers: rules inline, clone to draft, sign-off, activate, preview,
+and the JSON of SPEC section 9 to keep in version control.
+
+Only drafts are edited; an active or retired definition is a record of what was agreed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from leads import permissions
+
+from . import services
+from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+from .preview import DEFAULT_WINDOW_DAYS, preview
+
+
+class DraftOnlyInline(admin.TabularInline):
+    extra = 0
+
+    def _editable(self, request, obj) -> bool:
+        return obj is None or obj.state == DefinitionState.DRAFT
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._editable(request, obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._editable(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._editable(request, obj) and super().has_delete_permission(request, obj)
+
+
+class FitRuleInline(DraftOnlyInline):
+    model = FitRule
+    fields = ("position", "name", "field", "operator", "value", "points")
+
+
+class BehaviorRuleInline(DraftOnlyInline):
+    model = BehaviorRule
+    fields = (
+        "position", "name", "event_type", "property", "property_operator", "property_value",
+        "points", "max_occurrences", "half_life_days",
+    )
+
+
+class KnockoutInline(DraftOnlyInline):
+    model = Knockout
+    fields = ("position", "name", "field", "operator", "value")
+
+
+@admin.register(QualifiedLeadDefinition)
+class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
+    list_display = ("version", "name", "state", "signoffs", "review_by_flag", "activated_at")
+    list_filter = ("state",)
+    search_fields = ("name", "notes")
+    inlines = [FitRuleInline, BehaviorRuleInline, KnockoutInline]
+    actions = ["clone_to_draft", "sign", "activate"]
+    readonly_fields = (
+        "version", "state", "marketing_signed_by", "marketing_signed_at", "sales_signed_by",
+        "sales_signed_at", "created_by", "created_at", "activated_at", "retired_at", "tools",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "version", "state", "notes", "tools")}),
+        ("Thresholds", {"fields": (
+            "fit_threshold", "behavior_threshold", "required_fields", "hand_raisers",
+            "recycle_cooldown_days", "review_by",
+        )}),
+        ("Sign-off", {"fields": (
+            "marketing_signed_by", "marketing_signed_at", "sales_signed_by", "sales_signed_at",
+            "created_by", "created_at", "activated_at", "retired_at",
+        )}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.state != DefinitionState.DRAFT:
+            return [f.name for f in self.model._meta.fields if f.name != "id"] + ["tools"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Signed by")
+    def signoffs(self, obj: QualifiedLeadDefinition) -> str:
+        missing = obj.missing_signoffs()
+        return "both" if not missing else "missing " + " and ".join(missing)
+
+    @admin.display(description="Review by", ordering="review_by")
+    def review_by_flag(self, obj: QualifiedLeadDefinition) -> str:
+        if obj.review_by is None:
+            return "—"
+        if obj.state == DefinitionState.ACTIVE and obj.review_by < timezone.localdate():
+            return format_html("<strong>{} (overdue)</strong>", obj.review_by)
+        return str(obj.review_by)
+
+    @admin.display(description="Tools")
+    def tools(self, obj: QualifiedLeadDefinition) -> str:
+        if obj.pk is None:
+            return "Save the draft first."
+        return format_html(
+            '<a class="button" href="{}">Preview against history</a> '
+            '<a class="button" href="{}">Download JSON</a>',
+            reverse("admin:scoring_definition_preview", args=[obj.pk]),
+            reverse("admin:scoring_definition_export", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        own = [
+            path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view),
+                 name="scoring_definition_preview"),
+            path("<int:pk>/export/", self.admin_site.admin_view(self.export_view),
+                 name="scoring_definition_export"),
+        ]
+        return own + super().get_urls()
+
+    # --- Actions --------------------------------------------------------------------------
+
+    @admin.action(description="Clone to a new draft")
+    def clone_to_draft(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if not permissions.is_marketing(request.user):
+            self.message_user(request, "Only marketing creates drafts.", messages.ERROR)
+            return
+        for definition in queryset:
+            try:
+                copy = services.clone_definition(definition, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"v{definition.version}: {exc}", messages.ERROR)
+                continue
+            self.message_user(request, f"v{definition.version} cloned to draft v{copy.version}.")
+
+    @admin.action(description="Sign off (my side: marketing or sales)")
+    def sign(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for definition in queryset:
+            try:
+                services.sign_definition(definition, user=request.user)
+            except services.DefinitionError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            self.message_user(request, f"v{definition.version} signed by {request.user.username}.")
+
+    @admin.action(description="Activate (needs both sign-offs; re-scores every open lead)")
+    def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Activate exactly one definition.", messages.ERROR)
+            return
+        definition = queryset.get()
+        try:
+            services.activate_definition(definition, user=request.user)
+        except services.DefinitionError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"v{definition.version} is active; every open lead is being re-scored in the background.",
+        )
+
+    # --- Views ----------------------------------------------------------------------------
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)
+        if not permissions.sees_all_leads(request.user):
+            return HttpResponse("Preview is for marketing and sales managers.", status=403)
+        today = timezone.localdate()
+        errors = []
+        date_to, date_from = today, today - dt.timedelta(days=DEFAULT_WINDOW_DAYS)
+        for name in ("from", "to"):
+            raw = request.GET.get(name)
+            if raw:
+                try:
+                    value = dt.date.fromisoformat(raw)
+                except ValueError:
+                    errors.append(f"'{raw}' is not a date (YYYY-MM-DD).")
+                    continue
+                if name == "from":
+                    date_from = value
+                else:
+                    date_to = value
+        if date_from > date_to:
+            errors.append("The window's start is after its end.")
+        data = None if errors else preview(definition, date_from=date_from, date_to=date_to)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": definition,
+            "title": f"Preview of v{definition.version} {definition.name}",
+            "preview": data,
+            "errors": errors,
+            "date_from": date_from,
+            "date_to": date_to,
+        }
+        return TemplateResponse(request, "admin/scoring/qualifiedleaddefinition/preview.html", context)
+
+    def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)
+        if not self.has_view_permission(request, definition):
+            return HttpResponseRedirect(reverse("admin:index"))
+        body = json.dumps(services.definition_to_dict(definition), indent=2, ensure_ascii=False)
+        response = HttpResponse(body, content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="definition-v{definition.version}.json"'
+        return response

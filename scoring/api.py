@@ -1,0 +1,171 @@
+"""Definition endpoints and the lead score explanation (SPEC sections 6 and 9).
+
+Only marketing creates drafts; marketing and sales managers sign their side and activate;
+everyone else who may use the API reads. The explanation follows lead visibility: a lead the
+caller may not see is a 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads import permissions
+from leads.exceptions import ApiError
+from leads.models import Lead
+
+from . import services
+from .models import QualifiedLeadDefinition
+from .preview import preview
+
+DOMAIN_STATUS = {
+    "signoff_missing": status.HTTP_409_CONFLICT,
+    "not_a_draft": status.HTTP_409_CONFLICT,
+    "permission_denied": status.HTTP_403_FORBIDDEN,
+}
+
+
+def _domain_error(exc: services.DefinitionError) -> ApiError:
+    return ApiError(exc.message, code=exc.code, status_code=DOMAIN_STATUS.get(exc.code, 400))
+
+
+def definition_json(definition: QualifiedLeadDefinition) -> dict[str, Any]:
+    data = services.definition_to_dict(definition)
+    data.update(
+        id=definition.pk,
+        version=definition.version,
+        state=definition.state,
+        review_by=definition.review_by.isoformat() if definition.review_by else None,
+        notes=definition.notes,
+        marketing_signed_by=getattr(definition.marketing_signed_by, "username", None),
+        marketing_signed_at=definition.marketing_signed_at,
+        sales_signed_by=getattr(definition.sales_signed_by, "username", None),
+        sales_signed_at=definition.sales_signed_at,
+        activated_at=definition.activated_at,
+        created_at=definition.created_at,
+    )
+    return data
+
+
+def _may_read(user) -> bool:
+    return permissions.sees_all_leads(user) or permissions.is_rep(user)
+
+
+def _parse_date(request: Request, name: str) -> dt.date | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError({name: [f"'{raw}' is not a date (YYYY-MM-DD)."]}) from None
+
+
+@extend_schema_view(
+    **{
+        action: extend_schema(
+            parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)]
+        )
+        for action in ("retrieve", "sign", "activate", "preview")
+    }
+)
+class DefinitionViewSet(viewsets.ViewSet):
+    """Qualified-lead definitions as the JSON of SPEC section 9."""
+
+    # Non-numeric ids are a 404 from URL resolution, not a 500 from the lookup.
+    lookup_value_regex = r"[0-9]+"
+
+    def _queryset(self):
+        if not _may_read(self.request.user):
+            raise PermissionDenied("Your role does not see scoring definitions.")
+        return QualifiedLeadDefinition.objects.select_related(
+            "marketing_signed_by", "sales_signed_by"
+        ).prefetch_related("fit_rules", "behavior_rules", "knockouts")
+
+    def _get(self, pk: int) -> QualifiedLeadDefinition:
+        return get_object_or_404(self._queryset(), pk=pk)
+
+    @extend_schema(operation_id="definitions_list", responses=OpenApiTypes.OBJECT)
+    def list(self, request: Request) -> Response:
+        paginator = self.paginator
+        page = paginator.paginate_queryset(self._queryset().order_by("-version"), request, view=self)
+        return paginator.get_paginated_response([definition_json(d) for d in page])
+
+    @property
+    def paginator(self):
+        from rest_framework.pagination import PageNumberPagination
+
+        if not hasattr(self, "_paginator"):
+            self._paginator = PageNumberPagination()
+        return self._paginator
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    def create(self, request: Request) -> Response:
+        if not permissions.is_marketing(request.user):
+            raise PermissionDenied("Only marketing creates and edits definition drafts.")
+        try:
+            definition = services.create_definition(request.data, user=request.user)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(definition_json(self._get(definition.pk)), status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def retrieve(self, request: Request, pk: int) -> Response:
+        return Response(definition_json(self._get(pk)))
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def sign(self, request: Request, pk: int) -> Response:
+        definition = self._get(pk)
+        try:
+            services.sign_definition(definition, user=request.user)
+        except services.DefinitionError as exc:
+            raise _domain_error(exc) from None
+        return Response(definition_json(self._get(pk)))
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: int) -> Response:
+        definition = self._get(pk)
+        try:
+            services.activate_definition(definition, user=request.user)
+        except services.DefinitionError as exc:
+            raise _domain_error(exc) from None
+        return Response(definition_json(self._get(pk)))
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATE, description="Window start (default: 90 days ago)"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="Window end (default: today)"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    @action(detail=True, methods=["get"])
+    def preview(self, request: Request, pk: int) -> Response:
+        if not permissions.sees_all_leads(request.user):
+            raise PermissionDenied("Preview is for marketing and sales managers.")
+        definition = self._get(pk)
+        date_from, date_to = _parse_date(request, "from"), _parse_date(request, "to")
+        if date_from and date_to and date_from > date_to:
+            raise ValidationError({"from": ["'from' is after 'to'."]})
+        return Response(preview(definition, date_from=date_from, date_to=date_to))
+
+
+class LeadScoreView(APIView):
+    """GET /api/v1/leads/{id}/score/: the explanation of the lead's scores."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, pk: int) -> Response:
+        lead = get_object_or_404(permissions.visible_leads(request.user), pk=pk)
+        return Response(services.explain_lead(lead))

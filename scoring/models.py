@@ -1,0 +1,187 @@
+"""The qualified-lead definition: the versioned agreement of what makes a lead an MQL."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class DefinitionState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class Operator(models.TextChoices):
+    EQUALS = "equals", "equals"
+    IN = "in", "is one of"
+    CONTAINS = "contains", "contains"
+    REGEX = "regex", "matches regex"
+    GTE = "gte", "≥"
+    LTE = "lte", "≤"
+    BETWEEN = "between", "between"
+    IS_EMPTY = "is_empty", "is empty"
+
+
+def default_required_fields() -> list[str]:
+    return ["email"]
+
+
+def default_hand_raisers() -> list[str]:
+    return ["demo_request", "contact_me"]
+
+
+def _check_condition(operator: str, value, *, field: str = "value") -> None:
+    from scoring.engine import validate_condition
+
+    problem = validate_condition(operator, value)
+    if problem:
+        raise ValidationError({field: problem})
+
+
+class QualifiedLeadDefinition(models.Model):
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(unique=True, editable=False)
+    state = models.CharField(
+        max_length=10, choices=DefinitionState.choices, default=DefinitionState.DRAFT
+    )
+    fit_threshold = models.FloatField(default=50)
+    behavior_threshold = models.FloatField(default=40)
+    required_fields = models.JSONField(default=default_required_fields, blank=True)
+    hand_raisers = models.JSONField(default=default_hand_raisers, blank=True)
+    recycle_cooldown_days = models.PositiveIntegerField(default=30)
+    review_by = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    marketing_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    marketing_signed_at = models.DateTimeField(null=True, blank=True)
+    sales_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sales_signed_at = models.DateTimeField(null=True, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["state"], condition=Q(state="active"), name="one_active_definition"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.name} ({self.state})"
+
+    def clean(self) -> None:
+        errors = {}
+        for name in ("required_fields", "hand_raisers"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                errors[name] = "A list of names, e.g. [\"email\", \"company\"]."
+        for name in ("fit_threshold", "behavior_threshold"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 100:
+                errors[name] = "Scores run from 0 to 100."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state == DefinitionState.DRAFT
+
+    def missing_signoffs(self) -> list[str]:
+        missing = []
+        if self.marketing_signed_by_id is None:
+            missing.append("marketing")
+        if self.sales_signed_by_id is None:
+            missing.append("sales manager")
+        return missing
+
+    def save(self, *args, **kwargs) -> None:
+        if self.version is None:
+            last = QualifiedLeadDefinition.objects.aggregate(m=models.Max("version"))["m"] or 0
+            self.version = last + 1
+        super().save(*args, **kwargs)
+
+
+class FitRule(models.Model):
+    definition = models.ForeignKey(
+        QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="fit_rules"
+    )
+    name = models.CharField(max_length=200)
+    field = models.CharField(
+        max_length=100, help_text="A lead field (job_title, employees…) or a key of attributes."
+    )
+    operator = models.CharField(max_length=10, choices=Operator.choices)
+    value = models.JSONField(null=True, blank=True)
+    points = models.FloatField()
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        _check_condition(self.operator, self.value)
+
+
+class BehaviorRule(models.Model):
+    definition = models.ForeignKey(
+        QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="behavior_rules"
+    )
+    name = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=100)
+    property = models.CharField(max_length=100, blank=True)
+    property_operator = models.CharField(max_length=10, choices=Operator.choices, blank=True)
+    property_value = models.JSONField(null=True, blank=True)
+    points = models.FloatField()
+    max_occurrences = models.PositiveIntegerField(null=True, blank=True)
+    half_life_days = models.FloatField(null=True, blank=True, default=30)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.property:
+            _check_condition(self.property_operator or "equals", self.property_value, field="property_value")
+        elif self.property_operator:
+            raise ValidationError({"property": "Name the event property the filter looks at."})
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValidationError({"half_life_days": "A half-life is a positive number of days."})
+
+
+class Knockout(models.Model):
+    definition = models.ForeignKey(
+        QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="knockouts"
+    )
+    name = models.CharField(max_length=200)
+    field = models.CharField(max_length=100)
+    operator = models.CharField(max_length=10, choices=Operator.choices)
+    value = models.JSONField(null=True, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        _check_condition(self.operator, self.value)

@@ -1,0 +1,528 @@
+"""Scoring services: the database side of the pure engine.
+
+Every path (events, lead changes, activation, the daily decay refresh, `rescore --all`) goes
+through `_score_batch`: load the batch's leads and their relevant events in two queries, score
+them with the compiled definition, write the changed scores in one statement, then promote the
+leads that now qualify through `leads.transitions.promote_to_mql`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models.fields.json import KT
+from django.utils import timezone
+
+from leads import permissions
+from leads.models import OPEN_STAGES, Event, Lead, Stage
+from leads.transitions import SYSTEM, TransitionError, promote_to_mql
+
+from . import engine
+from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+
+log = logging.getLogger(__name__)
+
+# Lead columns a rule may name; any other name is looked up in `attributes`.
+FACT_FIELDS = (
+    "email", "first_name", "last_name", "company", "job_title", "industry", "country",
+    "employees", "annual_revenue", "source", "external_id", "attributes",
+)
+BATCH_SIZE = 2000
+# Leads per range of the PostgreSQL rescore: one behavior query and one UPDATE each.
+SQL_BATCH_SIZE = 20000
+PROMOTABLE = (Stage.LEAD, Stage.RECYCLED)
+
+DEFINITION_FIELDS = (
+    "name", "fit_threshold", "behavior_threshold", "required_fields", "hand_raisers",
+    "recycle_cooldown_days",
+)
+FIT_RULE_FIELDS = ("name", "field", "operator", "value", "points")
+BEHAVIOR_RULE_FIELDS = (
+    "name", "event_type", "property", "property_operator", "property_value", "points",
+    "max_occurrences", "half_life_days",
+)
+KNOCKOUT_FIELDS = ("name", "field", "operator", "value")
+
+
+class DefinitionError(Exception):
+    """A refused definition action; `code` is stable, `message` says what to do."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# --- Definition <-> JSON (SPEC section 9) ---------------------------------------------------
+
+
+def definition_to_dict(definition: QualifiedLeadDefinition) -> dict[str, Any]:
+    data: dict[str, Any] = {name: getattr(definition, name) for name in DEFINITION_FIELDS}
+    data["fit_rules"] = [
+        {name: getattr(rule, name) for name in FIT_RULE_FIELDS} for rule in definition.fit_rules.all()
+    ]
+    data["behavior_rules"] = []
+    for rule in definition.behavior_rules.all():
+        row = {name: getattr(rule, name) for name in BEHAVIOR_RULE_FIELDS}
+        if not rule.property:
+            for name in ("property", "property_operator", "property_value"):
+                row.pop(name)
+        data["behavior_rules"].append(row)
+    data["knockouts"] = [
+        {name: getattr(rule, name) for name in KNOCKOUT_FIELDS} for rule in definition.knockouts.all()
+    ]
+    return data
+
+
+def _rule_errors(prefix: str, exc: ValidationError) -> dict[str, Any]:
+    return {f"{prefix}.{name}": messages for name, messages in exc.message_dict.items()}
+
+
+def create_definition(data: Mapping[str, Any], *, user) -> QualifiedLeadDefinition:
+    """A new draft from the JSON of SPEC section 9. Nothing is written unless all of it is valid;
+    a `ValidationError` names each bad field, e.g. `fit_rules[1].value`."""
+    if not isinstance(data, Mapping):
+        raise ValidationError({"non_field_errors": ["A definition is a JSON object."]})
+    errors: dict[str, Any] = {}
+    if not str(data.get("name") or "").strip():
+        errors["name"] = ["A definition needs a name."]
+    definition = QualifiedLeadDefinition(
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+        state=DefinitionState.DRAFT,
+        **{name: data[name] for name in DEFINITION_FIELDS if name in data and name != "name"},
+        name=str(data.get("name") or "").strip(),
+        review_by=data.get("review_by"),
+        notes=str(data.get("notes") or ""),
+    )
+    try:
+        definition.full_clean(exclude=["version", "name", "review_by"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    rules: list[Any] = []
+    for key, model, allowed in (
+        ("fit_rules", FitRule, FIT_RULE_FIELDS),
+        ("behavior_rules", BehaviorRule, BEHAVIOR_RULE_FIELDS),
+        ("knockouts", Knockout, KNOCKOUT_FIELDS),
+    ):
+        items = data.get(key, [])
+        if not isinstance(items, list):
+            errors[key] = ["A list of rules."]
+            continue
+        for position, item in enumerate(items):
+            prefix = f"{key}[{position}]"
+            if not isinstance(item, Mapping):
+                errors[prefix] = ["A rule is a JSON object."]
+                continue
+            unknown = sorted(set(item) - set(allowed))
+            if unknown:
+                errors[prefix] = [f"Unknown key(s): {', '.join(unknown)}."]
+                continue
+            values = {name: item[name] for name in allowed if name in item}
+            for text_field in ("property", "property_operator"):
+                if text_field in values and values[text_field] is None:
+                    values[text_field] = ""
+            rule = model(position=position, **values)
+            try:
+                rule.full_clean(exclude=["definition"])
+            except ValidationError as exc:
+                errors.update(_rule_errors(prefix, exc))
+            rules.append(rule)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        definition.save()
+        for rule in rules:
+            rule.definition = definition
+            rule.save()
+    return definition
+
+
+def compiled(definition: QualifiedLeadDefinition) -> engine.CompiledDefinition:
+    return engine.compile_definition(definition_to_dict(definition), version=definition.version)
+
+
+def active_definition() -> QualifiedLeadDefinition | None:
+    return (
+        QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE)
+        .prefetch_related("fit_rules", "behavior_rules", "knockouts")
+        .first()
+    )
+
+
+# --- Sign-off, activation, cloning ----------------------------------------------------------
+
+
+def sign_definition(definition: QualifiedLeadDefinition, *, user) -> QualifiedLeadDefinition:
+    """The calling user signs their side: marketing, or sales as a sales manager."""
+    if definition.state != DefinitionState.DRAFT:
+        raise DefinitionError(
+            f"Definition v{definition.version} is {definition.state}; only drafts are signed.",
+            code="not_a_draft",
+        )
+    now = timezone.now()
+    fields: list[str] = []
+    if permissions.has_role(user, permissions.MARKETING) or (
+        user.is_superuser and definition.marketing_signed_by_id is None
+    ):
+        definition.marketing_signed_by, definition.marketing_signed_at = user, now
+        fields += ["marketing_signed_by", "marketing_signed_at"]
+    elif permissions.has_role(user, permissions.SALES_MANAGER) or user.is_superuser:
+        definition.sales_signed_by, definition.sales_signed_at = user, now
+        fields += ["sales_signed_by", "sales_signed_at"]
+    else:
+        raise DefinitionError(
+            "Only a marketing user or a sales manager signs a definition.", code="permission_denied"
+        )
+    definition.save(update_fields=fields)
+    return definition
+
+
+def activate_definition(
+    definition: QualifiedLeadDefinition, *, user, rescore: str = "background"
+) -> QualifiedLeadDefinition:
+    """Make a signed draft the one active definition (retiring the current one) and re-score
+    every open lead: `rescore="background"` queues the set-based rescore after commit,
+    `"now"` runs it in this call, `"no"` skips it."""
+    if not (permissions.is_marketing(user) or permissions.is_manager(user)):
+        raise DefinitionError(
+            "Only marketing or a sales manager activates a definition.", code="permission_denied"
+        )
+    if definition.state != DefinitionState.DRAFT:
+        raise DefinitionError(
+            f"Definition v{definition.version} is {definition.state}; only a draft is activated.",
+            code="not_a_draft",
+        )
+    missing = definition.missing_signoffs()
+    if missing:
+        raise DefinitionError(
+            "Activation needs both sign-offs; missing: " + " and ".join(missing) + ".",
+            code="signoff_missing",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        QualifiedLeadDefinition.objects.select_for_update().filter(
+            state=DefinitionState.ACTIVE
+        ).update(state=DefinitionState.RETIRED, retired_at=now)
+        definition.state = DefinitionState.ACTIVE
+        definition.activated_at = now
+        fields = ["state", "activated_at"]
+        if definition.review_by is None:
+            # SPEC: reviewed one quarter after activation unless the team chose a date.
+            definition.review_by = (now + dt.timedelta(days=91)).date()
+            fields.append("review_by")
+        definition.save(update_fields=fields)
+        if rescore == "background":
+            from .tasks import rescore_all_task
+
+            transaction.on_commit(rescore_all_task.delay)
+    if rescore == "now":
+        rescore_all()
+    return definition
+
+
+def clone_definition(definition: QualifiedLeadDefinition, *, user) -> QualifiedLeadDefinition:
+    """A new draft with the same rules and thresholds, unsigned."""
+    data = definition_to_dict(definition)
+    data["name"] = f"{definition.name} (copy)"
+    data["notes"] = definition.notes
+    return create_definition(data, user=user)
+
+
+def import_definition(data: Mapping[str, Any], *, user=None) -> QualifiedLeadDefinition:
+    return create_definition(data, user=user)
+
+
+# --- Scoring leads --------------------------------------------------------------------------
+
+
+def _load_events(
+    lead_ids: list[int], definition: engine.CompiledDefinition, *, until: dt.datetime | None = None
+) -> dict[int, list[engine.EventTuple]]:
+    events: dict[int, list[engine.EventTuple]] = defaultdict(list)
+    if not definition.event_types or not lead_ids:
+        return events
+    qs = Event.objects.filter(lead_id__in=lead_ids, type__in=definition.event_types)
+    if until is not None:
+        qs = qs.filter(occurred_at__lte=until)
+    # Only the property values the rules filter on, as text: decoding every event's whole
+    # properties JSON would cost more than the scoring itself.
+    keys = sorted({rule.filter.field for rule in definition.behavior_rules if rule.filter is not None})
+    annotations = {f"_p{i}": KT(f"properties__{key}") for i, key in enumerate(keys)}
+    rows = qs.order_by().annotate(**annotations).values_list(
+        "lead_id", "type", "occurred_at", *annotations
+    )
+    for lead_id, event_type, occurred_at, *values in rows:
+        events[lead_id].append((event_type, occurred_at, dict(zip(keys, values))))
+    return events
+
+
+def fact_fields(definition: engine.CompiledDefinition) -> tuple[str, ...]:
+    """Lead columns the rules read; `attributes` (a JSON decode per lead) only when needed."""
+    names = {rule.condition.field for rule in definition.fit_rules}
+    names |= {k.condition.field for k in definition.knockouts} | set(definition.required_fields)
+    columns = [name for name in FACT_FIELDS if name in names]
+    if names - set(FACT_FIELDS):
+        columns.append("attributes")
+    return tuple(columns)
+
+
+def _write_scores(rows: list[tuple[int, float, float]], *, now: dt.datetime) -> None:
+    """One UPDATE for the batch: `UPDATE ... FROM (VALUES ...)` on PostgreSQL, a CASE update
+    elsewhere."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        table = Lead._meta.db_table
+        values = ",".join(["(%s,%s::double precision,%s::double precision)"] * len(rows))
+        params: list[Any] = [now]
+        for row in rows:
+            params.extend(row)
+        # The extra `= ANY(ids)` lets the planner probe the primary key instead of hash-joining
+        # the VALUES list against a scan of the whole lead table.
+        params.append([row[0] for row in rows])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS l SET fit_score = v.fit, behavior_score = v.behavior, "
+                f"scored_at = %s FROM (VALUES {values}) AS v(id, fit, behavior) "
+                "WHERE l.id = v.id AND l.id = ANY(%s)",
+                params,
+            )
+        return
+    leads = [Lead(pk=pk, fit_score=fit, behavior_score=behavior, scored_at=now) for pk, fit, behavior in rows]
+    Lead.objects.bulk_update(leads, ["fit_score", "behavior_score", "scored_at"])
+
+
+def _score_batch(
+    lead_ids: list[int],
+    definition: engine.CompiledDefinition,
+    *,
+    now: dt.datetime,
+    open_only: bool = False,
+) -> list[tuple[int, str]]:
+    """Score the leads, write changed scores, return (lead id, reason) of those to promote."""
+    qs = Lead.objects.filter(pk__in=lead_ids)
+    if open_only:
+        qs = qs.filter(stage__in=OPEN_STAGES)
+    columns = ("id", "stage", "stage_entered_at", "fit_score", "behavior_score", *fact_fields(definition))
+    leads = list(qs.order_by().values(*columns))
+    events = _load_events([lead["id"] for lead in leads], definition)
+    changed: list[tuple[int, float, float]] = []
+    promote: list[tuple[int, str]] = []
+    for lead in leads:
+        lead_events = events.get(lead["id"], ())
+        fit = engine.fit_score(definition, lead)
+        behavior = engine.behavior_score(definition, lead_events, now=now)
+        if abs(fit - lead["fit_score"]) > 1e-9 or abs(behavior - lead["behavior_score"]) > 1e-9:
+            changed.append((lead["id"], fit, behavior))
+        stage = lead["stage"]
+        if stage not in PROMOTABLE:
+            continue
+        decision = engine.decide(
+            definition,
+            stage=stage,
+            stage_entered_at=lead["stage_entered_at"],
+            fit=fit,
+            behavior=behavior,
+            knockouts=engine.knockouts_hit(definition, lead),
+            missing=engine.missing_fields(definition, lead),
+            hand_raised=engine.hand_raised(
+                definition, lead_events, stage=stage, stage_entered_at=lead["stage_entered_at"]
+            ),
+            now=now,
+        )
+        if decision.qualifies:
+            promote.append((lead["id"], decision.reason))
+    _write_scores(changed, now=now)
+    return promote
+
+
+def _score_range_sql(
+    leads: list[dict[str, Any]],
+    definition: engine.CompiledDefinition,
+    behavior_query: tuple[str, list[Any]],
+    *,
+    now: dt.datetime,
+) -> list[tuple[int, str]]:
+    """`_score_batch` for an id-ordered slice of open leads, behavior summed by PostgreSQL."""
+    from . import sql
+
+    lo, hi = leads[0]["id"], leads[-1]["id"]
+    behaviors = sql.behavior_scores(definition, behavior_query, lo=lo, hi=hi, now=now)
+    raised = sql.latest_hand_raisers(definition, lo=lo, hi=hi)
+    changed: list[tuple[int, float, float]] = []
+    promote: list[tuple[int, str]] = []
+    for lead in leads:
+        fit = engine.fit_score(definition, lead)
+        behavior = behaviors.get(lead["id"], 0.0)
+        if abs(fit - lead["fit_score"]) > 1e-9 or abs(behavior - lead["behavior_score"]) > 1e-9:
+            changed.append((lead["id"], fit, behavior))
+        stage = lead["stage"]
+        if stage not in PROMOTABLE or fit < definition.fit_threshold:
+            continue
+        latest = raised.get(lead["id"])
+        decision = engine.decide(
+            definition,
+            stage=stage,
+            stage_entered_at=lead["stage_entered_at"],
+            fit=fit,
+            behavior=behavior,
+            knockouts=engine.knockouts_hit(definition, lead),
+            missing=engine.missing_fields(definition, lead),
+            hand_raised=latest is not None
+            and (stage != Stage.RECYCLED or latest >= lead["stage_entered_at"]),
+            now=now,
+        )
+        if decision.qualifies:
+            promote.append((lead["id"], decision.reason))
+    _write_scores(changed, now=now)
+    return promote
+
+
+def _promote(candidates: list[tuple[int, str]], *, version: int | None) -> int:
+    """Promote through the transitions module; a lead another path moved meanwhile is skipped."""
+    promoted = 0
+    for lead in Lead.objects.filter(pk__in=[pk for pk, _ in candidates]).order_by("pk"):
+        reason = dict(candidates)[lead.pk]
+        try:
+            promote_to_mql(lead, actor=SYSTEM, reason=reason, definition_version=version)
+        except TransitionError as exc:
+            log.info("Lead %s not promoted: %s", lead.pk, exc)
+            continue
+        promoted += 1
+    return promoted
+
+
+def _rescore(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
+    model = active_definition()
+    if model is None:
+        return 0
+    definition = compiled(model)
+    now = now or timezone.now()
+    ids = sorted(set(lead_ids))
+    promoted = 0
+    for start in range(0, len(ids), BATCH_SIZE):
+        candidates = _score_batch(ids[start : start + BATCH_SIZE], definition, now=now)
+        if candidates:
+            promoted += _promote(candidates, version=definition.version)
+    return promoted
+
+
+def on_events_recorded(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> None:
+    """Called in the transaction that inserted new events: recompute those leads' behavior
+    (and fit) from all their events and promote the ones that now qualify. A duplicate event
+    was never inserted, and the score is recomputed from the stored events, so delivering an
+    event twice changes nothing."""
+    _rescore(lead_ids, now=now)
+
+
+def on_lead_changed(lead_ids: Iterable[int]) -> None:
+    """Recompute fit (and behavior) after leads were created or edited; promote if qualifying."""
+    _rescore(lead_ids)
+
+
+def rescore_leads(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
+    """Rescore the given leads; the number promoted."""
+    return _rescore(lead_ids, now=now)
+
+
+def rescore_all(
+    *, progress: Callable[[int, int], None] | None = None, now: dt.datetime | None = None
+) -> dict[str, int]:
+    """Re-score every open lead in id-ordered batches (keyset pagination, one UPDATE per batch)
+    and promote the ones that now qualify. `progress(done, total)` is called after each batch."""
+    model = active_definition()
+    if model is None:
+        return {"scored": 0, "promoted": 0}
+    definition = compiled(model)
+    now = now or timezone.now()
+    open_leads = Lead.objects.filter(stage__in=OPEN_STAGES).order_by()
+    total = open_leads.count()
+    last_id = 0
+    done = promoted = 0
+    if connection.vendor == "postgresql":
+        from .sql import behavior_sql
+
+        query = behavior_sql(definition)
+        if query is not None:
+            columns = ("id", "stage", "stage_entered_at", "fit_score", "behavior_score", *fact_fields(definition))
+            while True:
+                leads = list(
+                    open_leads.filter(pk__gt=last_id).order_by("pk").values(*columns)[:SQL_BATCH_SIZE]
+                )
+                if not leads:
+                    break
+                last_id = leads[-1]["id"]
+                with transaction.atomic():
+                    candidates = _score_range_sql(leads, definition, query, now=now)
+                if candidates:
+                    promoted += _promote(candidates, version=definition.version)
+                done += len(leads)
+                if progress is not None:
+                    progress(done, total)
+            return {"scored": done, "promoted": promoted}
+    while True:
+        ids = list(
+            open_leads.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE]
+        )
+        if not ids:
+            break
+        last_id = ids[-1]
+        with transaction.atomic():
+            candidates = _score_batch(ids, definition, now=now, open_only=True)
+        if candidates:
+            promoted += _promote(candidates, version=definition.version)
+        done += len(ids)
+        if progress is not None:
+            progress(done, total)
+    return {"scored": done, "promoted": promoted}
+
+
+def refresh_decayed_scores(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """The daily refresh: decay lowers stored behavior scores of leads nobody touched."""
+    return rescore_all(now=now)
+
+
+# --- Explanation ----------------------------------------------------------------------------
+
+
+def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Why the lead scores what it does under the active definition, rule by rule."""
+    model = active_definition()
+    now = now or timezone.now()
+    if model is None:
+        return {
+            "lead": lead.pk,
+            "definition_version": None,
+            "definition_name": None,
+            "stage": lead.stage,
+            "qualifies": False,
+            "why_not": ["No qualified-lead definition is active."],
+            "fit": {"score": lead.fit_score, "threshold": None, "grade": lead.fit_grade, "rules": []},
+            "behavior": {"score": lead.behavior_score, "threshold": None, "rules": []},
+            "knockouts": [],
+            "knockouts_hit": [],
+            "missing_fields": [],
+            "hand_raiser": False,
+            "reason": "",
+            "computed_at": now.isoformat(),
+        }
+    definition = compiled(model)
+    facts = {name: getattr(lead, name) for name in FACT_FIELDS}
+    events = _load_events([lead.pk], definition, until=None).get(lead.pk, [])
+    data = engine.explain(
+        definition, facts, events, stage=lead.stage, stage_entered_at=lead.stage_entered_at, now=now
+    )
+    data.update(
+        lead=lead.pk,
+        definition_name=model.name,
+        stage=lead.stage,
+        computed_at=now.isoformat(),
+    )
+    return data
+

@@ -1,0 +1,26 @@
+"""Scoring tasks. Both are idempotent: a rescore recomputes scores from the stored events and
+promotes only leads still at `lead`/`recycled` (the transition compares-and-sets the stage), so
+two workers running one at once write the same numbers and promote each lead once."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="scoring.tasks.refresh_decayed_scores")
+def refresh_decayed_scores() -> dict[str, int]:
+    """Daily: decay lowers the stored behavior score of leads whose interest has faded."""
+    return services.refresh_decayed_scores()
+
+
+@shared_task(name="scoring.tasks.rescore_all")
+def rescore_all_task() -> dict[str, int]:
+    """Queued on activation: every open lead scored under the new definition."""
+    return services.rescore_all()
+
+
+@shared_task(name="scoring.tasks.rescore_leads")
+def rescore_leads_task(lead_ids: list[int]) -> int:
+    return services.rescore_leads(lead_ids)
