@@ -1,0 +1,89 @@
+"""Admin screens for SLAs: calendars, policies (what a breach does), and the breaches list.
+
+The sweep's periodic task itself is listed by django-celery-beat's own admin (Periodic tasks).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .models import BusinessCalendar, SlaBreach, SlaPolicy
+
+
+class SlaPolicyInline(admin.TabularInline):
+    model = SlaPolicy
+    extra = 0
+    fields = ("name", "clock", "duration_hours", "business_time", "breach_action", "active")
+    show_change_link = True
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(admin.ModelAdmin):
+    list_display = ("name", "timezone", "working_days_display", "work_start", "work_end", "holiday_count")
+    search_fields = ("name", "timezone")
+    inlines = [SlaPolicyInline]
+
+    @admin.display(description="Working days")
+    def working_days_display(self, obj: BusinessCalendar) -> str:
+        names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        return ", ".join(names[int(day)] for day in sorted(obj.working_days))
+
+    @admin.display(description="Holidays")
+    def holiday_count(self, obj: BusinessCalendar) -> int:
+        return len(obj.holidays or [])
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name", "stage", "clock", "duration_display", "warning_share", "breach_action",
+        "escalate_to_manager", "active",
+    )
+    list_filter = ("stage", "breach_action", "active", "calendar")
+    list_editable = ("active",)
+    search_fields = ("name",)
+    fieldsets = (
+        (None, {"fields": ("name", "stage", "clock", "active")}),
+        ("Clock", {"fields": ("calendar", "duration_hours", "business_time", "warning_share")}),
+        ("On breach", {"fields": ("breach_action", "escalate_to_manager")}),
+        (
+            "Minimum touches and qualification",
+            {"fields": ("min_calls", "min_emails", "window_days", "bant_required"),
+             "description": "Used by the minimum-touches and qualify clocks only."},
+        ),
+    )
+
+    @admin.display(description="Duration")
+    def duration_display(self, obj: SlaPolicy) -> str:
+        unit = "business hours" if obj.business_time else "hours"
+        return f"{obj.duration_hours:g} {unit}"
+
+
+@admin.register(SlaBreach)
+class SlaBreachAdmin(admin.ModelAdmin):
+    """Read-only: breaches are written by the sweep and are part of the lead's history."""
+
+    list_display = ("detected_at", "lead_link", "clock", "stage", "owner", "due_at", "action")
+    list_filter = ("clock", "action", "stage", "detected_at")
+    search_fields = ("lead__email", "lead__company", "owner__username")
+    date_hierarchy = "detected_at"
+    list_select_related = ("lead", "owner")
+    list_per_page = 100
+    show_full_result_count = False  # a count over every breach is slow and rarely wanted
+
+    @admin.display(description="Lead", ordering="lead__email")
+    def lead_link(self, obj: SlaBreach) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:leads_lead_change", args=[obj.lead_id]), obj.lead
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

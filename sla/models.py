@@ -1,0 +1,144 @@
+"""Service-level agreements between marketing and sales: calendars, policies, breaches."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from leads.models import SlaClock, Stage
+
+from .calendar import Calendar
+
+
+def default_working_days() -> list[int]:
+    return [0, 1, 2, 3, 4]  # Monday..Friday, as datetime.weekday()
+
+
+class BusinessCalendar(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
+    working_days = models.JSONField(
+        default=default_working_days, help_text="Weekday numbers, Monday=0 … Sunday=6."
+    )
+    work_start = models.TimeField(default=dt.time(9, 0))
+    work_end = models.TimeField(default=dt.time(17, 0))
+    holidays = models.JSONField(
+        default=list, blank=True, help_text='ISO dates, e.g. ["2026-12-25", "2027-01-01"].'
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.timezone})"
+
+    def clean(self) -> None:
+        try:
+            self.as_calendar()
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def as_calendar(self) -> Calendar:
+        """The pure arithmetic object for this calendar."""
+        return Calendar(
+            tz=self.timezone,
+            working_days=frozenset(int(d) for d in self.working_days),
+            start=self.work_start,
+            end=self.work_end,
+            holidays=frozenset(dt.date.fromisoformat(str(d)) for d in self.holidays),
+        )
+
+
+class BreachAction(models.TextChoices):
+    NOTIFY = "notify", "Notify owner and manager only"
+    REASSIGN = "reassign", "Reassign round-robin in the team"
+    RECYCLE = "recycle", "Recycle to marketing (sla_expired)"
+
+
+class SlaPolicy(models.Model):
+    """One clock: which stage it runs in, how long it is in business time, and what a breach does."""
+
+    name = models.CharField(max_length=100)
+    stage = models.CharField(max_length=20, choices=[(Stage.MQL, "MQL"), (Stage.SAL, "SAL")])
+    clock = models.CharField(max_length=30, choices=SlaClock.choices, unique=True)
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="policies")
+    duration_hours = models.FloatField(
+        help_text="Length of the clock in business hours (e.g. 2 business days of 8 h = 16)."
+    )
+    business_time = models.BooleanField(
+        default=True,
+        help_text="Count only working hours of the calendar; off = plain elapsed hours.",
+    )
+    warning_share = models.FloatField(
+        default=0.75, help_text="Warn when this share of the clock has elapsed (0–1)."
+    )
+    breach_action = models.CharField(
+        max_length=10, choices=BreachAction.choices, default=BreachAction.NOTIFY
+    )
+    escalate_to_manager = models.BooleanField(default=True)
+    min_calls = models.PositiveIntegerField(default=0, help_text="Minimum-touches clock only.")
+    min_emails = models.PositiveIntegerField(default=0, help_text="Minimum-touches clock only.")
+    window_days = models.PositiveIntegerField(
+        default=14, help_text="Minimum-touches clock: touches must fall within this many days."
+    )
+    bant_required = models.PositiveSmallIntegerField(
+        default=4, help_text="Qualify clock: how many of budget/authority/need/timeline must be yes."
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["stage", "clock"]
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not 0 < self.warning_share < 1:
+            raise ValidationError({"warning_share": "Must be between 0 and 1 (e.g. 0.75)."})
+        if self.duration_hours is not None and self.duration_hours < 0:
+            raise ValidationError({"duration_hours": "Must not be negative."})
+
+    def due_from(self, start: dt.datetime) -> dt.datetime:
+        """The deadline of this clock for a lead entering it at `start`."""
+        return self._after(start, self.duration_hours)
+
+    def warn_from(self, start: dt.datetime) -> dt.datetime:
+        """When the warning goes out: `warning_share` of the clock after `start`."""
+        return self._after(start, self.duration_hours * self.warning_share)
+
+    def _after(self, start: dt.datetime, hours: float) -> dt.datetime:
+        if not self.business_time:
+            return start + dt.timedelta(hours=hours)
+        return self.calendar.as_calendar().add_business_hours(start, hours)
+
+
+class SlaBreach(models.Model):
+    """A clock that ran out, and what the sweep did about it. One row per lead, clock and deadline."""
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="sla_breaches")
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.PROTECT, related_name="breaches")
+    clock = models.CharField(max_length=30, choices=SlaClock.choices)
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    due_at = models.DateTimeField()
+    detected_at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=10, choices=BreachAction.choices)
+
+    class Meta:
+        ordering = ["-detected_at"]
+        verbose_name_plural = "SLA breaches"
+        constraints = [
+            # The sweep's claim: a second run for the same deadline inserts nothing.
+            models.UniqueConstraint(fields=["lead", "clock", "due_at"], name="unique_breach"),
+        ]
+        indexes = [models.Index(fields=["detected_at"], name="breach_detected_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} {self.clock} due {self.due_at:%Y-%m-%d %H:%M}"

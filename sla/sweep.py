@@ -1,0 +1,242 @@
+"""The SLA sweep: warn at the warning share, act on breached clocks per policy, notify.
+
+Run every minute by Celery beat (`sla.tasks.sla_sweep`) and by `manage.py sla_sweep`. Each batch
+is one transaction that claims its leads (SKIP LOCKED on PostgreSQL; SQLite's IMMEDIATE write
+lock serialises it), so a second run for the same moment, or a second worker at the same time,
+finds nothing left to do. Notifications go out after the batch commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mass_mail
+from django.db import connection, transaction
+from django.utils import timezone
+
+from leads.models import CLOCKED_STAGES, Lead, Team
+from leads.transitions import ExpiredClock, due_sla_clocks, expire_sla_batch
+
+from .models import BreachAction, SlaPolicy
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 5000
+# A digest lists this many leads and counts the rest: 250,000 lines help nobody.
+DIGEST_LINES = 50
+
+
+@dataclass
+class SweepResult:
+    now: dt.datetime
+    warned: int = 0
+    breached: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    batches: int = 0
+    emails: int = 0
+    would_breach: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def breached_total(self) -> int:
+        return sum(self.breached.values())
+
+    def summary(self) -> str:
+        actions = ", ".join(f"{n} {a}" for a, n in sorted(self.breached.items())) or "none"
+        return (
+            f"SLA sweep at {self.now.isoformat()}: {self.breached_total} breached ({actions}), "
+            f"{self.warned} warned, {self.emails} emails, {self.batches} batches"
+        )
+
+
+def active_policies() -> dict[str, SlaPolicy]:
+    return {
+        policy.clock: policy
+        for policy in SlaPolicy.objects.filter(active=True).select_related("calendar")
+    }
+
+
+def run_sweep(
+    *,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    notify: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> SweepResult:
+    """Warn and act on every clock due at `now` (default: the present)."""
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        raise ValueError("the sweep's moment must carry a time zone")
+    result = SweepResult(now=now)
+    if not dry_run and not _anything_to_do(now):
+        return result
+    policies = active_policies()
+    if dry_run:
+        result.would_breach = _would_breach(now=now, policies=policies, batch_size=batch_size)
+        return result
+
+    breached: list[ExpiredClock] = []
+    while True:
+        batch = expire_sla_batch(now=now, policies=policies, limit=batch_size)
+        if not batch:
+            break
+        result.batches += 1
+        for item in batch:
+            result.breached[item.action] += 1
+        if notify:
+            breached.extend(batch)
+        if progress:
+            progress(f"batch {result.batches}: {len(batch)} breached ({result.breached_total} so far)")
+        if len(batch) < batch_size:
+            break
+
+    warned: list[dict[str, Any]] = []
+    while True:
+        batch_warned = _warn_batch(now=now, limit=batch_size)
+        result.warned += len(batch_warned)
+        if notify:
+            warned.extend(batch_warned)
+        if len(batch_warned) < batch_size:
+            break
+        if progress:
+            progress(f"{result.warned} warned so far")
+
+    if notify:
+        result.emails = _send_notifications(breached=breached, warned=warned, policies=policies)
+    return result
+
+
+def _anything_to_do(now: dt.datetime) -> bool:
+    """The every-minute common case in one round trip: is any clock due or past its warning?
+
+    Both halves repeat the predicates of the partial indexes lead_sla_due_idx and
+    lead_sla_warn_idx, so each is a probe of a small index whatever the size of the table.
+    """
+    table = Lead._meta.db_table
+    moment = connection.ops.adapt_datetimefield_value(now)
+    stages = list(CLOCKED_STAGES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE stage IN (%s, %s) "
+            "AND sla_due_at IS NOT NULL AND sla_due_at <= %s) "
+            f"OR EXISTS (SELECT 1 FROM {table} WHERE stage IN (%s, %s) AND sla_warn_at IS NOT NULL "
+            "AND sla_warned_at IS NULL AND sla_warn_at <= %s AND sla_due_at > %s)",
+            [*stages, moment, *stages, moment, moment],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def _would_breach(
+    *, now: dt.datetime, policies: dict[str, SlaPolicy], batch_size: int
+) -> list[dict[str, Any]]:
+    rows = due_sla_clocks(now=now, limit=10**9)
+    for row in rows:
+        policy = policies.get(row["sla_clock"])
+        row["action"] = policy.breach_action if policy else "close (no active policy)"
+    return rows
+
+
+def _warn_batch(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """Mark up to `limit` leads past their warning point (and not yet due) as warned."""
+    with transaction.atomic():
+        # Same predicate as the partial index lead_sla_warn_idx.
+        qs = (
+            Lead.objects.filter(
+                stage__in=CLOCKED_STAGES,
+                sla_warn_at__isnull=False,
+                sla_warned_at__isnull=True,
+                sla_warn_at__lte=now,
+                sla_due_at__gt=now,
+            )
+            .order_by("sla_warn_at", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+        )
+        rows = list(
+            qs.values("id", "first_name", "last_name", "email", "owner_id", "sla_clock", "sla_due_at")[
+                :limit
+            ]
+        )
+        if rows:
+            Lead.objects.filter(pk__in=[r["id"] for r in rows], sla_warned_at__isnull=True).update(
+                sla_warned_at=now
+            )
+    return rows
+
+
+def _lead_label(first: str, last: str, email: str) -> str:
+    name = f"{first} {last}".strip()
+    return f"{name} <{email}>" if name else email
+
+
+def _send_notifications(
+    *, breached: list[ExpiredClock], warned: list[dict[str, Any]], policies: dict[str, SlaPolicy]
+) -> int:
+    """One digest per recipient: the owner of each lead, and for breaches the team's manager."""
+    User = get_user_model()
+    lines: dict[int, list[str]] = defaultdict(list)
+    team_ids = {item.team_id for item in breached if item.team_id}
+    managers = dict(
+        Team.objects.filter(pk__in=team_ids, manager__isnull=False).values_list("id", "manager_id")
+    )
+    base = getattr(settings, "SITE_URL", "").rstrip("/")
+    for item in breached:
+        policy = policies.get(item.clock)
+        what = {
+            BreachAction.RECYCLE: "recycled to marketing",
+            BreachAction.REASSIGN: "reassigned to another rep",
+            BreachAction.NOTIFY: "still open",
+        }.get(item.action, item.action)
+        line = (
+            f"BREACHED {policy.name if policy else item.clock}: {item.name} "
+            f"(due {item.due_at:%Y-%m-%d %H:%M} UTC) - {what}. {base}/leads/{item.lead_id}/"
+        )
+        recipients = {item.owner_id}
+        if policy is None or policy.escalate_to_manager:
+            recipients.add(managers.get(item.team_id))
+        if item.new_owner_id:
+            recipients.add(item.new_owner_id)
+        for user_id in recipients - {None}:
+            lines[user_id].append(line)
+    for row in warned:
+        if row["owner_id"]:
+            policy = policies.get(row["sla_clock"])
+            lines[row["owner_id"]].append(
+                f"WARNING {policy.name if policy else row['sla_clock']}: "
+                f"{_lead_label(row['first_name'], row['last_name'], row['email'])} is due "
+                f"{row['sla_due_at']:%Y-%m-%d %H:%M} UTC. {base}/leads/{row['id']}/"
+            )
+    if not lines:
+        return 0
+    emails = dict(
+        User.objects.filter(pk__in=lines, is_active=True).exclude(email="").values_list("id", "email")
+    )
+    messages = []
+    for user_id, user_lines in lines.items():
+        if user_id not in emails:
+            continue
+        breaches = sum(1 for line in user_lines if line.startswith("BREACHED"))
+        warnings = len(user_lines) - breaches
+        subject = "LeadFlow SLA: " + ", ".join(
+            part
+            for part in (
+                f"{breaches} breached" if breaches else "",
+                f"{warnings} due soon" if warnings else "",
+            )
+            if part
+        )
+        shown = user_lines[:DIGEST_LINES]
+        if len(user_lines) > DIGEST_LINES:
+            shown.append(f"... and {len(user_lines) - DIGEST_LINES} more (see the breaches page).")
+        messages.append((subject, "\n".join(shown) + "\n", settings.DEFAULT_FROM_EMAIL, [emails[user_id]]))
+    try:
+        return send_mass_mail(messages, fail_silently=False)
+    except Exception:
+        # The breaches are recorded and visible; a mail server outage must not undo them.
+        logger.exception("SLA sweep could not send %d notification emails", len(messages))
+        return 0
