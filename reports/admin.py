@@ -1,0 +1,27 @@
+"""Marketing's quarterly commitment, set by sales managers in the admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import QuarterlyTarget
+
+
+@admin.register(QuarterlyTarget)
+class QuarterlyTargetAdmin(admin.ModelAdmin):
+    list_display = ("year", "quarter", "team_or_all", "qualified_leads")
+    list_filter = ("year", "quarter", "team")
+    list_select_related = ("team",)
+    ordering = ("-year", "-quarter", "team__name")
+    fieldsets = (
+        (None, {
+            "fields": ("year", "quarter", "team", "qualified_leads"),
+            "description": "The qualified leads (MQLs) marketing promises sales for a quarter. "
+            "The commitment report spreads it evenly over the quarter's days and compares it "
+            "with what is delivered each week.",
+        }),
+    )
+
+    @admin.display(description="Team", ordering="team__name")
+    def team_or_all(self, obj: QuarterlyTarget) -> str:
+        return obj.team.name if obj.team_id else "All teams"

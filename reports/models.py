@@ -1,0 +1,92 @@
+"""Reports read the lifecycle's tables; they own marketing's commitment, a business-day table
+that lets SQL do business-hours arithmetic, and the record of weekly summaries sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class QuarterlyTarget(models.Model):
+    """Qualified leads (MQLs) marketing promises sales for one quarter, per team or overall."""
+
+    year = models.PositiveSmallIntegerField(validators=[MinValueValidator(2000), MaxValueValidator(2100)])
+    quarter = models.PositiveSmallIntegerField(
+        choices=[(1, "Q1"), (2, "Q2"), (3, "Q3"), (4, "Q4")]
+    )
+    team = models.ForeignKey(
+        "leads.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="quarterly_targets",
+        help_text="Leave empty for a company-wide target.",
+    )
+    qualified_leads = models.PositiveIntegerField(
+        help_text="How many qualified leads (MQLs) marketing promises to deliver in the quarter."
+    )
+
+    class Meta:
+        ordering = ["-year", "-quarter", "team__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["year", "quarter", "team"], name="unique_quarter_team_target"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.team.name if self.team_id else "all teams"
+        return f"{self.year} Q{self.quarter} – {who}: {self.qualified_leads}"
+
+    @property
+    def starts_on(self) -> dt.date:
+        return dt.date(self.year, 3 * (self.quarter - 1) + 1, 1)
+
+    @property
+    def ends_on(self) -> dt.date:
+        """The quarter's last day (inclusive)."""
+        if self.quarter == 4:
+            return dt.date(self.year, 12, 31)
+        return dt.date(self.year, 3 * self.quarter + 1, 1) - dt.timedelta(days=1)
+
+
+class BusinessDay(models.Model):
+    """One working interval of a business calendar, in seconds since the Unix epoch (UTC).
+
+    `seconds_before` is the working time of the calendar before this interval starts, so the
+    business time between two moments is a difference of two indexed look-ups in SQL instead of
+    a walk over days in Python. Rebuilt whenever the calendar's definition changes (signature).
+    """
+
+    calendar = models.ForeignKey(
+        "sla.BusinessCalendar", on_delete=models.CASCADE, related_name="+"
+    )
+    signature = models.CharField(max_length=64)
+    day = models.DateField()
+    start_epoch = models.FloatField()
+    end_epoch = models.FloatField()
+    seconds_before = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "day"], name="unique_business_day"),
+        ]
+        indexes = [
+            models.Index(fields=["calendar", "start_epoch"], name="business_day_start_idx"),
+        ]
+
+
+class SummaryDelivery(models.Model):
+    """A weekly summary mailed to a manager: the claim that makes the beat task safe to re-run."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week_start = models.DateField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "week_start"], name="unique_summary_per_week"),
+        ]

@@ -1,0 +1,172 @@
+"""The manager's pages: the dashboard, this week's SLA breaches, the team's availability.
+
+The dashboard page is a frame: its charts fetch the report JSON endpoints (`reports.api`) with
+the browser's session, so the page and the API show the same selector's numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from leads import permissions, selectors
+from leads.forms import AwayForm
+from leads.models import Team, TeamMembership
+
+REPORTS_API = "/api/v1/reports/"
+DEFAULT_RANGE_DAYS = 90
+BREACHES_PAGE_SIZE = 50
+CHARTS = (
+    ("funnel", "Funnel", "Leads entering each stage, and the rate to the next stage."),
+    ("efficiency", "MQL → SQL efficiency", "Of the leads that became MQL in each period, the share that reached SAL and SQL."),
+    ("velocity", "Hand-off velocity", "Median and 90th percentile time to accept or reject an MQL, per week, against the SLA."),
+    ("rejections", "Rejections and recycling", "Why reps reject and recycle leads."),
+    ("commitment", "Marketing commitment", "Qualified leads delivered against the quarter's prorated target."),
+)
+
+
+def _require_manager(user) -> None:
+    if not permissions.is_manager(user):
+        raise PermissionDenied("Only sales managers can do this.")
+
+
+class DashboardFilterForm(forms.Form):
+    """The report inputs of SPEC section 9; the same names go to every JSON endpoint."""
+
+    date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    source = forms.CharField(required=False, max_length=100)
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="All teams")
+    owner = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, empty_label="All reps",
+        to_field_name="username", label="Rep",
+    )
+    country = forms.CharField(required=False, max_length=2)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = (
+            get_user_model().objects.filter(groups__name=permissions.SALES_REP).order_by("username")
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date must be on or after the start date.")
+        if data.get("country"):
+            data["country"] = data["country"].upper()
+        return data
+
+
+def _default_range() -> tuple[dt.date, dt.date]:
+    today = timezone.localdate()
+    return today - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1), today
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not (permissions.is_manager(user) or permissions.is_marketing(user)):
+        raise PermissionDenied("The dashboard is for sales managers and marketing.")
+    start, end = _default_range()
+    data = request.GET.copy()
+    data.setdefault("date_from", start.isoformat())
+    data.setdefault("date_to", end.isoformat())
+    form = DashboardFilterForm(data)
+    params: dict[str, str] = {"from": start.isoformat(), "to": end.isoformat()}
+    if form.is_valid():
+        cleaned = form.cleaned_data
+        params = {"from": cleaned["date_from"].isoformat(), "to": cleaned["date_to"].isoformat()}
+        for name in ("source", "country"):
+            if cleaned.get(name):
+                params[name] = cleaned[name]
+        if cleaned.get("team"):
+            params["team"] = str(cleaned["team"].pk)
+        if cleaned.get("owner"):
+            params["owner"] = cleaned["owner"].username
+    query = urlencode(params)
+    charts = [
+        {
+            "key": key,
+            "title": title,
+            "help": help_text,
+            "endpoint": f"{REPORTS_API}{key}/",
+            "csv": f"{REPORTS_API}{key}/?{query}&format=csv",
+        }
+        for key, title, help_text in CHARTS
+    ]
+    return render(
+        request,
+        "reports/dashboard.html",
+        {
+            "form": form,
+            "charts": charts,
+            "params": params,
+            "query": query,
+            "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&format=csv",
+        },
+    )
+
+
+@login_required
+def breaches(request: HttpRequest) -> HttpResponse:
+    """Every SLA breach of the last seven days, newest first, with what the sweep did about it."""
+    _require_manager(request.user)
+    since = selectors.breach_window_start()
+    qs = selectors.breaches_since(since)
+    page = Paginator(qs, BREACHES_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reports/breaches.html", {"page": page, "since": since})
+
+
+@login_required
+def team(request: HttpRequest) -> HttpResponse:
+    """The reps of every team and whether round-robin skips them (away)."""
+    _require_manager(request.user)
+    teams = Team.objects.prefetch_related("memberships__user").select_related("manager")
+    return render(request, "reports/team.html", {"teams": teams})
+
+
+@login_required
+@require_POST
+def set_away(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manager(request.user)
+    membership = get_object_or_404(TeamMembership.objects.select_related("user", "team"), pk=pk)
+    form = AwayForm(request.POST)
+    error = ""
+    if form.is_valid():
+        membership.is_away = form.cleaned_data["is_away"]
+        membership.save(update_fields=["is_away"])
+        notice = (
+            f"{membership.user.username} is away: new MQLs in {membership.team.name} skip them."
+            if membership.is_away
+            else f"{membership.user.username} is available again for {membership.team.name}."
+        )
+    else:
+        notice = ""
+        error = "Choose away or available."
+    if request.htmx:
+        response = render(
+            request, "reports/_member_row.html",
+            {"membership": membership, "notice": notice, "error": error},
+            status=400 if error else 200,
+        )
+        response["X-LeadFlow-Fragment"] = "1"
+        return response
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("team")
