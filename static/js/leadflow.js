@@ -1,0 +1,60 @@
+/* LeadFlow page behaviour: live SLA countdowns and a visible message when a request fails. */
+(function () {
+  "use strict";
+
+  function span(seconds) {
+    var minutes = Math.floor(Math.max(0, seconds) / 60);
+    var days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), mins = minutes % 60;
+    if (days) return days + "d " + hours + "h";
+    if (hours) return hours + "h " + (mins < 10 ? "0" : "") + mins + "m";
+    return mins + "m";
+  }
+
+  // Same words and colours as the server renders; kept current without reloading the page.
+  function tick(root) {
+    var now = Date.now();
+    (root || document).querySelectorAll(".sla[data-due]").forEach(function (el) {
+      var due = Date.parse(el.dataset.due);
+      if (isNaN(due)) return;
+      var warn = el.dataset.warn ? Date.parse(el.dataset.warn) : NaN;
+      var left = Math.round((due - now) / 1000);
+      el.textContent = left >= 0 ? span(left) + " left" : "overdue " + span(-left);
+      var state = left < 0 ? "breached" : (!isNaN(warn) && now >= warn) || el.classList.contains("sla-warning") ? "warning" : "ok";
+      el.classList.remove("sla-ok", "sla-warning", "sla-breached");
+      el.classList.add("sla-" + state);
+    });
+  }
+
+  function showError(text) {
+    var box = document.getElementById("net-error");
+    if (!box) return;
+    box.textContent = text;
+    box.hidden = false;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    window.setInterval(tick, 30000);
+  });
+  document.addEventListener("htmx:afterSettle", function () { tick(document); });
+  // A refused action (400 invalid, 403 not allowed, 409 taken by someone else) comes back as the
+  // same fragment with the reason in words: swap it in like a success. Anything else that fails
+  // (a 404 page, a 500) stays out of the page and raises the banner instead.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr.status >= 400 && xhr.status < 500 && xhr.getResponseHeader("X-LeadFlow-Fragment")) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+  document.addEventListener("htmx:responseError", function (evt) {
+    showError("The server could not complete that action (" + evt.detail.xhr.status + "). Nothing was changed on this page; please try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showError("Could not reach LeadFlow. Check your connection and try again.");
+  });
+  document.addEventListener("htmx:beforeRequest", function () {
+    var box = document.getElementById("net-error");
+    if (box) box.hidden = true;
+  });
+})();
