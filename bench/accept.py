@@ -1,0 +1,92 @@
+"""Accept/reject latency through the API with 50 concurrent reps, each acting on their own MQLs.
+
+    .venv/bin/python bench/accept.py [--database lf_bench_api_accept] [--reps 50] [--leads-per-rep 40]
+
+Uses (and recreates) its own database. Target: p99 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import threading
+import time
+from urllib.parse import urlsplit
+
+from apibench import django_setup, fresh_database, percentile, start_gunicorn, table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", default="lf_bench_api_accept")
+    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--leads-per-rep", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    env = fresh_database(args.database)
+    django_setup(env)
+    from rest_framework.authtoken.models import Token
+
+    from leads.models import Lead, Stage
+    from tests.factories import TeamFactory, add_rep, make_user
+
+    team = TeamFactory(name="Bench", territories=["US"], is_fallback=True)
+    work: list[tuple[str, list[int]]] = []
+    for r in range(args.reps):
+        rep = make_user(f"rep{r}", "sales_rep")
+        add_rep(team, rep)
+        leads = Lead.objects.bulk_create([
+            Lead(email=f"r{r}-{i}@bench.example", country="US", stage=Stage.MQL, owner=rep, team=team)
+            for i in range(args.leads_per_rep)
+        ])
+        work.append((Token.objects.create(user=rep).key, [lead.pk for lead in leads]))
+
+    server, base = start_gunicorn(env, workers=args.workers, threads=args.threads)
+    latencies: dict[str, list[float]] = {"accept": [], "reject": []}
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    barrier = threading.Barrier(args.reps)
+
+    def rep_session(token: str, lead_ids: list[int]) -> None:
+        parts = urlsplit(base)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        barrier.wait()
+        for n, lead_id in enumerate(lead_ids):
+            move = "accept" if n % 2 == 0 else "reject"
+            body = json.dumps({} if move == "accept" else {"reason": "no_budget"}).encode()
+            started = time.perf_counter()
+            conn.request("POST", f"/api/v1/leads/{lead_id}/{move}/", body=body, headers={
+                "Content-Type": "application/json", "Authorization": f"Token {token}"})
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies[move].append(elapsed)
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+
+    threads = [threading.Thread(target=rep_session, args=item) for item in work]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    server.terminate()
+    server.wait(timeout=30)
+    everything = latencies["accept"] + latencies["reject"]
+    table([
+        ("concurrent reps", str(args.reps)),
+        ("gunicorn", f"{args.workers} workers x {args.threads} threads"),
+        ("requests", f"{len(everything):,} in {wall:.1f}s ({len(everything) / wall:,.0f}/s)"),
+        ("statuses", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))),
+        ("accept p50 / p99 ms", f"{percentile(latencies['accept'], .5) * 1000:.0f} / {percentile(latencies['accept'], .99) * 1000:.0f}"),
+        ("reject p50 / p99 ms", f"{percentile(latencies['reject'], .5) * 1000:.0f} / {percentile(latencies['reject'], .99) * 1000:.0f}"),
+        ("all p99 ms", f"{percentile(everything, .99) * 1000:.0f}"),
+    ])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Events/s through POST /api/v1/events/ (batches of 1,000) against gunicorn on PostgreSQL,
+several concurrent clients, with a raw COPY baseline measured in the same run.
+
+    .venv/bin/python bench/ingest.py [--database lf_bench_api] [--clients 4] [--seconds 60]
+
+Uses (and recreates) its own database, never leadflow_bench. Target: >= 10,000 events/s
+sustained with p99 <= 150 ms per batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import random
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit
+
+from apibench import django_setup, fresh_database, percentile, start_gunicorn, table
+
+TYPES = ["page_view", "email_open", "email_click", "webinar_attended", "form_submit"]
+
+
+def copy_baseline(database: str, rows: int) -> float:
+    """Rows/s of a raw COPY into a table shaped like leads_event (same indexes)."""
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=database)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT min(id) FROM leads_lead")
+        first = cur.fetchone()[0]
+        cur.execute("DROP TABLE IF EXISTS bench_copy")
+        cur.execute("CREATE TABLE bench_copy (LIKE leads_event INCLUDING ALL)")
+        buf = io.StringIO()
+        now = "2026-01-01 00:00:00+00"
+        for i in range(rows):
+            buf.write(f"{i + 1}\t{first + i % 1000}\tpage_view\t{now}\t{{\"url\": \"/pricing\"}}\tcopy-{i}\t{now}\n")
+        buf.seek(0)
+        started = time.perf_counter()
+        cur.copy_expert(
+            "COPY bench_copy (id, lead_id, type, occurred_at, properties, event_id, received_at) FROM STDIN",
+            buf,
+        )
+        elapsed = time.perf_counter() - started
+        cur.execute("DROP TABLE bench_copy")
+    conn.close()
+    return rows / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", default="lf_bench_api")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--leads", type=int, default=20000)
+    args = parser.parse_args()
+
+    env = fresh_database(args.database)
+    django_setup(env)
+    from rest_framework.authtoken.models import Token
+
+    from leads.models import Lead
+    from tests.factories import make_user
+
+    user = make_user("bench-marketer", "marketing")
+    token = Token.objects.create(user=user).key
+    Lead.objects.bulk_create(
+        [Lead(email=f"lead{i}@bench.example", external_id=f"b-{i}", country="US") for i in range(args.leads)],
+        batch_size=5000,
+    )
+    copy_rate = copy_baseline(args.database, 200_000)
+    print(f"COPY baseline: {copy_rate:,.0f} rows/s", flush=True)
+
+    server, base = start_gunicorn(env, workers=args.workers)
+    latencies: list[float] = []
+    sent = [0]
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + args.seconds + 3
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        parts = urlsplit(base)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        warm_until = time.monotonic() + 3
+        while time.monotonic() < stop_at:
+            batch = []
+            for _ in range(args.batch):
+                n = rng.randrange(args.leads + args.leads // 10)  # ~9% unknown emails create leads
+                ref = {"email": f"lead{n}@bench.example"} if n % 2 else {"external_id": f"b-{n}"}
+                if n >= args.leads:
+                    ref = {"email": f"lead{n}@bench.example"}
+                batch.append({"lead": ref, "type": rng.choice(TYPES), "event_id": uuid.uuid4().hex,
+                              "properties": {"url": "/pricing" if rng.random() < 0.2 else "/blog"}})
+            body = json.dumps(batch).encode()
+            started = time.perf_counter()
+            conn.request("POST", "/api/v1/events/", body=body, headers={
+                "Content-Type": "application/json", "Authorization": f"Token {token}"})
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - started
+            if time.monotonic() < warm_until:
+                continue
+            with lock:
+                if response.status == 201:
+                    latencies.append(elapsed)
+                    sent[0] += len(batch)
+                else:
+                    errors[0] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+    started = time.monotonic() + 3
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    server.terminate()
+    server.wait(timeout=30)
+    from leads.models import Event
+
+    rate = sent[0] / wall
+    table([
+        ("clients x batch", f"{args.clients} x {args.batch}"),
+        ("gunicorn workers", str(args.workers)),
+        ("measured seconds", f"{wall:.1f}"),
+        ("events stored", f"{Event.objects.count():,}"),
+        ("events/s", f"{rate:,.0f}"),
+        ("batch p50 ms", f"{percentile(latencies, 0.5) * 1000:.0f}"),
+        ("batch p99 ms", f"{percentile(latencies, 0.99) * 1000:.0f}"),
+        ("failed batches", str(errors[0])),
+        ("COPY rows/s (same run)", f"{copy_rate:,.0f}"),
+        ("share of COPY", f"{rate / copy_rate:.0%}"),
+    ])
+
+
+if __name__ == "__main__":
+    main()

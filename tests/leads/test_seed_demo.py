@@ -1,0 +1,66 @@
+"""`manage.py seed_demo`: demo data in every stage, deterministic, and created only once."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.utils import timezone
+
+from leads.models import Event, Lead, Stage, StageTransition, Team, Touch
+from scoring.models import QualifiedLeadDefinition
+from sla.models import SlaPolicy
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_creates_leads_in_every_stage_with_history(seeded):
+    stages = set(Lead.objects.values_list("stage", flat=True))
+    assert stages == set(Stage.values)
+    assert 350 <= Lead.objects.count() <= 450
+    assert Event.objects.count() > Lead.objects.count()
+    assert Touch.objects.exists()
+    won = Lead.objects.filter(stage=Stage.WON).first()
+    path = list(StageTransition.objects.filter(lead=won).values_list("to_stage", flat=True))
+    assert path == [Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON]
+    oldest = StageTransition.objects.order_by("at").first().at
+    assert (timezone.now() - oldest).days >= 30
+
+
+def test_seed_leaves_a_few_mqls_past_their_deadline_and_most_open_ones_ahead(seeded):
+    now = timezone.now()
+    open_mqls = Lead.objects.filter(stage=Stage.MQL)
+    breached = open_mqls.filter(sla_due_at__lt=now).count()
+    assert 1 <= breached < open_mqls.count() / 2
+    assert Lead.objects.filter(stage=Stage.SAL, sla_due_at__gt=now).exists()
+
+
+def test_seed_creates_demo_logins_teams_policies_and_a_signed_definition(seeded):
+    assert "demo" in seeded
+    for username in ("marketer", "manager", "rep1", "rep2", "rep3"):
+        assert authenticate(username=username, password="demo") is not None
+    assert Team.objects.filter(is_fallback=True).count() == 1
+    assert Team.objects.exclude(territories=[]).count() >= 2
+    assert set(SlaPolicy.objects.values_list("clock", flat=True)) == {
+        "mql_decision", "sal_first_touch", "sal_min_touches", "sal_qualify"}
+    definition = QualifiedLeadDefinition.objects.get(state="active")
+    assert definition.marketing_signed_by.username == "marketer"
+    assert definition.sales_signed_by.username == "manager"
+    assert definition.fit_rules.count() == 2 and definition.knockouts.count() == 1
+
+
+def test_second_seed_run_creates_nothing(seeded):
+    before = (Lead.objects.count(), StageTransition.objects.count(), Event.objects.count())
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "already present" in out.getvalue()
+    assert (Lead.objects.count(), StageTransition.objects.count(), Event.objects.count()) == before
