@@ -7,6 +7,7 @@ rows); otherwise they are skipped with the reason. ``.ci/run`` runs them.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -46,6 +47,41 @@ def _eager_celery(request):
     celery_app.conf.task_always_eager = eager
     yield
     celery_app.conf.task_always_eager = previous
+
+
+def _uses_transactional_db(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or bool(marker and marker.kwargs.get("transaction"))
+    )
+
+
+@pytest.fixture(autouse=True)
+def _roles_after_flush(request):
+    """Put back the role groups (with their permissions) that the data migration made.
+
+    Transactional tests flush every table when they end, the migration's rows included, so any
+    later transactional test would find no `marketing` / `sales_rep` / `sales_manager` group.
+    (Serialized rollback cannot help the live-server tests: under Playwright's event loop the
+    test sees another connection object than the one the database was serialized on.)
+    """
+    if not _uses_transactional_db(request):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    from django.contrib.auth.models import Group, Permission
+
+    roles = importlib.import_module("leads.migrations.0002_roles").ROLE_PERMISSIONS
+    for role, by_app in roles.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        for app_label, by_model in by_app.items():
+            for model, actions in by_model.items():
+                codenames = [f"{action}_{model}" for action in actions.split()]
+                group.permissions.add(*Permission.objects.filter(
+                    content_type__app_label=app_label, codename__in=codenames))
+    yield
 
 
 @pytest.fixture

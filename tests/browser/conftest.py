@@ -45,23 +45,6 @@ def browser():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(autouse=True)
-def _roles(transactional_db):
-    """The role groups the data migration creates, present in every browser test.
-
-    Live-server tests are transactional: the tables are flushed after each one. Django's
-    serialized rollback cannot put the migration's rows back here, because under Playwright's
-    running event loop the test sees a different connection object (asgiref's context-local
-    storage) from the one the database was serialized on.
-    """
-    from django.contrib.auth.models import Group
-
-    from leads.permissions import ROLES
-
-    for role in ROLES:
-        Group.objects.get_or_create(name=role)
-
-
 class ConsoleLog:
     """Everything the page reported as an error: console errors, uncaught exceptions, failed
     requests. A page that draws its charts cleanly leaves this empty."""
