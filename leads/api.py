@@ -37,7 +37,6 @@ from .idempotency import idempotent
 from .importer import import_leads
 from .models import Event, Lead
 from .serializers import (
-    WRITABLE_LEAD_FIELDS,
     BulkLeadRowSerializer,
     BulkLeadsSerializer,
     BulkResultSerializer,

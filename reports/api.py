@@ -34,8 +34,8 @@ class ReportParams(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         # `from` is a Python keyword, so the fields are declared here instead of as attributes.
         return {
-            "from": serializers.DateField(),
-            "to": serializers.DateField(),
+            "from": serializers.DateField(required=False),
+            "to": serializers.DateField(required=False),
             "source": serializers.CharField(required=False, allow_blank=True, max_length=100),
             "team": serializers.PrimaryKeyRelatedField(
                 queryset=Team.objects.all(), required=False, allow_null=True
@@ -51,6 +51,10 @@ class ReportParams(serializers.Serializer):
         }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "from" not in attrs or "to" not in attrs:
+            start, end = selectors.default_range(date_to=attrs.get("to"))
+            attrs.setdefault("from", start)
+            attrs.setdefault("to", end)
         start: dt.date = attrs["from"]
         end: dt.date = attrs["to"]
         if end < start:
@@ -68,8 +72,9 @@ class CanReadReports(drf_permissions.BasePermission):
 
 
 PARAMETERS = [
-    OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day (inclusive)."),
-    OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="Last day (inclusive)."),
+    OpenApiParameter("from", OpenApiTypes.DATE,
+                     description="First day (inclusive); default: 89 days before `to`."),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive); default: today."),
     OpenApiParameter("source", OpenApiTypes.STR),
     OpenApiParameter("team", OpenApiTypes.INT, description="Team id."),
     OpenApiParameter("owner", OpenApiTypes.STR, description="Rep's username."),

@@ -94,6 +94,15 @@ class Epoch(Func):
         )
 
 
+DEFAULT_RANGE_DAYS = 90
+
+
+def default_range(*, date_to: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The range a report covers when none is given: the 90 days ending today (or `date_to`)."""
+    end = date_to or timezone.localdate()
+    return end - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1), end
+
+
 def _bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """The range's first moment and the moment after its last day, in the site's time zone."""
     tz = timezone.get_current_timezone()

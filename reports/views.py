@@ -6,7 +6,6 @@ the browser's session, so the page and the API show the same selector's numbers.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,15 +17,15 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from leads import permissions, selectors
 from leads.forms import AwayForm
 from leads.models import Team, TeamMembership
 
+from . import selectors as report_selectors
+
 REPORTS_API = "/api/v1/reports/"
-DEFAULT_RANGE_DAYS = 90
 BREACHES_PAGE_SIZE = 50
 CHARTS = (
     ("funnel", "Funnel", "Leads entering each stage, and the rate to the next stage."),
@@ -71,17 +70,12 @@ class DashboardFilterForm(forms.Form):
         return data
 
 
-def _default_range() -> tuple[dt.date, dt.date]:
-    today = timezone.localdate()
-    return today - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1), today
-
-
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not (permissions.is_manager(user) or permissions.is_marketing(user)):
         raise PermissionDenied("The dashboard is for sales managers and marketing.")
-    start, end = _default_range()
+    start, end = report_selectors.default_range()
     data = request.GET.copy()
     data.setdefault("date_from", start.isoformat())
     data.setdefault("date_to", end.isoformat())

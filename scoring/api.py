@@ -23,7 +23,6 @@ from rest_framework.views import APIView
 
 from leads import permissions
 from leads.exceptions import ApiError
-from leads.models import Lead
 
 from . import services
 from .models import QualifiedLeadDefinition

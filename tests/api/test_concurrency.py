@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from leads.models import Lead, Stage, StageTransition

@@ -7,12 +7,10 @@ import json
 import socket
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from kombu import pools
-from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone

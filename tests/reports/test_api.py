@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -70,7 +72,7 @@ def test_group_by_splits_into_groups(history, manager, client_for):
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"to": "2026-11-15"}, "from"),
+        ({"from": "02/11/2026", "to": "2026-11-15"}, "from"),
         ({"from": "2026-11-02", "to": "yesterday"}, "to"),
         ({"from": "2026-11-15", "to": "2026-11-02"}, "to"),
         ({**PARAMS, "group_by": "colour"}, "group_by"),
@@ -113,6 +115,16 @@ def test_velocity_csv_has_a_row_per_owner_and_measure(history, manager, client_f
 
 
 def test_bad_input_in_csv_is_a_400_listing_the_field(history, manager, client_for):
-    response = client_for(manager).get(URL.format("funnel"), {"format": "csv", "to": "2026-11-02"})
+    response = client_for(manager).get(URL.format("funnel"), {"format": "csv", "from": "soon", "to": "2026-11-02"})
     assert response.status_code == 400
     assert "from" in response.content.decode()
+
+
+def test_without_dates_a_report_covers_the_90_days_ending_today(manager, client_for):
+    today = timezone.localdate()
+    body = client_for(manager).get(URL.format("efficiency")).json()
+    assert body["filters"]["to"] == today.isoformat()
+    assert body["filters"]["from"] == (today - dt.timedelta(days=89)).isoformat()
+
+    only_to = client_for(manager).get(URL.format("funnel"), {"to": "2026-03-31"}).json()
+    assert (only_to["filters"]["from"], only_to["filters"]["to"]) == ("2026-01-01", "2026-03-31")

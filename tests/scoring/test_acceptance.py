@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leads.models import Lead, Stage, StageTransition
+from leads.models import Stage, StageTransition
 from scoring.models import DefinitionState, QualifiedLeadDefinition
 from tests.factories import LeadFactory
 

@@ -331,7 +331,6 @@ def seed_leads(*, users: dict[str, Any], count: int = 400, rng: random.Random | 
     now = now or timezone.now()
     from leads.assignment import team_for_country
 
-    teams = {team.pk: team for team in Team.objects.all()}
     reps_by_team: dict[int, list[Any]] = {}
     for membership in TeamMembership.objects.select_related("user").order_by("id"):
         reps_by_team.setdefault(membership.team_id, []).append(membership.user)
