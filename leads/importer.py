@@ -2,7 +2,7 @@
 
 Rows are validated one by one (a bad row is reported with its line and skipped), then written in
 chunks: leads upserted in bulk, matched by external_id then email; unknown owners created as
-inactive reps; the dated lifecycle written through `leads.transitions.record_history`, which skips
+inactive reps; the dated lifecycle written through `leads.transitions.record_history_batch`, which skips
 steps already recorded, so re-importing the same file changes nothing.
 """
 
@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from . import permissions, transitions
-from .models import Lead, Stage, StageTransition
+from .models import Lead, Stage
 
 CHUNK = 1000
 LEAD_COLUMNS = (
@@ -268,12 +268,8 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
             for lead in changed.values():
                 lead.updated_at = now
             Lead.objects.bulk_update(list(changed.values()), sorted(changed_fields | {"updated_at"}), batch_size=500)
-        lead_ids = [lead.pk for _, _, lead in targets]
-        recorded: dict[int, set[tuple[str, dt.datetime]]] = {}
-        for lead_id, stage, at in StageTransition.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "to_stage", "at"):
-            recorded.setdefault(lead_id, set()).add((stage, at))
-        for line, data, lead in targets:
-            have = recorded.get(lead.pk, set())
+        history = []
+        for _, data, lead in targets:
             owner = owners.get(data["_owner"])
             steps = [
                 transitions.HistoricalStep(
@@ -281,12 +277,12 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                     reason=data["_reason"] if stage in (Stage.RECYCLED, Stage.DISQUALIFIED) and data["_reason"] else "",
                     owner_id=owner.pk if owner is not None and stage in (Stage.MQL, Stage.SAL, Stage.SQL) else None,
                 )
-                for stage, at in data["_steps"] if (stage, at) not in have
+                for stage, at in data["_steps"]
             ]
             if steps:
-                transitions.record_history(lead, steps=steps, actor=actor)
-                have.update((s.to_stage, s.at) for s in steps)
-                recorded[lead.pk] = have
+                history.append((lead, steps))
+        # Steps already recorded (a re-import) are skipped there, so this writes nothing twice.
+        transitions.record_history_batch(history, actor=actor)
         from .api import scoring_hook
 
         scoring_hook("on_lead_changed", [lead.pk for lead in list(new.values()) + list(changed.values())])
