@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, Value, When
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -468,16 +468,21 @@ def _percentile_sql(p: float) -> str:
 
 @dataclass(frozen=True)
 class _Span:
-    """What a velocity measures: from stage entries (`starts`, entered between `first` and
-    `last`) to the first of the same lead's `ends` at or after each (`pick="MIN"`), or the last
-    at or before it (`pick="MAX"`). `ends` is a values("lead_id", "at") queryset; it may hold
-    other leads' rows too, which change nothing."""
+    """What a velocity measures: from stage entries (the starts, entered between `first` and
+    `last`) to the first of the same lead's ends at or after each (`pick="MIN"`), or the last at
+    or before it (`pick="MAX"`).
 
-    starts: QuerySet
-    ends: QuerySet
+    Either `rows` holds starts and ends alike and `starts` says which rows are starts (one scan
+    of the stage entries), or `rows` holds only starts and `ends` is a values("lead_id", "at")
+    queryset of another table. Ends of other leads may be included; they change nothing.
+    """
+
+    rows: QuerySet
     pick: str
     first: dt.datetime
     last: dt.datetime
+    starts: Q | None = None
+    ends: QuerySet | None = None
 
 
 def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None, group: str | None) -> dict:
@@ -489,7 +494,9 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     start). Business time comes from joining both moments to their half day. The result is keyed
     by ("total", ""), ("owner", name), ("week", monday) and ("group", key).
     """
-    starts = span.starts.annotate(
+    is_start = Value(1) if span.starts is None else Case(When(span.starts, then=Value(1)), default=Value(0))
+    rows = span.rows.annotate(
+        is_start=is_start,
         # The rep holding the lead after that stage entry (recorded on the transition): no join
         # to the leads table, which would mean hashing every lead on a big database.
         owner_key=F("owner__username"),
@@ -497,13 +504,22 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     )
     keys = ["owner_key", "week_key"]
     if group:
-        starts = starts.annotate(group_key=F(f"lead__{group}"))
+        rows = rows.annotate(group_key=F(f"lead__{group}"))
         keys.append("group_key")
-    starts_sql, starts_params = starts.order_by().values_list("lead_id", "at", *keys).query.sql_with_params()
-    ends_sql, ends_params = span.ends.order_by().query.sql_with_params()
+    columns = ", ".join(keys)
+    rows_sql, params = rows.order_by().values_list("lead_id", "at", "is_start", *keys).query.sql_with_params()
+    if span.ends is None:
+        stream = f"a (lead_id, at, is_start, {columns}) AS ({rows_sql})"
+    else:
+        ends_sql, ends_params = span.ends.order_by().query.sql_with_params()
+        params = (*params, *ends_params)
+        stream = (
+            f"s (lead_id, at, is_start, {columns}) AS ({rows_sql}), m (lead_id, at) AS ({ends_sql}),"
+            f" a AS (SELECT lead_id, at, is_start, {columns} FROM s"
+            f" UNION ALL SELECT lead_id, at, 0{', NULL' * len(keys)} FROM m)"
+        )
     pg = _pg()
     text = "text" if pg else "TEXT"
-    columns = ", ".join(keys)
     if clock is None:
         value_sql, halves = "(t0 - t1) / 86400.0", ""  # MQL→won: t0 is the win, t1 the MQL entry
     elif clock.calendar_id is None:
@@ -524,11 +540,12 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
             f" LEFT JOIN {table} h1 ON h1.calendar_id = {calendar} AND h1.bucket >= {first}"
             f" AND h1.bucket = {_bucket_sql('t1')}"
         )
-    order = "DESC" if span.pick == "MIN" else "ASC"
+    # Running over each lead's rows towards the starts; among rows at the same moment the ends
+    # come first, so an end at the very moment of its start counts (at or after / at or before).
+    order = "at DESC, is_start" if span.pick == "MIN" else "at, is_start"
     within = (
         f"AVG(CASE WHEN x <= {float(sla_hours)} THEN 1.0 ELSE 0.0 END)" if sla_hours is not None else "NULL"
     )
-    nulls = ", NULL" * len(keys)
 
     def by(kind: str, key: str) -> str:
         """One slice: a group per value of `key`, its value cast to text after grouping."""
@@ -543,18 +560,12 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     slices = [by("total", "''"), by("owner", "COALESCE(owner_key, '')"), by("week", "week_key")]
     if group:
         slices.append(by("group", "group_key"))
-    # The ORDER BY lead, moment of the window is the only sort before the percentiles. Starts
-    # whose clock has not stopped yet (no decision, no touch) have no end and drop out.
+    # Starts whose clock has not stopped yet (no decision, no touch) have no end and drop out.
     sql = f"""
-        WITH s (lead_id, at, {columns}) AS ({starts_sql}),
-        m (lead_id, at) AS ({ends_sql}),
-        a AS (
-            SELECT lead_id, at, 1 AS is_start, {columns} FROM s
-            UNION ALL SELECT lead_id, at, 0{nulls} FROM m
-        ),
+        WITH {stream},
         w AS (
             SELECT at, is_start, {columns}, {span.pick}(CASE WHEN is_start = 0 THEN at END)
-                   OVER (PARTITION BY lead_id ORDER BY at {order}) AS end_at
+                   OVER (PARTITION BY lead_id ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS end_at
             FROM a
         ),
         v AS (
@@ -565,7 +576,7 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
         {' UNION ALL '.join(slices)}
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*starts_params, *ends_params))
+        cursor.execute(sql, params)
         result = {}
         for kind, k, count, median, p90, share in cursor.fetchall():
             key = (k or "")[:10] if kind == "week" else (k or "")
@@ -607,18 +618,19 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     start, end = _bounds(date_from, date_to)
     base = entries().filter(filters.lead_q("lead__"), at__gte=start, at__lt=end)
 
-    # A decision or first touch comes at or after its MQL or SAL entry, so after the range's start.
+    # A decision comes at or after its MQL entry, so after the range's start: the MQL entries of
+    # the range and the decisions from its start on, in one scan.
     decision_clock = _clock(SlaClock.MQL_DECISION)
+    became_mql = Q(to_stage=Stage.MQL, at__lt=end)
     decisions = _distribution(
-        _Span(starts=base.filter(to_stage=Stage.MQL), pick="MIN", first=start, last=end,
-              ends=entries().filter(filters.lead_q("lead__"), from_stage=Stage.MQL, at__gte=start)
-              .values("lead_id", "at")),
+        _Span(rows=entries().filter(filters.lead_q("lead__"), at__gte=start).filter(became_mql | Q(from_stage=Stage.MQL)),
+              starts=became_mql, pick="MIN", first=start, last=end),
         clock=decision_clock, sla_hours=decision_clock.hours, group=group,
     )
 
     touch_clock = _clock(SlaClock.SAL_FIRST_TOUCH)
     touches = _distribution(
-        _Span(starts=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
+        _Span(rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
               ends=Touch.objects.filter(filters.lead_q("lead__"), at__gte=start).values("lead_id", "at")),
         clock=touch_clock, sla_hours=touch_clock.hours, group=group,
     )
@@ -627,7 +639,7 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     # entry can be from long before the range: the won leads' MQL entries are the candidates.
     won = base.filter(to_stage=Stage.WON)
     wins = _distribution(
-        _Span(starts=won, pick="MAX", first=start, last=end,
+        _Span(rows=won, pick="MAX", first=start, last=end,
               ends=entries().filter(to_stage=Stage.MQL, lead__in=won.values("lead_id")).values("lead_id", "at")),
         clock=None, sla_hours=None, group=group,
     )
