@@ -154,6 +154,8 @@ class Lead(models.Model):
             models.Index(fields=["stage", "stage_entered_at"], name="lead_stage_idx"),
             models.Index(fields=["updated_at"], name="lead_updated_idx"),
             models.Index(fields=["source"], name="lead_source_idx"),
+            # The funnel's new leads in a date range.
+            models.Index(fields=["created_at"], name="lead_created_idx"),
         ]
 
     def __str__(self) -> str:
