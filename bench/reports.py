@@ -7,8 +7,10 @@ Each report is called through its selector (the same function the API and the da
 for the 90 and 365 days ending at the newest stage change; one untimed call first. Prints the
 median and slowest time per report and range. Target (issue 6): each ≤ 300 ms warm.
 
-Lead data is only read. The first velocity run fills the reports app's business-day table for
-the SLA calendar (~12,000 small rows) if it is missing: a cache of the calendar, not lead data.
+Lead data is only read. The first velocity run fills the reports app's business-day and
+half-day tables for the SLA calendar (~12,000 and ~34,000 small rows) if they are missing or
+stale: a cache of the calendar, not lead data. Migrate the database first (the reports read
+those tables and use the indexes of the latest migrations).
 
 Without the generated database, `--fill N` writes N synthetic leads with about four stage
 changes each into the database of DATABASE_URL (refused for leadflow_bench), e.g.

@@ -79,34 +79,38 @@ class BusinessDay(models.Model):
         ]
 
 
-class BusinessHalfDay(models.Model):
-    """Twelve hours (UTC) of a business calendar and the `BusinessDay` intervals that matter in them.
+class BusinessUtcDay(models.Model):
+    """One UTC day of a business calendar and the `BusinessDay` intervals that matter in it.
 
-    `bucket` is a moment's epoch seconds // 43,200. `anchor_*` copies the interval in force when
-    the half day begins (the latest one starting at or before it), `next_*` the one starting inside
-    it, if any: never two, as working days start at least 23 hours apart. The reports find a
-    moment's interval by equality on `bucket` (one hash join for a whole report) instead of one
-    index probe per moment, and then do the same arithmetic. Rebuilt with the `BusinessDay` rows.
+    `number` is a moment's epoch seconds // 86,400. `anchor_*` copies the interval in force when
+    the day begins (the latest one starting at or before midnight UTC), `next_*` and `later_*`
+    the ones starting inside it, in order, if any: never more than two, as working days start at
+    least 23 hours apart. The reports find a moment's interval by equality on the day number (one
+    hash join for a whole report instead of one index probe per moment) and then do the same
+    arithmetic. Rebuilt with the `BusinessDay` rows.
     """
 
     calendar = models.ForeignKey(
         "sla.BusinessCalendar", on_delete=models.CASCADE, related_name="+"
     )
     signature = models.CharField(max_length=64)
-    bucket = models.IntegerField()
+    number = models.IntegerField()
     anchor_start = models.FloatField(null=True)
     anchor_end = models.FloatField(null=True)
     anchor_before = models.FloatField(null=True)
     next_start = models.FloatField(null=True)
     next_end = models.FloatField(null=True)
     next_before = models.FloatField(null=True)
+    later_start = models.FloatField(null=True)
+    later_end = models.FloatField(null=True)
+    later_before = models.FloatField(null=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["calendar", "bucket"], name="unique_business_half_day"),
+            models.UniqueConstraint(fields=["calendar", "number"], name="unique_business_utc_day"),
         ]
         # "Is this calendar's table current?" answered from the index alone.
-        indexes = [models.Index(fields=["calendar", "signature"], name="business_half_day_sig_idx")]
+        indexes = [models.Index(fields=["calendar", "signature"], name="business_utc_day_sig_idx")]
 
 
 class SummaryDelivery(models.Model):

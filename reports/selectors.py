@@ -28,7 +28,7 @@ from leads.models import Lead, SlaClock, Stage, StageTransition, Touch
 from sla.calendar import Calendar
 from sla.models import BusinessCalendar, SlaBreach, SlaPolicy
 
-from .models import BusinessDay, BusinessHalfDay, QuarterlyTarget
+from .models import BusinessDay, BusinessUtcDay, QuarterlyTarget
 
 # The main line of the funnel, in order; a lead that reaches a later one has passed the earlier.
 CHAIN = (Stage.LEAD, Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON)
@@ -303,8 +303,8 @@ def sources(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gro
 
 # --- Business hours in SQL ----------------------------------------------------------------
 
-# The width of a `BusinessHalfDay` bucket, in seconds.
-HALF_DAY = 43_200
+# The length of a `BusinessUtcDay`, in seconds.
+DAY = 86_400
 
 
 def _calendar_signature(calendar: Calendar) -> str:
@@ -316,19 +316,19 @@ def _calendar_signature(calendar: Calendar) -> str:
 
 
 def ensure_business_days(business_calendar: BusinessCalendar) -> None:
-    """Make the `BusinessDay` and `BusinessHalfDay` rows of a calendar match its definition
+    """Make the `BusinessDay` and `BusinessUtcDay` rows of a calendar match its definition
     (idempotent).
 
-    One cheap query (two index look-ups) when they already match; a rebuild of ~12,000 days and
-    ~34,000 half days after the calendar changed. The half days are written in the same
-    transaction as the days, so their signature vouches for both. Two workers rebuilding at once
+    One cheap query (two index look-ups) when they already match; a rebuild of ~12,000 working
+    days and ~17,000 UTC days after the calendar changed. Both are written in one transaction,
+    so the UTC days' signature vouches for the working days too. Two workers rebuilding at once
     both write the same rows: the unique constraints and the transaction make the second one's
     insert a no-op.
     """
     calendar = business_calendar.as_calendar()
     signature = _calendar_signature(calendar)
     # Both ends of the (calendar, signature) index: equal to this signature when all rows are.
-    current = BusinessHalfDay.objects.filter(calendar=business_calendar).aggregate(
+    current = BusinessUtcDay.objects.filter(calendar=business_calendar).aggregate(
         lowest=Min("signature"), highest=Max("signature")
     )
     if current["lowest"] == current["highest"] == signature:
@@ -346,44 +346,48 @@ def ensure_business_days(business_calendar: BusinessCalendar) -> None:
             )
             seconds += finish - begin
         day += dt.timedelta(days=1)
-    halves = _half_days(business_calendar, signature, rows)
+    utc_days = _utc_days(business_calendar, signature, rows)
     with transaction.atomic():
         BusinessDay.objects.filter(calendar=business_calendar).exclude(signature=signature).delete()
         BusinessDay.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-        BusinessHalfDay.objects.filter(calendar=business_calendar).exclude(signature=signature).delete()
-        BusinessHalfDay.objects.bulk_create(halves, ignore_conflicts=True, batch_size=2000)
+        BusinessUtcDay.objects.filter(calendar=business_calendar).exclude(signature=signature).delete()
+        BusinessUtcDay.objects.bulk_create(utc_days, ignore_conflicts=True, batch_size=2000)
 
 
-def _half_days(
+def _utc_days(
     business_calendar: BusinessCalendar, signature: str, days: list[BusinessDay]
-) -> list[BusinessHalfDay]:
-    """The half days from the first working interval to just after the last (`days` in order)."""
+) -> list[BusinessUtcDay]:
+    """The UTC days from the first working interval to the day after the last (`days` in order)."""
     if not days:
         return []
-    halves = []
+    result = []
     anchor: BusinessDay | None = None
     index = 0
-    for bucket in range(int(days[0].start_epoch // HALF_DAY), int(days[-1].end_epoch // HALF_DAY) + 2):
-        begin, finish = bucket * HALF_DAY, (bucket + 1) * HALF_DAY
+    for number in range(int(days[0].start_epoch // DAY), int(days[-1].end_epoch // DAY) + 2):
+        begin, finish = number * DAY, (number + 1) * DAY
         while index < len(days) and days[index].start_epoch <= begin:
             anchor = days[index]
             index += 1
-        starting = [d for d in days[index:index + 2] if d.start_epoch < finish]
-        if len(starting) > 1:
-            continue  # cannot happen with real time zones; the per-moment look-up covers it
-        following = starting[0] if starting else None
-        halves.append(
-            BusinessHalfDay(
-                calendar=business_calendar, signature=signature, bucket=bucket,
-                anchor_start=anchor.start_epoch if anchor else None,
-                anchor_end=anchor.end_epoch if anchor else None,
-                anchor_before=anchor.seconds_before if anchor else None,
-                next_start=following.start_epoch if following else None,
-                next_end=following.end_epoch if following else None,
-                next_before=following.seconds_before if following else None,
+        starting = [d for d in days[index:index + 3] if d.start_epoch < finish]
+        if len(starting) > 2:
+            continue  # no real time zone does this; the per-moment look-up covers it
+        following, later = (*starting, None, None)[:2]
+        result.append(
+            BusinessUtcDay(
+                calendar=business_calendar, signature=signature, number=number,
+                **_interval_fields("anchor", anchor), **_interval_fields("next", following),
+                **_interval_fields("later", later),
             )
         )
-    return halves
+    return result
+
+
+def _interval_fields(prefix: str, day: BusinessDay | None) -> dict[str, float | None]:
+    return {
+        f"{prefix}_start": day.start_epoch if day else None,
+        f"{prefix}_end": day.end_epoch if day else None,
+        f"{prefix}_before": day.seconds_before if day else None,
+    }
 
 
 def _pg() -> bool:
@@ -394,12 +398,12 @@ def _least(a: str, b: str) -> str:
     return f"LEAST({a}, {b})" if _pg() else f"MIN({a}, {b})"
 
 
-def _bucket_sql(epoch_sql: str) -> str:
-    """The `BusinessHalfDay.bucket` of a moment (epoch seconds). SQLite's CAST truncates, which
-    is the floor for every moment after 1970; earlier ones find no half day and fall back."""
+def _day_number_sql(epoch_sql: str) -> str:
+    """The `BusinessUtcDay.number` of a moment (epoch seconds). SQLite's CAST truncates, which
+    is the floor for every moment after 1970; earlier ones find no UTC day and fall back."""
     if _pg():
-        return f"CAST(FLOOR({epoch_sql} / {HALF_DAY}.0) AS integer)"
-    return f"CAST({epoch_sql} / {HALF_DAY}.0 AS INTEGER)"
+        return f"CAST(FLOOR({epoch_sql} / {DAY}.0) AS integer)"
+    return f"CAST({epoch_sql} / {DAY}.0 AS INTEGER)"
 
 
 def _probe_worked_before(epoch_sql: str, calendar_id: int) -> str:
@@ -413,17 +417,19 @@ def _probe_worked_before(epoch_sql: str, calendar_id: int) -> str:
     )
 
 
-def _worked_before(epoch_sql: str, half: str, calendar_id: int) -> str:
-    """The same number from the moment's half day `half` (joined on its bucket): the interval
-    starting inside it if that has started, else the one in force when it began. A moment with
-    no half day (before 1970, after 2045) or none of the two before it takes the probe."""
+def _worked_before(epoch_sql: str, day: str, calendar_id: int) -> str:
+    """The same number from the moment's UTC day `day` (joined on its number): the latest of
+    the intervals starting inside it that has started, else the one in force when it began. A
+    moment with no UTC day (before the calendar's first or after its last working day) takes
+    the probe."""
     def interval(prefix: str) -> str:
-        start = f"{half}.{prefix}_start"
-        return f"{half}.{prefix}_before + " + _least(f"{epoch_sql} - {start}", f"{half}.{prefix}_end - {start}")
+        start = f"{day}.{prefix}_start"
+        return f"{day}.{prefix}_before + " + _least(f"{epoch_sql} - {start}", f"{day}.{prefix}_end - {start}")
 
     return (
-        f"(CASE WHEN {half}.next_start <= {epoch_sql} THEN {interval('next')}"
-        f" WHEN {half}.anchor_start <= {epoch_sql} THEN {interval('anchor')}"
+        f"(CASE WHEN {day}.later_start <= {epoch_sql} THEN {interval('later')}"
+        f" WHEN {day}.next_start <= {epoch_sql} THEN {interval('next')}"
+        f" WHEN {day}.anchor_start <= {epoch_sql} THEN {interval('anchor')}"
         f" ELSE {_probe_worked_before(epoch_sql, calendar_id)} END)"
     )
 
@@ -491,7 +497,7 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
 
     Each start finds its end in one pass: starts and candidate ends in one stream, ordered by
     lead and moment, and a running MIN (or MAX) of the ends over each lead's rows (no look-up per
-    start). Business time comes from joining both moments to their half day. The result is keyed
+    start). Business time comes from joining both moments to their UTC day. The result is keyed
     by ("total", ""), ("owner", name), ("week", monday) and ("group", key).
     """
     is_start = Value(1) if span.starts is None else Case(When(span.starts, then=Value(1)), default=Value(0))
@@ -521,24 +527,24 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     pg = _pg()
     text = "text" if pg else "TEXT"
     if clock is None:
-        value_sql, halves = "(t0 - t1) / 86400.0", ""  # MQL→won: t0 is the win, t1 the MQL entry
+        value_sql, days = "(t0 - t1) / 86400.0", ""  # MQL→won: t0 is the win, t1 the MQL entry
     elif clock.calendar_id is None:
-        value_sql, halves = "(t1 - t0) / 3600.0", ""
+        value_sql, days = "(t1 - t0) / 3600.0", ""
     else:
         calendar = int(clock.calendar_id)
         value_sql = (
-            f"(({_worked_before('t1', 'h1', calendar)}) - ({_worked_before('t0', 'h0', calendar)})) / 3600.0"
+            f"(({_worked_before('t1', 'd1', calendar)}) - ({_worked_before('t0', 'd0', calendar)})) / 3600.0"
         )
-        # Only the half days the moments can fall in, so the hash tables stay small: starts lie
-        # in the range, ends after its start. A moment outside them still gets its exact value.
-        first = int(span.first.timestamp() // HALF_DAY) - 1
-        last = int(span.last.timestamp() // HALF_DAY) + 1
-        table = BusinessHalfDay._meta.db_table
-        halves = (
-            f" LEFT JOIN {table} h0 ON h0.calendar_id = {calendar} AND h0.bucket BETWEEN {first} AND {last}"
-            f" AND h0.bucket = {_bucket_sql('t0')}"
-            f" LEFT JOIN {table} h1 ON h1.calendar_id = {calendar} AND h1.bucket >= {first}"
-            f" AND h1.bucket = {_bucket_sql('t1')}"
+        # Only the days the moments can fall in, so the hash tables stay small: starts lie in
+        # the range, ends after its start. A moment outside them still gets its exact value.
+        first = int(span.first.timestamp() // DAY) - 1
+        last = int(span.last.timestamp() // DAY) + 1
+        table = BusinessUtcDay._meta.db_table
+        days = (
+            f" LEFT JOIN {table} d0 ON d0.calendar_id = {calendar} AND d0.number BETWEEN {first} AND {last}"
+            f" AND d0.number = {_day_number_sql('t0')}"
+            f" LEFT JOIN {table} d1 ON d1.calendar_id = {calendar} AND d1.number >= {first}"
+            f" AND d1.number = {_day_number_sql('t1')}"
         )
     # Running over each lead's rows towards the starts; among rows at the same moment the ends
     # come first, so an end at the very moment of its start counts (at or after / at or before).
@@ -572,7 +578,7 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
             SELECT {_epoch_sql('at')} AS t0, {_epoch_sql('end_at')} AS t1, {columns}
             FROM w WHERE is_start = 1 AND end_at IS NOT NULL
         ),
-        h AS {'MATERIALIZED' if pg else ''} (SELECT {value_sql} AS x, {columns} FROM v{halves})
+        h AS {'MATERIALIZED' if pg else ''} (SELECT {value_sql} AS x, {columns} FROM v{days})
         {' UNION ALL '.join(slices)}
     """
     with connection.cursor() as cursor:
@@ -622,9 +628,11 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     # the range and the decisions from its start on, in one scan.
     decision_clock = _clock(SlaClock.MQL_DECISION)
     became_mql = Q(to_stage=Stage.MQL, at__lt=end)
+    mqls_and_decisions = entries().filter(filters.lead_q("lead__"), at__gte=start).filter(
+        became_mql | Q(from_stage=Stage.MQL)
+    )
     decisions = _distribution(
-        _Span(rows=entries().filter(filters.lead_q("lead__"), at__gte=start).filter(became_mql | Q(from_stage=Stage.MQL)),
-              starts=became_mql, pick="MIN", first=start, last=end),
+        _Span(rows=mqls_and_decisions, starts=became_mql, pick="MIN", first=start, last=end),
         clock=decision_clock, sla_hours=decision_clock.hours, group=group,
     )
 

@@ -1,6 +1,7 @@
-"""Business hours in SQL: the half-day table gives the same numbers as the calendar itself, at
-the awkward moments (interval and half-day edges, a working day that crosses midnight UTC, a DST
-change), and follows the calendar when it is edited. Run on SQLite and on PostgreSQL."""
+"""Business hours in SQL: the UTC-day table gives the same numbers as the calendar itself, at
+the awkward moments (interval and UTC-day edges, a working day that crosses midnight UTC, two
+working days starting in one UTC day, a DST change), and follows the calendar when it is
+edited. Run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from leads.models import Stage
 from reports import selectors
-from reports.models import BusinessDay, BusinessHalfDay
+from reports.models import BusinessDay, BusinessUtcDay
 from reports.selectors import ReportFilters
 from sla.models import BusinessCalendar, SlaPolicy
 from tests.factories import LeadFactory
@@ -54,8 +55,8 @@ def auckland(db):
 def test_business_hours_at_awkward_moments_equal_the_calendar(auckland):
     pure = auckland.as_calendar()
     spans = {
-        # Half-day edges (multiples of 12 hours since the epoch) in and out of working time.
-        "a-half-day-edges": (utc(2026, 9, 8, 0, 0), utc(2026, 9, 8, 12, 0)),
+        # UTC-day edges (midnight UTC) in and out of working time.
+        "a-utc-day-edges": (utc(2026, 9, 8, 0, 0), utc(2026, 9, 9, 0, 0)),
         "b-edge-to-edge-across-days": (utc(2026, 9, 7, 12, 0), utc(2026, 9, 10, 0, 0)),
         # Exactly at a working interval's start and end (21:00 and 05:00 UTC before the change).
         "c-interval-start-to-end": (utc(2026, 9, 14, 21, 0), utc(2026, 9, 15, 5, 0)),
@@ -83,7 +84,7 @@ def test_business_hours_follow_an_edited_calendar(auckland):
     )
     assert result["groups"][0]["mql_decision"]["median_hours"] == 20.0
     signatures = set(BusinessDay.objects.filter(calendar=auckland).values_list("signature", flat=True))
-    assert set(BusinessHalfDay.objects.filter(calendar=auckland).values_list("signature", flat=True)) == signatures
+    assert set(BusinessUtcDay.objects.filter(calendar=auckland).values_list("signature", flat=True)) == signatures
     assert len(signatures) == 1
 
 
@@ -105,3 +106,35 @@ def test_a_decision_at_the_moment_of_the_mql_entry_takes_no_time(auckland):
     )
     assert (result["mql_decision"]["count"], result["mql_decision"]["median_hours"]) == (1, 0.0)
     assert (result["mql_to_won"]["count"], result["mql_to_won"]["median_days"]) == (1, 0.0)
+
+
+def test_two_working_days_starting_in_one_utc_day(db):
+    """Working 00:30–01:30 in London: the clocks go forward at 01:00 UTC on Sunday 29 March 2026,
+    so Sunday's work starts at 00:30 UTC and Monday's at 23:30 UTC, both on the 29th."""
+    calendar = BusinessCalendar.objects.create(
+        name="Night shift", timezone="Europe/London", working_days=[0, 1, 2, 3, 4, 5, 6],
+        work_start=dt.time(0, 30), work_end=dt.time(1, 30),
+    )
+    SlaPolicy.objects.create(
+        name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16
+    )
+    selectors.ensure_business_days(calendar)
+    day = BusinessUtcDay.objects.get(calendar=calendar, number=int(utc(2026, 3, 29).timestamp() // 86_400))
+    starts = (utc(2026, 3, 29, 0, 30).timestamp(), utc(2026, 3, 29, 23, 30).timestamp())
+    assert (day.next_start, day.later_start) == starts
+    pure = calendar.as_calendar()
+    spans = {
+        "a-first": (utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 0, 45)),
+        "b-between": (utc(2026, 3, 29, 1, 0), utc(2026, 3, 29, 23, 40)),
+        "c-second": (utc(2026, 3, 29, 23, 45), utc(2026, 3, 30, 0, 10)),
+        "d-across": (utc(2026, 3, 27, 12, 0), utc(2026, 3, 31, 12, 0)),
+    }
+    expected = {source: round(pure.business_hours_between(*span), 2) for source, span in spans.items()}
+    for source, (start, end) in spans.items():
+        lead = LeadFactory(source=source)
+        move(lead, Stage.LEAD, Stage.MQL, start)
+        move(lead, Stage.MQL, Stage.SAL, end)
+    result = selectors.velocity(
+        date_from=dt.date(2026, 3, 20), date_to=dt.date(2026, 3, 31), filters=ReportFilters(), group_by="source"
+    )
+    assert {g["key"]: g["mql_decision"]["median_hours"] for g in result["groups"]} == expected
