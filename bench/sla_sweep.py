@@ -35,6 +35,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--due", type=int, nargs="*", default=[10_000, 250_000])
     parser.add_argument("--repeat", type=int, default=20, help="runs of the nothing-due sweep")
     parser.add_argument("--keep", action="store_true", help="keep the copy afterwards")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="connections a backlog is shared over (default: sla.sweep.SWEEP_WORKERS)")
     parser.add_argument("--host", default=os.environ.get("PGHOST", "127.0.0.1"))
     parser.add_argument("--port", default=os.environ.get("PGPORT", "5432"))
     parser.add_argument("--user", default=os.environ.get("PGUSER", "postgres"))
@@ -222,10 +224,10 @@ def main() -> None:
             moved = make_due(count, now=now)
             mail.outbox = []
             started = time.perf_counter()
-            result = run_sweep(now=now)
+            result = run_sweep(now=now, workers=args.workers)
             elapsed = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
-            again = run_sweep(now=now)
+            again = run_sweep(now=now, workers=args.workers)
             rerun = (time.perf_counter() - started) * 1000
             print(f"  {count:,} due: {result.summary()}; rerun {again.breached_total} breached in "
                   f"{rerun:.1f} ms", flush=True)
@@ -237,7 +239,11 @@ def main() -> None:
         for case, made, breached, ms, other, target in rows:
             print(f"{case:<16}{made:>10,}{breached:>10,}{ms:>11.1f}{other:>14.1f}"
                   f"{(f'{target:,}' if target else '-'):>11}")
-        print("\n(nothing due: median and max of", args.repeat, "runs; N due: first run and the no-op rerun)")
+        from sla.sweep import SWEEP_WORKERS
+
+        workers = args.workers if args.workers is not None else SWEEP_WORKERS
+        print("\n(nothing due: median and max of", args.repeat, "runs; N due: first run and the no-op rerun;",
+              f"{workers} worker{'s' if workers != 1 else ''})")
         print("\nEXPLAIN of the nothing-due claim query:\n" + plan)
         print("\nuses lead_sla_due_idx:", "lead_sla_due_idx" in plan)
     finally:

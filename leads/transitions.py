@@ -18,12 +18,14 @@ Views, API views, admin actions and Celery tasks call these functions; none assi
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import permissions
@@ -852,13 +854,21 @@ def _require_aware_moment(moment: dt.datetime) -> None:
 # statements: lock the due rows (SKIP LOCKED on PostgreSQL, so a second worker takes other rows
 # and a second run finds nothing), INSERT ... SELECT the breach and audit rows, one UPDATE per
 # action. The same rules as the per-lead moves hold: system actor, reason `sla_expired`.
+#
+# What a batch costs is mostly pages: every recycled row is a non-HOT update (a dozen index
+# entries) plus two inserts. Batches taken in deadline order scatter over the whole table (each
+# of 5,000 rows on its own heap page, each page written and WAL-logged in full after a
+# checkpoint), so the sweep first reads a window of due ids in deadline order and then claims
+# them batch by batch in the order they lie in the table (`due_sla_window`, then
+# `expire_sla_batch(lead_ids=...)`): the same rows, a fraction of the pages per batch.
 
 SLA_EXPIRED = "sla_expired"
 
 
-@dataclass(frozen=True)
-class ExpiredClock:
-    """One lead whose SLA clock ran out, as the sweep found it, and what was done about it."""
+class ExpiredClock(NamedTuple):
+    """One lead whose SLA clock ran out, as the sweep found it, and what was done about it.
+
+    A named tuple, not a dataclass: a big sweep makes a quarter of a million of them."""
 
     lead_id: int
     name: str
@@ -871,32 +881,109 @@ class ExpiredClock:
     new_owner_id: int | None = None
 
 
-def _due_rows(*, now: dt.datetime, limit: int, lock: bool) -> list[dict[str, Any]]:
-    # Same predicate as the partial index lead_sla_due_idx, ordered by it: cost follows the
-    # number of leads due, not the size of the table.
-    qs = Lead.objects.filter(
-        stage__in=CLOCKED_STAGES, sla_due_at__isnull=False, sla_due_at__lte=now
-    ).order_by("sla_due_at", "id")
+_DUE_COLUMNS = (
+    "id", "stage", "sla_clock", "sla_due_at", "owner_id", "team_id",
+    "first_name", "last_name", "email", "stage_entered_at",
+)
+
+
+def _due_rows(
+    *, now: dt.datetime, limit: int, lock: bool, lead_ids: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """Leads due at `now` (same predicate as the partial index lead_sla_due_idx): the `limit`
+    soonest, or those of `lead_ids` (a window from `due_sla_window`) that are still due.
+
+    Under `lock`, rows another worker holds are skipped and the deadline is checked on the
+    latest version of each row, so a lead accepted or swept since the window was read is left
+    alone. On PostgreSQL each row carries `_tid`, its ctid: the row is locked until the batch
+    commits, so the batch's statements find it again by address instead of by index.
+    """
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return _due_rows_postgresql(now=now, limit=limit, lock=lock, lead_ids=lead_ids)
+    qs = Lead.objects.filter(stage__in=CLOCKED_STAGES, sla_due_at__isnull=False, sla_due_at__lte=now)
+    if lead_ids is not None:
+        qs = qs.filter(pk__in=lead_ids).order_by("id")
+    else:
+        qs = qs.order_by("sla_due_at", "id")
     if lock:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return list(
-        qs.values(
-            "id", "stage", "sla_clock", "sla_due_at", "owner_id", "team_id",
-            "first_name", "last_name", "email", "stage_entered_at",
-        )[:limit]
-    )
+    return list(qs.values(*_DUE_COLUMNS)[:limit])
+
+
+def _due_rows_postgresql(
+    *, now: dt.datetime, limit: int, lock: bool, lead_ids: list[int] | None
+) -> list[dict[str, Any]]:
+    from django.db import connection
+
+    table = Lead._meta.db_table
+    columns = ", ".join(_DUE_COLUMNS)
+    if lead_ids is not None:
+        # The id list drives the lookup (primary key probes). The deadline test is wrapped in
+        # IS TRUE so the planner cannot AND the due index into it: that bitmap would read the
+        # whole backlog, live and already swept, once per batch.
+        sql = (
+            f"SELECT {columns}, ctid::text FROM {table} WHERE id = ANY(%s) "
+            "AND (stage IN (%s, %s) AND sla_due_at <= %s) IS TRUE"
+        )
+        params: list[Any] = [list(lead_ids)[:limit], *CLOCKED_STAGES, now]
+    else:
+        sql = (
+            f"SELECT {columns}, ctid::text FROM {table} WHERE stage IN (%s, %s) "
+            "AND sla_due_at IS NOT NULL AND sla_due_at <= %s ORDER BY sla_due_at, id LIMIT %s"
+        )
+        params = [*CLOCKED_STAGES, now, limit]
+    if lock:
+        sql += " FOR UPDATE SKIP LOCKED"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = []
+        for *values, tid in cursor.fetchall():
+            row = dict(zip(_DUE_COLUMNS, values))
+            row["_tid"] = tid
+            rows.append(row)
+    return rows
+
+
+def due_sla_window(*, now: dt.datetime, limit: int) -> list[int]:
+    """Ids of up to `limit` leads due at `now`, the most overdue first, listed in the order
+    their rows lie in the table (PostgreSQL's ctid; id elsewhere), for `expire_sla_batch`.
+
+    Read without locks: each batch claims its part of the window with SKIP LOCKED and checks
+    the deadline again, so a window may be stale without anything acting twice."""
+    from django.db import connection
+
+    table = Lead._meta.db_table
+    physical = "ctid" if connection.vendor == "postgresql" else "id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT id, {physical} AS place FROM {table} "
+            "WHERE stage IN (%s, %s) AND sla_due_at IS NOT NULL AND sla_due_at <= %s "
+            "ORDER BY sla_due_at, id LIMIT %s) AS due ORDER BY place",
+            [*CLOCKED_STAGES, connection.ops.adapt_datetimefield_value(now), limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def due_sla_clocks(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     """Leads whose deadline has passed at `now`, soonest first, without locking (dry run)."""
-    return _due_rows(now=now, limit=limit, lock=False)
+    rows = _due_rows(now=now, limit=limit, lock=False)
+    for row in rows:
+        row.pop("_tid", None)
+    return rows
 
 
 def expire_sla_batch(
-    *, now: dt.datetime, policies: Mapping[str, Any], limit: int
+    *,
+    now: dt.datetime,
+    policies: Mapping[str, Any],
+    limit: int,
+    lead_ids: list[int] | None = None,
 ) -> list[ExpiredClock]:
-    """Claim up to `limit` leads whose SLA deadline passed at `now` and act on each per the
-    policy of its clock (``policies`` maps clock → active SlaPolicy):
+    """Claim up to `limit` leads whose SLA deadline passed at `now` (the soonest due, or those
+    of `lead_ids` still due and not locked by another worker) and act on each per the policy
+    of its clock (``policies`` maps clock → active SlaPolicy):
 
     - recycle: the lead goes back to marketing (`recycled`, reason ``sla_expired``, owner cleared);
     - reassign: round-robin to another rep of the team; the clock restarts from `now`;
@@ -914,13 +1001,14 @@ def expire_sla_batch(
     from django.db import connection
 
     with transaction.atomic():
-        rows = _due_rows(now=now, limit=limit, lock=True)
+        rows = _due_rows(now=now, limit=limit, lock=True, lead_ids=lead_ids)
         if not rows:
             return []
         if connection.vendor == "postgresql":
-            # Don't wait for the WAL flush: a batch lost in a crash is redone by the next sweep
-            # (the claim is the lead's own state), and the flush is a third of a big batch's time.
             with connection.cursor() as cursor:
+                # Don't wait for the WAL flush: a batch lost in a crash is redone by the next
+                # sweep (the claim is the lead's own state), and the flush is a third of a big
+                # batch's time.
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
         by_action: dict[str, list[dict[str, Any]]] = {}
         stale: list[int] = []
@@ -932,43 +1020,41 @@ def expire_sla_batch(
             else:
                 row["policy"] = policy
                 by_action.setdefault(policy.breach_action, []).append(row)
-        if stale:
-            Lead.objects.filter(pk__in=stale).update(
-                sla_clock="", sla_due_at=None, sla_warn_at=None, updated_at=now
-            )
 
+        acted = [row for row in rows if "policy" in row]
         lead_table = Lead._meta.db_table
-        for action_rows in by_action.values():
-            for clock in {row["sla_clock"] for row in action_rows}:
-                policy = policies[clock]
-                ids = [row["id"] for row in action_rows if row["sla_clock"] == clock]
-                _insert_breaches(ids, policy=policy, now=now, lead_table=lead_table)
+        _insert_breaches(acted, now=now, lead_table=lead_table)
 
         done: list[ExpiredClock] = []
         version = active_definition_version()
-        recycled_ids = [row["id"] for row in by_action.get(BreachAction.RECYCLE, [])]
-        if recycled_ids:
-            _insert_recycle_transitions(recycled_ids, now=now, version=version, lead_table=lead_table)
-            in_ids, id_params = _ids_clause(recycled_ids)
+        recycled = by_action.get(BreachAction.RECYCLE, [])
+        if recycled:
+            _insert_recycle_transitions(recycled, now=now, version=version, lead_table=lead_table)
+            where, params = _rows_clause(recycled)
             moment = connection.ops.adapt_datetimefield_value(now)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"UPDATE {lead_table} SET stage = %s, stage_entered_at = %s, owner_id = NULL, "
                     "sla_clock = '', sla_due_at = NULL, sla_warn_at = NULL, sla_warned_at = NULL, "
                     "first_touch_at = NULL, recycle_count = recycle_count + 1, updated_at = %s "
-                    # By id alone: the rows are locked since the claim, and a stage or deadline
-                    # condition here tempts the planner into the due index, filtering the whole
-                    # backlog against the id list once per batch.
-                    f"WHERE {in_ids}",
-                    [Stage.RECYCLED, moment, moment, *id_params],
+                    # By address (or id) alone: the rows are locked since the claim, and a stage
+                    # or deadline condition here tempts the planner into the due index,
+                    # filtering the whole backlog against the list once per batch.
+                    f"WHERE {where}",
+                    [Stage.RECYCLED, moment, moment, *params],
                 )
                 updated = cursor.rowcount
-            if updated != len(recycled_ids):
+            if updated != len(recycled):
                 # Rows were locked (or the SQLite write lock held): a mismatch means another
                 # writer got in anyway. Roll the whole batch back; the next run retries it.
                 raise InvalidTransition(
-                    lead=Lead(pk=recycled_ids[0]), move="recycle", current_stage="changed"
+                    lead=Lead(pk=recycled[0]["id"]), move="recycle", current_stage="changed"
                 )
+        recycled_ids = [row["id"] for row in recycled]
+        if stale:
+            Lead.objects.filter(pk__in=stale).update(
+                sla_clock="", sla_due_at=None, sla_warn_at=None, updated_at=now
+            )
         for row in by_action.get(BreachAction.RECYCLE, []):
             done.append(_expired(row, BreachAction.RECYCLE))
 
@@ -981,9 +1067,9 @@ def expire_sla_batch(
             done.extend(_expired(row, BreachAction.NOTIFY) for row in notify_rows)
 
         closed = set(stale)
-        lead_ids = [row["id"] for row in rows if row["id"] not in closed]
+        acted_ids = _id_set([row["id"] for row in rows if row["id"] not in closed])
         written = StageTransition.objects.filter(
-            lead_id__in=lead_ids, at=now, reason=SLA_EXPIRED, actor_type=ActorType.SYSTEM
+            lead_id__in=acted_ids, at=now, reason=SLA_EXPIRED, actor_type=ActorType.SYSTEM
         )
         if stage_changed_batch.has_listeners():
             # A batch receiver does the per-row receivers' work for the whole set (see signals).
@@ -998,7 +1084,7 @@ def expire_sla_batch(
         if sla_breached.has_listeners():
             sla_breached.send(
                 sender=SlaBreach,
-                breaches=SlaBreach.objects.filter(lead_id__in=lead_ids, detected_at=now),
+                breaches=SlaBreach.objects.filter(lead_id__in=acted_ids, detected_at=now),
             )
     return done
 
@@ -1027,37 +1113,64 @@ def _ids_clause(ids: list[int]) -> tuple[str, list[Any]]:
     return f"id IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
-def _insert_breaches(ids: list[int], *, policy: Any, now: dt.datetime, lead_table: str) -> None:
+def _id_set(ids: list[int]) -> RawSQL:
+    """`ids` as a subquery for an ``__in`` filter. The querysets the batch signals carry are
+    built for every batch and read only when someone subscribes; a plain list would have Django
+    prepare 5,000 values for each of them regardless."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(list(ids)),))
+
+
+def _rows_clause(rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+    """The claimed `rows` again: by ctid on PostgreSQL (a TID scan reads each heap page once, no
+    index descent; the rows are locked, so their addresses hold until the batch's UPDATE), by id
+    elsewhere. Only for statements that run before the rows are updated."""
+    if rows and "_tid" in rows[0]:
+        return "ctid = ANY(%s::tid[])", [[row["_tid"] for row in rows]]
+    return _ids_clause([row["id"] for row in rows])
+
+
+def _insert_breaches(rows: list[dict[str, Any]], *, now: dt.datetime, lead_table: str) -> None:
+    """One SlaBreach per claimed row, each with the policy of its clock, in one statement."""
     from django.db import connection
 
     from sla.models import SlaBreach
 
-    breach_table = SlaBreach._meta.db_table
-    in_ids, params = _ids_clause(ids)
+    if not rows:
+        return
+    policies = {row["sla_clock"]: row["policy"] for row in rows}
+    # The clock → policy table as a derived table both SQLite and PostgreSQL read.
+    clocks = " UNION ALL ".join(["SELECT %s AS clock, %s AS policy_id, %s AS action"] * len(policies))
+    clock_params = [value for clock, policy in policies.items() for value in (clock, policy.pk, policy.breach_action)]
+    where, params = _rows_clause(rows)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {breach_table} "
+            f"INSERT INTO {SlaBreach._meta.db_table} "
             "(lead_id, policy_id, clock, stage, owner_id, due_at, detected_at, action) "
-            f"SELECT id, %s, sla_clock, stage, owner_id, sla_due_at, %s, %s FROM {lead_table} "
-            f"WHERE {in_ids} ON CONFLICT (lead_id, clock, due_at) DO NOTHING",
-            [policy.pk, connection.ops.adapt_datetimefield_value(now), policy.breach_action, *params],
+            "SELECT l.id, p.policy_id, l.sla_clock, l.stage, l.owner_id, l.sla_due_at, %s, p.action "
+            f"FROM {lead_table} l JOIN ({clocks}) p ON p.clock = l.sla_clock "
+            f"WHERE l.{where} ON CONFLICT (lead_id, clock, due_at) DO NOTHING",
+            [connection.ops.adapt_datetimefield_value(now), *clock_params, *params],
         )
 
 
 def _insert_recycle_transitions(
-    ids: list[int], *, now: dt.datetime, version: int | None, lead_table: str
+    rows: list[dict[str, Any]], *, now: dt.datetime, version: int | None, lead_table: str
 ) -> None:
     from django.db import connection
 
     table = StageTransition._meta.db_table
-    in_ids, params = _ids_clause(ids)
+    where, params = _rows_clause(rows)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} "
             "(lead_id, from_stage, to_stage, at, actor_type, actor_id, reason, note, fit_score, "
             "behavior_score, definition_version, owner_id, bant, assignment) "
             f"SELECT id, stage, %s, %s, %s, NULL, %s, %s, fit_score, behavior_score, %s, NULL, "
-            f"'{{}}', '{{}}' FROM {lead_table} WHERE {in_ids}",
+            f"'{{}}', '{{}}' FROM {lead_table} WHERE {where}",
             [
                 Stage.RECYCLED, connection.ops.adapt_datetimefield_value(now), ActorType.SYSTEM,
                 SLA_EXPIRED,

@@ -10,25 +10,34 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from leads.models import CLOCKED_STAGES, Lead, Team
-from leads.transitions import ExpiredClock, due_sla_clocks, expire_sla_batch
+from leads.transitions import ExpiredClock, due_sla_clocks, due_sla_window, expire_sla_batch
 
 from .models import BreachAction, SlaPolicy
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
+# Batches per window of due ids (see run_sweep): the larger the window, the closer together in
+# the table the rows of one batch lie; 40 x 5,000 ids is under 2 MB of Python ints.
+WINDOW_BATCHES = 40
+# Connections a backlog of several batches is shared over (PostgreSQL). A batch is mostly the
+# database's own work (a new row version in every index of the lead table, two inserts and their
+# foreign-key checks), which one connection does on one core.
+SWEEP_WORKERS = 2
 # A digest lists this many leads and counts the rest: 250,000 lines help nobody.
 DIGEST_LINES = 50
 
@@ -68,8 +77,10 @@ def run_sweep(
     batch_size: int = DEFAULT_BATCH_SIZE,
     notify: bool = True,
     progress: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> SweepResult:
-    """Warn and act on every clock due at `now` (default: the present)."""
+    """Warn and act on every clock due at `now` (default: the present). A backlog of several
+    batches is shared by `workers` database connections (default SWEEP_WORKERS, PostgreSQL only)."""
     now = now or timezone.now()
     if timezone.is_naive(now):
         raise ValueError("the sweep's moment must carry a time zone")
@@ -82,18 +93,35 @@ def run_sweep(
         return result
 
     breached: list[ExpiredClock] = []
+    window_size = batch_size * WINDOW_BATCHES
+    if workers is None:
+        workers = SWEEP_WORKERS
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        # SQLite takes one writer at a time; inside a caller's transaction other connections
+        # could not see its rows.
+        workers = 1
+    lock = threading.Lock()
+
+    def record(batch: list[ExpiredClock]) -> None:
+        with lock:
+            result.batches += 1
+            for item in batch:
+                result.breached[item.action] += 1
+            if notify:
+                breached.extend(batch)
+            if progress:
+                progress(f"batch {result.batches}: {len(batch)} breached ({result.breached_total} so far)")
+
     while True:
-        batch = expire_sla_batch(now=now, policies=policies, limit=batch_size)
-        if not batch:
-            break
-        result.batches += 1
-        for item in batch:
-            result.breached[item.action] += 1
-        if notify:
-            breached.extend(batch)
-        if progress:
-            progress(f"batch {result.batches}: {len(batch)} breached ({result.breached_total} so far)")
-        if len(batch) < batch_size:
+        # A window of due ids in deadline order, claimed batch by batch in table order: see
+        # "The SLA sweep's set-based path" in leads.transitions.
+        window = due_sla_window(now=now, limit=window_size)
+        chunks = [window[start : start + batch_size] for start in range(0, len(window), batch_size)]
+        acted = _expire_chunks(chunks, now=now, policies=policies, batch_size=batch_size,
+                               workers=workers, record=record)
+        # A short window was the whole backlog; a window with nothing left to claim belongs to
+        # another worker (or was acted on meanwhile): either way this run is done.
+        if len(window) < window_size or not acted:
             break
 
     warned: list[dict[str, Any]] = []
@@ -110,6 +138,55 @@ def run_sweep(
     if notify:
         result.emails = _send_notifications(breached=breached, warned=warned, policies=policies)
     return result
+
+
+def _expire_chunks(
+    chunks: list[list[int]],
+    *,
+    now: dt.datetime,
+    policies: dict[str, SlaPolicy],
+    batch_size: int,
+    workers: int,
+    record: Callable[[list[ExpiredClock]], None],
+) -> int:
+    """Claim and act on each chunk of a window (one batch, one transaction each); with more than
+    one worker, on that many threads with a connection each, taking chunks in turn. SKIP LOCKED
+    and the deadline check under the lock keep any two batches apart, as for two sweeps."""
+    acted = 0
+    if workers <= 1 or len(chunks) < 2:
+        for chunk in chunks:
+            batch = expire_sla_batch(now=now, policies=policies, limit=batch_size, lead_ids=chunk)
+            if batch:
+                acted += len(batch)
+                record(batch)
+        return acted
+    pending = iter(chunks)
+    lock = threading.Lock()
+    failed: list[BaseException] = []
+
+    def run() -> int:
+        done = 0
+        try:
+            while not failed:
+                with lock:
+                    chunk = next(pending, None)
+                if chunk is None:
+                    break
+                batch = expire_sla_batch(now=now, policies=policies, limit=batch_size, lead_ids=chunk)
+                if batch:
+                    done += len(batch)
+                    record(batch)
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+        finally:
+            connections.close_all()
+        return done
+
+    count = min(workers, len(chunks))
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="sla-sweep") as pool:
+        futures = [pool.submit(run) for _ in range(count)]
+    return sum(future.result() for future in futures)
 
 
 def _anything_to_do(now: dt.datetime) -> bool:
@@ -177,9 +254,14 @@ def _lead_label(first: str, last: str, email: str) -> str:
 def _send_notifications(
     *, breached: list[ExpiredClock], warned: list[dict[str, Any]], policies: dict[str, SlaPolicy]
 ) -> int:
-    """One digest per recipient: the owner of each lead, and for breaches the team's manager."""
+    """One digest per recipient: the owner of each lead, and for breaches the team's manager.
+
+    A digest shows its first DIGEST_LINES lines and counts the rest, so only those lines are
+    formatted: a 250,000-lead backlog costs a count per recipient, not a quarter of a million
+    strings."""
     User = get_user_model()
     lines: dict[int, list[str]] = defaultdict(list)
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # user id -> [breaches, warnings]
     team_ids = {item.team_id for item in breached if item.team_id}
     managers = dict(
         Team.objects.filter(pk__in=team_ids, manager__isnull=False).values_list("id", "manager_id")
@@ -187,26 +269,36 @@ def _send_notifications(
     base = getattr(settings, "SITE_URL", "").rstrip("/")
     for item in breached:
         policy = policies.get(item.clock)
-        what = {
-            BreachAction.RECYCLE: "recycled to marketing",
-            BreachAction.REASSIGN: "reassigned to another rep",
-            BreachAction.NOTIFY: "still open",
-        }.get(item.action, item.action)
-        line = (
-            f"BREACHED {policy.name if policy else item.clock}: {item.name} "
-            f"(due {item.due_at:%Y-%m-%d %H:%M} UTC) - {what}. {base}/leads/{item.lead_id}/"
-        )
         recipients = {item.owner_id}
         if policy is None or policy.escalate_to_manager:
             recipients.add(managers.get(item.team_id))
         if item.new_owner_id:
             recipients.add(item.new_owner_id)
-        for user_id in recipients - {None}:
+        recipients.discard(None)
+        line = None
+        for user_id in recipients:
+            counts[user_id][0] += 1
+            if len(lines[user_id]) >= DIGEST_LINES:
+                continue
+            if line is None:
+                what = {
+                    BreachAction.RECYCLE: "recycled to marketing",
+                    BreachAction.REASSIGN: "reassigned to another rep",
+                    BreachAction.NOTIFY: "still open",
+                }.get(item.action, item.action)
+                line = (
+                    f"BREACHED {policy.name if policy else item.clock}: {item.name} "
+                    f"(due {item.due_at:%Y-%m-%d %H:%M} UTC) - {what}. {base}/leads/{item.lead_id}/"
+                )
             lines[user_id].append(line)
     for row in warned:
-        if row["owner_id"]:
+        user_id = row["owner_id"]
+        if user_id:
+            counts[user_id][1] += 1
+            if len(lines[user_id]) >= DIGEST_LINES:
+                continue
             policy = policies.get(row["sla_clock"])
-            lines[row["owner_id"]].append(
+            lines[user_id].append(
                 f"WARNING {policy.name if policy else row['sla_clock']}: "
                 f"{_lead_label(row['first_name'], row['last_name'], row['email'])} is due "
                 f"{row['sla_due_at']:%Y-%m-%d %H:%M} UTC. {base}/leads/{row['id']}/"
@@ -217,11 +309,10 @@ def _send_notifications(
         User.objects.filter(pk__in=lines, is_active=True).exclude(email="").values_list("id", "email")
     )
     messages = []
-    for user_id, user_lines in lines.items():
+    for user_id, shown in lines.items():
         if user_id not in emails:
             continue
-        breaches = sum(1 for line in user_lines if line.startswith("BREACHED"))
-        warnings = len(user_lines) - breaches
+        breaches, warnings = counts[user_id]
         subject = "LeadFlow SLA: " + ", ".join(
             part
             for part in (
@@ -230,9 +321,8 @@ def _send_notifications(
             )
             if part
         )
-        shown = user_lines[:DIGEST_LINES]
-        if len(user_lines) > DIGEST_LINES:
-            shown.append(f"... and {len(user_lines) - DIGEST_LINES} more (see the breaches page).")
+        if breaches + warnings > len(shown):
+            shown = [*shown, f"... and {breaches + warnings - len(shown)} more (see the breaches page)."]
         messages.append((subject, "\n".join(shown) + "\n", settings.DEFAULT_FROM_EMAIL, [emails[user_id]]))
     try:
         return send_mass_mail(messages, fail_silently=False)

@@ -1,0 +1,125 @@
+"""The sweep's windows and workers: due ids read once, claimed batch by batch with the deadline
+checked again under the lock; a big backlog shared by several connections; digests that count
+what they do not list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from leads import transitions
+from leads.models import Lead, SlaClock, Stage, StageTransition
+from sla import sweep
+from sla.models import BreachAction, SlaBreach
+from sla.sweep import run_sweep
+from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
+
+from .conftest import MONDAY, make_mql
+
+pytestmark = pytest.mark.django_db
+
+LATER = MONDAY + dt.timedelta(days=30)
+
+
+def test_window_lists_every_due_lead_once_and_nothing_that_is_not_due(team, policies):
+    due = [make_mql() for _ in range(5)]
+    make_mql(at=LATER)  # entered MQL at LATER: not due yet
+    window = transitions.due_sla_window(now=LATER, limit=100)
+    assert sorted(window) == sorted(lead.pk for lead in due)
+    assert len(transitions.due_sla_window(now=LATER, limit=3)) == 3
+
+
+def test_lead_accepted_after_the_window_was_read_is_not_breached(team, rep, policies):
+    first, second, third = (make_mql() for _ in range(3))
+    window = transitions.due_sla_window(now=LATER, limit=100)
+    transitions.accept(second, actor=transitions.Actor.person(second.owner))
+
+    done = transitions.expire_sla_batch(
+        now=LATER, policies=sweep.active_policies(), limit=100, lead_ids=window
+    )
+
+    assert sorted(item.lead_id for item in done) == sorted([first.pk, third.pk])
+    second.refresh_from_db()
+    assert second.stage == Stage.SAL
+    assert not SlaBreach.objects.filter(lead=second).exists()
+    assert not StageTransition.objects.filter(lead=second, reason="sla_expired").exists()
+
+
+def test_batch_of_a_window_acts_only_on_its_own_ids(team, policies):
+    leads = [make_mql() for _ in range(4)]
+    done = transitions.expire_sla_batch(
+        now=LATER, policies=sweep.active_policies(), limit=100, lead_ids=[leads[1].pk, leads[3].pk]
+    )
+    assert sorted(item.lead_id for item in done) == sorted([leads[1].pk, leads[3].pk])
+    assert Lead.objects.filter(stage=Stage.MQL).count() == 2
+
+
+def test_breaches_of_two_clocks_in_one_batch_each_name_their_policy(team, policies):
+    mql = make_mql()
+    sal = make_mql()
+    transitions.accept(sal, actor=transitions.Actor.person(sal.owner))
+    sal.refresh_from_db()
+    # The SAL's first-touch hour is long gone, its 14 days to qualify are not; the MQL's two
+    # business days are over too.
+    result = run_sweep(now=sal.stage_entered_at + dt.timedelta(days=5), notify=False)
+    assert result.breached == {BreachAction.RECYCLE: 1, BreachAction.NOTIFY: 1}
+    breaches = {b.lead_id: (b.clock, b.policy.clock, b.action) for b in SlaBreach.objects.all()}
+    assert breaches == {
+        mql.pk: (SlaClock.MQL_DECISION, SlaClock.MQL_DECISION, BreachAction.RECYCLE),
+        sal.pk: (SlaClock.SAL_FIRST_TOUCH, SlaClock.SAL_FIRST_TOUCH, BreachAction.NOTIFY),
+    }
+
+
+def test_digest_lists_fifty_breaches_and_counts_the_rest(policies, manager, mailoutbox):
+    solo = TeamFactory(name="Solo", territories=["US"], is_fallback=True, manager=manager)
+    add_rep(solo, make_user("only", "sales_rep"))
+    for _ in range(sweep.DIGEST_LINES + 3):
+        make_mql()
+
+    result = run_sweep(now=LATER)
+
+    assert result.breached_total == sweep.DIGEST_LINES + 3
+    by_recipient = {mail.to[0]: mail for mail in mailoutbox}
+    assert set(by_recipient) == {"only@example.com", "manager@example.com"}
+    for mail in by_recipient.values():
+        lines = mail.body.strip().splitlines()
+        assert mail.subject == f"LeadFlow SLA: {sweep.DIGEST_LINES + 3} breached"
+        assert len(lines) == sweep.DIGEST_LINES + 1
+        assert all(line.startswith("BREACHED") for line in lines[:-1])
+        assert lines[-1] == "... and 3 more (see the breaches page)."
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_backlog_shared_by_workers_and_a_second_sweep_acts_on_each_breach_once(team, policies):
+    leads = [make_mql() for _ in range(60)]
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def sweep_with_workers():
+        try:
+            start.wait(timeout=30)
+            results.append(run_sweep(now=LATER, batch_size=4, notify=False, workers=3))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep_with_workers) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(result.breached_total for result in results) == 60
+    assert Lead.objects.filter(stage=Stage.RECYCLED, recycle_count=1).count() == 60
+    assert Counter(SlaBreach.objects.values_list("lead_id", flat=True)) == {lead.pk: 1 for lead in leads}
+    assert Counter(
+        StageTransition.objects.filter(reason="sla_expired").values_list("lead_id", flat=True)
+    ) == {lead.pk: 1 for lead in leads}
+    assert run_sweep(now=LATER, workers=3).breached_total == 0
