@@ -10,9 +10,9 @@ two MQLs never both land on the same rep because of a race.
 
 from __future__ import annotations
 
-from typing import Any
-
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.db import connection
 from django.db.models import F, Max
@@ -23,10 +23,11 @@ from .models import Lead, Team, TeamMembership
 MAX_CLAIM_ATTEMPTS = 20
 
 
-def team_for_country(country: str) -> Team | None:
-    """The team whose territories include `country`, else the fallback team."""
+def team_for_country(country: str, *, teams: list[Team] | None = None) -> Team | None:
+    """The team whose territories include `country`, else the fallback team. `teams` (all
+    teams, in their default order) saves the query when many leads are placed at once."""
     country = (country or "").upper()
-    teams = list(Team.objects.all())
+    teams = list(Team.objects.all()) if teams is None else teams
     for team in teams:
         if country and country in {str(code).upper() for code in team.territories or []}:
             return team
@@ -82,3 +83,84 @@ def assign_round_robin(
                 "skipped_away": skipped,
             }
     return team, None, {"method": "round_robin", "team": team.name, "result": "contention; left unassigned"}
+
+
+def assign_round_robin_batch(
+    leads: Sequence[Mapping[str, Any]],
+) -> dict[int, tuple[Team | None, Any, dict[str, Any]]]:
+    """`assign_round_robin` for many leads at once: {lead id: (team, rep, decision)}.
+
+    `leads` are mappings with `id`, `team_id` and `country`, in the order the single path would
+    have met them. Each team's row is locked once (in id order, so two batches cannot deadlock)
+    and its available reps read once; leads then take the reps in turn, exactly as one call per
+    lead would have handed them out (the rep assigned longest ago first, then ids), and each rep's
+    `last_assigned_at` is stamped once with the moment of its last lead, after every stamp already
+    in the team. Must run inside the caller's transaction.
+    """
+    teams = list(Team.objects.all())
+    teams_by_id = {team.pk: team for team in teams}
+    placed: dict[int, Team | None] = {}
+    for lead in leads:
+        team = teams_by_id.get(lead["team_id"]) if lead["team_id"] else None
+        placed[lead["id"]] = team if team is not None else team_for_country(lead["country"], teams=teams)
+
+    result: dict[int, tuple[Team | None, Any, dict[str, Any]]] = {}
+    for lead in leads:
+        if placed[lead["id"]] is None:
+            result[lead["id"]] = (
+                None, None,
+                {"method": "round_robin", "result": "no team for country", "country": lead["country"]},
+            )
+    for team in sorted({t for t in placed.values() if t is not None}, key=lambda t: t.pk):
+        team_leads = [lead for lead in leads if placed[lead["id"]] is team]
+        if connection.in_atomic_block:
+            Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True).first()
+        reps = list(
+            TeamMembership.objects.filter(team=team, is_away=False, user__is_active=True)
+            .select_related("user")
+            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+        )
+        if not reps:
+            for lead in team_leads:
+                result[lead["id"]] = (team, None, {
+                    "method": "round_robin",
+                    "team": team.name,
+                    "result": "no available rep (all away or inactive); left unassigned for the team",
+                })
+            continue
+        skipped = list(
+            TeamMembership.objects.filter(team=team, is_away=True).values_list("user__username", flat=True)
+        )
+        latest = TeamMembership.objects.filter(team=team).aggregate(latest=Max("last_assigned_at"))["latest"]
+        stamp = timezone.now()
+        if latest is not None and stamp <= latest:
+            stamp = latest + dt.timedelta(microseconds=1)
+        stamps: dict[int, dt.datetime] = {}
+        for position, lead in enumerate(team_leads):
+            membership = reps[position % len(reps)]
+            stamps[membership.pk] = stamp
+            stamp += dt.timedelta(microseconds=1)
+            result[lead["id"]] = (team, membership.user, {
+                "method": "round_robin",
+                "team": team.name,
+                "owner": membership.user.username,
+                "skipped_away": skipped,
+            })
+        for membership in reps:
+            if membership.pk not in stamps:
+                continue
+            # The same compare-and-set as the single path: the stamp read is still the stamp.
+            claimed = TeamMembership.objects.filter(
+                pk=membership.pk, last_assigned_at=membership.last_assigned_at
+            ).update(last_assigned_at=stamps[membership.pk]) if membership.last_assigned_at is not None else (
+                TeamMembership.objects.filter(pk=membership.pk, last_assigned_at__isnull=True).update(
+                    last_assigned_at=stamps[membership.pk]
+                )
+            )
+            if not claimed:
+                raise AssignmentContention(team.name)
+    return result
+
+
+class AssignmentContention(Exception):
+    """Another writer assigned in a team while a batch held its row: the batch must not go on."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -29,7 +29,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import permissions
-from .assignment import assign_round_robin
+from .assignment import assign_round_robin, assign_round_robin_batch
 from .models import (
     CLOCKED_STAGES,
     ActorType,
@@ -845,6 +845,130 @@ def _bulk_update_leads(leads: list[Lead], fields: list[str], *, batch_size: int 
 def _require_aware_moment(moment: dt.datetime) -> None:
     if timezone.is_naive(moment):
         raise InvalidReason("History timestamps must carry a time zone.", field="at")
+
+
+# --- Set-based promotion -------------------------------------------------------------------
+#
+# A rescore of every open lead may find tens of thousands that now qualify. `promote_to_mql` per
+# lead costs a transaction, a lock, the assignment's queries, the policies' query, an UPDATE, an
+# INSERT and the signal each time; here a batch shares them: one transaction that locks the
+# batch's promotable rows in id order, one round-robin pass per team, the SLA deadline computed
+# once (every lead enters MQL at the same moment), one compare-and-set UPDATE per (owner, team),
+# one INSERT of the audit rows and one signal.
+
+PROMOTABLE_STAGES = (Stage.LEAD, Stage.RECYCLED)
+
+
+def promote_batch_to_mql(
+    candidates: Iterable[tuple[int, str]],
+    *,
+    actor: Actor,
+    definition_version: int | None = None,
+    note: str = "",
+    at: dt.datetime | None = None,
+) -> list[StageTransition]:
+    """`promote_to_mql` for many leads: `candidates` are (lead id, reason) pairs.
+
+    The result is what one call per lead, in id order, would have left: the same lead columns,
+    owners handed out in the same turns, the same audit rows (the assignment decision on each)
+    and the same webhook outbox rows. A lead that is no longer in `lead` or `recycled` when the
+    batch locks it (promoted, disqualified... by someone else meanwhile) is skipped, never moved
+    twice. Returns the audit rows written, in lead id order.
+    """
+    reasons: dict[int, str] = {}
+    for lead_id, reason in candidates:
+        if reason not in PROMOTION_REASONS:
+            raise InvalidReason(f"Unknown promotion reason '{reason}'.", field="reason")
+        if not actor.is_system and reason == "manual" and not note.strip():
+            raise NoteRequired("A manual MQL promotion needs a note saying why.", field="note")
+        reasons[lead_id] = reason
+    if not reasons:
+        return []
+    with transaction.atomic():
+        rows = list(
+            Lead.objects.filter(pk__in=_id_set(sorted(reasons)), stage__in=PROMOTABLE_STAGES)
+            .order_by("pk")
+            .select_for_update(of=("self",))
+            .values("id", "stage", "team_id", "owner_id", "country", "fit_score", "behavior_score")
+        )
+        if not rows:
+            return []
+        if not actor.is_system:
+            for row in rows:
+                lead = Lead(pk=row["id"], stage=row["stage"], owner_id=row["owner_id"], team_id=row["team_id"])
+                _authorize(actor, lead, "promote_to_mql")
+        now = at or timezone.now()
+        assigned = assign_round_robin_batch(rows)
+        clock, due, warn = _deadline_from(_active_sla_policies(), Stage.MQL, now, None)
+        version = definition_version if definition_version is not None else active_definition_version()
+        common = {
+            "stage": Stage.MQL,
+            "stage_entered_at": now,
+            "sla_clock": clock,
+            "sla_due_at": due,
+            "sla_warn_at": warn,
+            "sla_warned_at": None,
+            "first_touch_at": None,
+            "updated_at": timezone.now(),
+        }
+        groups: dict[tuple[int | None, int | None], list[int]] = {}
+        for row in rows:
+            team, owner, _ = assigned[row["id"]]
+            groups.setdefault((getattr(owner, "pk", None), getattr(team, "pk", None)), []).append(row["id"])
+        for (owner_id, team_id), ids in groups.items():
+            # Compare-and-set, as in `_apply`: the rows are locked, so a short count means the
+            # lock did not hold (another writer without one) and nothing of the batch may stay.
+            updated = Lead.objects.filter(pk__in=ids, stage__in=PROMOTABLE_STAGES).update(
+                owner_id=owner_id, team_id=team_id, **common
+            )
+            if updated != len(ids):
+                current = Lead.objects.filter(pk__in=ids).exclude(stage__in=PROMOTABLE_STAGES)
+                moved = current.values_list("pk", "stage").first() or (ids[0], "changed")
+                raise InvalidTransition(lead=Lead(pk=moved[0]), move="promote_to_mql", current_stage=moved[1])
+        written = StageTransition.objects.bulk_create(
+            [
+                StageTransition(
+                    lead_id=row["id"],
+                    from_stage=row["stage"],
+                    to_stage=Stage.MQL,
+                    at=now,
+                    actor_type=actor.type,
+                    actor=actor.user if not actor.is_system else None,
+                    reason=reasons[row["id"]],
+                    note=note,
+                    fit_score=row["fit_score"],
+                    behavior_score=row["behavior_score"],
+                    definition_version=version,
+                    owner_id=getattr(assigned[row["id"]][1], "pk", None),
+                    bant={},
+                    assignment=assigned[row["id"]][2],
+                )
+                for row in rows
+            ]
+        )
+        _send_stage_changed_batch(written, to_stages={Stage.MQL})
+    return written
+
+
+def _send_stage_changed_batch(written: list[StageTransition], *, to_stages: set[str]) -> None:
+    """What `_apply` sends per row, for a batch: the batch signal when anything listens to it
+    (its receiver does the per-row receivers' work for the set), else `stage_changed` per row
+    with the lead as it now is."""
+    from .signals import stage_changed_batch
+
+    if not written:
+        return
+    if stage_changed_batch.has_listeners():
+        stage_changed_batch.send(
+            sender=StageTransition,
+            transitions=StageTransition.objects.filter(pk__in=_id_set([t.pk for t in written])),
+            to_stages=to_stages,
+        )
+    elif stage_changed.has_listeners():
+        leads = Lead.objects.select_related("owner", "team").in_bulk([t.lead_id for t in written])
+        for transition in written:
+            transition.lead = leads[transition.lead_id]
+            stage_changed.send(sender=StageTransition, transition=transition, lead=transition.lead)
 
 
 # --- The SLA sweep's set-based path ----------------------------------------------------------

@@ -3,25 +3,29 @@
 Every path (events, lead changes, activation, the daily decay refresh, `rescore --all`) goes
 through `_score_batch`: load the batch's leads and their relevant events in two queries, score
 them with the compiled definition, write the changed scores in one statement, then promote the
-leads that now qualify through `leads.transitions.promote_to_mql`.
+leads that now qualify, the whole batch at once, through `leads.transitions.promote_batch_to_mql`
+(on PostgreSQL `rescore --all` sums behavior in SQL instead: `_score_range_sql`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from leads import permissions
 from leads.models import OPEN_STAGES, Event, Lead, Stage
-from leads.transitions import SYSTEM, TransitionError, promote_to_mql
+from leads.assignment import AssignmentContention
+from leads.transitions import SYSTEM, TransitionError, promote_batch_to_mql, promote_to_mql
 
 from . import engine
 from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
@@ -36,6 +40,10 @@ FACT_FIELDS = (
 BATCH_SIZE = 2000
 # Leads per range of the PostgreSQL rescore: one behavior query and one UPDATE each.
 SQL_BATCH_SIZE = 20000
+# Connections the PostgreSQL rescore spreads its ranges over. Writing a million scores is mostly
+# the database's index maintenance (each changed row is a new row version in every index of the
+# lead table), which one connection does on one core.
+RESCORE_WORKERS = 2
 PROMOTABLE = (Stage.LEAD, Stage.RECYCLED)
 
 DEFINITION_FIELDS = (
@@ -273,25 +281,22 @@ def fact_fields(definition: engine.CompiledDefinition) -> tuple[str, ...]:
 
 
 def _write_scores(rows: list[tuple[int, float, float]], *, now: dt.datetime) -> None:
-    """One UPDATE for the batch: `UPDATE ... FROM (VALUES ...)` on PostgreSQL, a CASE update
-    elsewhere."""
+    """One UPDATE for the batch: from three arrays on PostgreSQL, a CASE update elsewhere."""
     if not rows:
         return
     if connection.vendor == "postgresql":
         table = Lead._meta.db_table
-        values = ",".join(["(%s,%s::double precision,%s::double precision)"] * len(rows))
-        params: list[Any] = [now]
-        for row in rows:
-            params.extend(row)
-        # The extra `= ANY(ids)` lets the planner probe the primary key instead of hash-joining
-        # the VALUES list against a scan of the whole lead table.
-        params.append([row[0] for row in rows])
+        ids, fits, behaviors = (list(column) for column in zip(*rows))
+        # Three array parameters rather than a VALUES list of 60,000 placeholders: a fraction of
+        # the statement to build, send and parse. The extra `= ANY(ids)` lets the planner probe
+        # the primary key instead of hash-joining the arrays against a scan of the lead table.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} AS l SET fit_score = v.fit, behavior_score = v.behavior, "
-                f"scored_at = %s FROM (VALUES {values}) AS v(id, fit, behavior) "
+                "scored_at = %s FROM unnest(%s::bigint[], %s::double precision[], "
+                "%s::double precision[]) AS v(id, fit, behavior) "
                 "WHERE l.id = v.id AND l.id = ANY(%s)",
-                params,
+                [now, ids, fits, behaviors, ids],
             )
         return
     leads = [Lead(pk=pk, fit_score=fit, behavior_score=behavior, scored_at=now) for pk, fit, behavior in rows]
@@ -385,12 +390,18 @@ def _score_range_sql(
 
 
 def _promote(candidates: list[tuple[int, str]], *, version: int | None) -> int:
-    """Promote through the transitions module; a lead another path moved meanwhile is skipped."""
+    """Promote through the transitions module, the whole batch at once; a lead another path
+    moved meanwhile is skipped. Should the batch be refused as a whole (a lost race the locks
+    should have prevented), each lead is tried on its own instead."""
+    try:
+        return len(promote_batch_to_mql(candidates, actor=SYSTEM, definition_version=version))
+    except (TransitionError, AssignmentContention) as exc:
+        log.warning("Batch promotion of %d leads refused (%s); promoting one by one", len(candidates), exc)
     promoted = 0
-    for lead in Lead.objects.filter(pk__in=[pk for pk, _ in candidates]).order_by("pk"):
-        reason = dict(candidates)[lead.pk]
+    reasons = dict(candidates)
+    for lead in Lead.objects.filter(pk__in=list(reasons)).order_by("pk"):
         try:
-            promote_to_mql(lead, actor=SYSTEM, reason=reason, definition_version=version)
+            promote_to_mql(lead, actor=SYSTEM, reason=reasons[lead.pk], definition_version=version)
         except TransitionError as exc:
             log.info("Lead %s not promoted: %s", lead.pk, exc)
             continue
@@ -432,40 +443,62 @@ def rescore_leads(lead_ids: Iterable[int], *, now: dt.datetime | None = None) ->
 
 
 def rescore_all(
-    *, progress: Callable[[int, int], None] | None = None, now: dt.datetime | None = None
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    now: dt.datetime | None = None,
+    workers: int | None = None,
 ) -> dict[str, int]:
-    """Re-score every open lead in id-ordered batches (keyset pagination, one UPDATE per batch)
-    and promote the ones that now qualify. `progress(done, total)` is called after each batch."""
+    """Re-score every open lead in id-ordered batches (one UPDATE per batch) and promote the ones
+    that now qualify. `progress(done, total)` is called after each batch.
+
+    On PostgreSQL the batches are id ranges fixed up front and shared by `workers` connections
+    (default RESCORE_WORKERS): each range is scored, written and promoted in its own
+    transactions, so ranges never touch the same lead and two connections keep two cores of the
+    database busy. Inside a caller's transaction (whose rows other connections cannot see) the
+    ranges run one after another on the caller's connection."""
     model = active_definition()
     if model is None:
         return {"scored": 0, "promoted": 0}
     definition = compiled(model)
     now = now or timezone.now()
     open_leads = Lead.objects.filter(stage__in=OPEN_STAGES).order_by()
-    total = open_leads.count()
     last_id = 0
     done = promoted = 0
     if connection.vendor == "postgresql":
-        from .sql import behavior_sql
+        from .sql import behavior_sql, range_starts
 
         query = behavior_sql(definition)
         if query is not None:
             columns = ("id", "stage", "stage_entered_at", "fit_score", "behavior_score", *fact_fields(definition))
-            while True:
-                leads = list(
-                    open_leads.filter(pk__gt=last_id).order_by("pk").values(*columns)[:SQL_BATCH_SIZE]
-                )
+            starts = range_starts(Lead._meta.db_table, stages=OPEN_STAGES, size=SQL_BATCH_SIZE)
+            ranges = list(zip(starts, [*starts[1:], None]))
+            total = open_leads.count()
+            tally = {"scored": 0, "promoted": 0}
+
+            def score_range(bounds: tuple[int, int | None]) -> tuple[int, int]:
+                low, high = bounds
+                leads_in_range = open_leads.filter(pk__gte=low)
+                if high is not None:
+                    leads_in_range = leads_in_range.filter(pk__lt=high)
+                leads = list(leads_in_range.order_by("pk").values(*columns))
                 if not leads:
-                    break
-                last_id = leads[-1]["id"]
+                    return 0, 0
                 with transaction.atomic():
                     candidates = _score_range_sql(leads, definition, query, now=now)
-                if candidates:
-                    promoted += _promote(candidates, version=definition.version)
-                done += len(leads)
+                return len(leads), _promote(candidates, version=definition.version) if candidates else 0
+
+            def record(result: tuple[int, int]) -> None:
+                tally["scored"] += result[0]
+                tally["promoted"] += result[1]
                 if progress is not None:
-                    progress(done, total)
-            return {"scored": done, "promoted": promoted}
+                    progress(tally["scored"], total)
+
+            count = RESCORE_WORKERS if workers is None else workers
+            if connection.in_atomic_block:
+                count = 1
+            _in_workers(ranges, score_range, workers=count, on_result=record)
+            return tally
+    total = open_leads.count()
     while True:
         ids = list(
             open_leads.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE]
@@ -481,6 +514,49 @@ def rescore_all(
         if progress is not None:
             progress(done, total)
     return {"scored": done, "promoted": promoted}
+
+
+def _in_workers(
+    items: list[Any],
+    work: Callable[[Any], Any],
+    *,
+    workers: int,
+    on_result: Callable[[Any], None],
+) -> None:
+    """`on_result(work(item))` for every item, on `workers` threads, each with its own database
+    connection (closed when it finishes); `on_result` calls are serialised. The first error
+    stops the workers from taking new items and is raised once they have finished."""
+    if workers <= 1 or len(items) < 2:
+        for item in items:
+            on_result(work(item))
+        return
+    lock = threading.Lock()
+    pending = iter(items)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            while not failed:
+                with lock:
+                    item = next(pending, _DONE)
+                if item is _DONE:
+                    return
+                result = work(item)
+                with lock:
+                    on_result(result)
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="rescore") as pool:
+        futures = [pool.submit(run) for _ in range(min(workers, len(items)))]
+    for future in futures:
+        future.result()
+
+
+_DONE = object()
 
 
 def refresh_decayed_scores(*, now: dt.datetime | None = None) -> dict[str, int]:

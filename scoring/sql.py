@@ -11,6 +11,7 @@ SPEC promises). A behavior filter with a regex has no faithful SQL translation, 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection
@@ -136,3 +137,15 @@ def latest_hand_raisers(
             [sorted(definition.hand_raisers), lo, hi],
         )
         return dict(cursor.fetchall())
+
+
+def range_starts(table: str, *, stages: Sequence[str], size: int) -> list[int]:
+    """The first id of every `size` consecutive (by id) leads in `stages`: the bounds of the
+    rescore's ranges, in one pass over the table instead of one keyset query per range."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM {table} "
+            "WHERE stage = ANY(%s)) AS numbered WHERE n %% %s = 1 ORDER BY id",
+            [[str(stage) for stage in stages], size],
+        )
+        return [row[0] for row in cursor.fetchall()]

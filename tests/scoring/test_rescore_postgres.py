@@ -48,3 +48,42 @@ def test_sql_rescore_matches_the_engine_for_caps_decay_filters_and_hand_raisers(
     assert by_email["p5@acme.example"].stage == Stage.MQL  # recycled, fit, demo request after recycling
     assert by_email["p7@acme.example"].stage == Stage.MQL
     assert by_email["p3@gmail.com"].stage == Stage.LEAD
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rescore_shared_by_two_workers_scores_and_promotes_like_one(
+    marketer, manager, team, active_spec_definition, monkeypatch
+):
+    from collections import Counter
+
+    from leads.models import Lead, StageTransition
+
+    now = timezone.now()
+    leads = []
+    for i in range(40):
+        lead = LeadFactory(email=f"w{i}@acme.example", job_title="VP Sales" if i % 3 else "Analyst",
+                           employees=500, company="Acme")
+        for j in range(i % 4):
+            EventFactory(lead=lead, type="webinar_attended", occurred_at=now - dt.timedelta(minutes=j),
+                         properties={})
+        leads.append(lead)
+    monkeypatch.setattr(services, "SQL_BATCH_SIZE", 3)
+    seen = []
+
+    result = services.rescore_all(now=now, workers=2, progress=lambda done, total: seen.append((done, total)))
+
+    definition = services.compiled(services.active_definition())
+    expected_mql = set()
+    for lead in leads:
+        lead.refresh_from_db()
+        events = services._load_events([lead.pk], definition)[lead.pk]
+        behavior = engine.behavior_score(definition, events, now=now)
+        assert lead.behavior_score == pytest.approx(behavior, abs=0.01)
+        if lead.fit_score >= definition.fit_threshold and behavior >= definition.behavior_threshold:
+            expected_mql.add(lead.pk)
+    assert result == {"scored": 40, "promoted": len(expected_mql)} and expected_mql
+    assert set(Lead.objects.filter(stage=Stage.MQL).values_list("pk", flat=True)) == expected_mql
+    assert Counter(StageTransition.objects.values_list("lead_id", flat=True)) == {pk: 1 for pk in expected_mql}
+    owners = Counter(Lead.objects.filter(stage=Stage.MQL).values_list("owner__username", flat=True))
+    assert set(owners) == {"rep1", "rep2"} and abs(owners["rep1"] - owners["rep2"]) <= 1
+    assert len(seen) == 14 and seen[-1] == (40, 40)
