@@ -347,12 +347,39 @@ def _score_batch(
     return promote
 
 
+class FitScores:
+    """`engine.fit_score`, remembered by the values the fit rules read: a million leads share a
+    few thousand (title, size, ...) combinations, and the rules run once for each."""
+
+    LIMIT = 200_000
+
+    def __init__(self, definition: engine.CompiledDefinition) -> None:
+        self.definition = definition
+        self.fields = tuple(rule.condition.field for rule in definition.fit_rules)
+        self.known: dict[tuple, float] = {}
+
+    def __call__(self, lead: Mapping[str, Any]) -> float:
+        # The type is part of the key: 1, 1.0 and True are equal keys but not equal facts.
+        key = tuple((type(value), value) for value in (engine.fact(lead, name) for name in self.fields))
+        try:
+            return self.known[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable attribute value (a list, a dict): just score it
+            return engine.fit_score(self.definition, lead)
+        if len(self.known) >= self.LIMIT:
+            self.known.clear()
+        fit = self.known[key] = engine.fit_score(self.definition, lead)
+        return fit
+
+
 def _score_range_sql(
     leads: list[dict[str, Any]],
     definition: engine.CompiledDefinition,
     behavior_query: tuple[str, list[Any]],
     *,
     now: dt.datetime,
+    fit_scores: FitScores | None = None,
 ) -> list[tuple[int, str]]:
     """`_score_batch` for an id-ordered slice of open leads, behavior summed by PostgreSQL."""
     from . import sql
@@ -360,10 +387,11 @@ def _score_range_sql(
     lo, hi = leads[0]["id"], leads[-1]["id"]
     behaviors = sql.behavior_scores(definition, behavior_query, lo=lo, hi=hi, now=now)
     raised = sql.latest_hand_raisers(definition, lo=lo, hi=hi)
+    score_fit = fit_scores or FitScores(definition)
     changed: list[tuple[int, float, float]] = []
     promote: list[tuple[int, str]] = []
     for lead in leads:
-        fit = engine.fit_score(definition, lead)
+        fit = score_fit(lead)
         behavior = behaviors.get(lead["id"], 0.0)
         if abs(fit - lead["fit_score"]) > 1e-9 or abs(behavior - lead["behavior_score"]) > 1e-9:
             changed.append((lead["id"], fit, behavior))
@@ -474,6 +502,7 @@ def rescore_all(
             ranges = list(zip(starts, [*starts[1:], None]))
             total = open_leads.count()
             tally = {"scored": 0, "promoted": 0}
+            fit_scores = FitScores(definition)
 
             def score_range(bounds: tuple[int, int | None]) -> tuple[int, int]:
                 low, high = bounds
@@ -484,7 +513,7 @@ def rescore_all(
                 if not leads:
                     return 0, 0
                 with transaction.atomic():
-                    candidates = _score_range_sql(leads, definition, query, now=now)
+                    candidates = _score_range_sql(leads, definition, query, now=now, fit_scores=fit_scores)
                 return len(leads), _promote(candidates, version=definition.version) if candidates else 0
 
             def record(result: tuple[int, int]) -> None:

@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from leads.models import Stage, StageTransition
-from scoring import services
+from scoring import engine, services
 from scoring.models import BehaviorRule, DefinitionState, FitRule, QualifiedLeadDefinition
 from scoring.tasks import refresh_decayed_scores
 from tests.factories import EventFactory, LeadFactory
@@ -224,3 +224,21 @@ def test_admin_definition_and_preview_pages_render_for_a_marketer(client, market
     assert page.status_code == 200 and "Decision maker" in page.content.decode()
     preview = client.get(f"/admin/scoring/qualifiedleaddefinition/{active_spec_definition.pk}/preview/")
     assert preview.status_code == 200 and "MQLs per week" in preview.content.decode()
+
+
+def test_remembered_fit_scores_equal_the_engine_for_every_kind_of_fact(spec_definition):
+    spec_definition["fit_rules"].append(
+        {"name": "Partner", "field": "partner_tier", "operator": "equals", "value": 1, "points": 10}
+    )
+    definition = engine.compile_definition(spec_definition, version=1)
+    fit = services.FitScores(definition)
+    facts = [
+        {"employees": 500, "job_title": "VP Sales", "attributes": {"partner_tier": 1}},
+        {"employees": 500, "job_title": "VP Sales", "attributes": {"partner_tier": True}},
+        {"employees": 500, "job_title": "VP Sales", "attributes": {"partner_tier": "1"}},
+        {"employees": 500, "job_title": "VP Sales", "attributes": {"partner_tier": [1]}},
+        {"employees": 50, "job_title": "Head of IT", "attributes": {}},
+        {"employees": None, "job_title": "", "attributes": None},
+    ]
+    for lead in facts * 2:
+        assert fit(lead) == engine.fit_score(definition, lead)
