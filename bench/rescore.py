@@ -3,6 +3,7 @@ promotes leads).
 
     .venv/bin/python bench/rescore.py                       # copies leadflow_bench, drops the copy after
     .venv/bin/python bench/rescore.py --database lf_bench_scoring --no-copy
+    .venv/bin/python bench/rescore.py --workers 1           # the ranges one after another
 
 Prints a table: open leads, wall time, leads/s, leads promoted, for a first run (scores change)
 and a second run (nothing changes: the cost of a no-op rescore).

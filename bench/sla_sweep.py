@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sla_sweep.py                               # copy of leadflow_bench
     .venv/bin/python bench/sla_sweep.py --source lf_bench_me --copy lf_bench_me_sla --due 1000 5000
+    .venv/bin/python bench/sla_sweep.py --due 250000 --workers 1     # one connection, no sharing
 
 The sweep changes data, so it runs on a copy (CREATE DATABASE ... TEMPLATE), dropped afterwards
 unless --keep. Policies as SPEC section 4, with the MQL clock recycling on breach (the set-based
