@@ -179,3 +179,10 @@ def pytest_configure(config):
     # The default PBKDF2 hasher spends ~0.3 s per user; tests create several users each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3" and not database["TEST"].get("NAME"):
+        # A file, as in the embedded default, not Django's in-memory test database: with that,
+        # the live server's threads share the test's one connection, and the dashboard's six
+        # parallel report requests on it can deadlock. With a file each thread has its own
+        # connection, and WAL + IMMEDIATE transactions serialise writers as in production.
+        database["TEST"]["NAME"] = str(ROOT / "var" / f"test-{os.getpid()}.sqlite3")
