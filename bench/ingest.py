@@ -51,6 +51,23 @@ def copy_baseline(database: str, rows: int) -> float:
     return rows / elapsed
 
 
+def activate_spec_definition(*, marketer) -> None:
+    from leads.management.commands.seed_demo import DEFINITION
+    from scoring import services as scoring
+    from sla.services import install_default_policies
+    from tests.factories import TeamFactory, add_rep, make_user
+
+    install_default_policies()
+    manager = make_user("bench-manager", "sales_manager")
+    team = TeamFactory(name="Bench US", territories=["US"], is_fallback=True, manager=manager)
+    for n in range(5):
+        add_rep(team, make_user(f"bench-rep{n}", "sales_rep"))
+    definition = scoring.import_definition(DEFINITION, user=marketer)
+    scoring.sign_definition(definition, user=marketer)
+    scoring.sign_definition(definition, user=manager)
+    scoring.activate_definition(definition, user=manager, rescore="now")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database", default="lf_bench_api")
@@ -70,10 +87,17 @@ def main() -> None:
 
     user = make_user("bench-marketer", "marketing")
     token = Token.objects.create(user=user).key
+    # Scoring on, as in production: the SPEC's definition is active, a third of the leads fit
+    # it (title, size, company), so webinars and pricing views promote them to MQL during the
+    # run, each assigned round-robin to a rep of the US team with its SLA clock.
     Lead.objects.bulk_create(
-        [Lead(email=f"lead{i}@bench.example", external_id=f"b-{i}", country="US") for i in range(args.leads)],
+        [Lead(email=f"lead{i}@bench.example", external_id=f"b-{i}", country="US",
+              company=f"Acme {i % 997}", job_title="VP Marketing" if i % 3 == 0 else "Analyst",
+              employees=500)
+         for i in range(args.leads)],
         batch_size=5000,
     )
+    activate_spec_definition(marketer=user)
     copy_rate = copy_baseline(args.database, 200_000)
     print(f"COPY baseline: {copy_rate:,.0f} rows/s", flush=True)
 
@@ -131,6 +155,7 @@ def main() -> None:
         ("gunicorn workers", str(args.workers)),
         ("measured seconds", f"{wall:.1f}"),
         ("events stored", f"{Event.objects.count():,}"),
+        ("leads promoted to MQL", f"{Lead.objects.filter(stage='mql').count():,}"),
         ("events/s", f"{rate:,.0f}"),
         ("batch p50 ms", f"{percentile(latencies, 0.5) * 1000:.0f}"),
         ("batch p99 ms", f"{percentile(latencies, 0.99) * 1000:.0f}"),

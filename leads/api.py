@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import uuid
 from typing import Any, Callable
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -83,6 +84,8 @@ TRANSITION_ERRORS = {
         ERROR, description="invalid_transition (with current_stage, allowed_moves) or touches_required"
     ),
 }
+
+log = logging.getLogger(__name__)
 
 
 def scoring_hook(name: str, lead_ids: list[int]) -> None:
@@ -487,9 +490,18 @@ def _insert_events(events: list[Event]) -> list[Event]:
     return fresh
 
 
+DEADLOCK_RETRIES = 3
+
+
 def ingest_events(items: list[Any]) -> dict[str, int]:
     """Validate in bulk, resolve leads in three queries, create unknown emails in bulk, insert
-    events with `ON CONFLICT DO NOTHING` on `event_id`, then tell scoring, all in one transaction."""
+    events with `ON CONFLICT DO NOTHING` on `event_id`, then tell scoring, all in one transaction.
+
+    Batches from concurrent clients share leads. Each locks its existing leads in id order first,
+    so two batches queue instead of deadlocking; should the database still pick one as a
+    deadlock victim (another writer on the same leads), the batch is retried whole, which
+    changes nothing twice: event ids are fixed before the first try and deduplicated on insert.
+    """
     now = timezone.now()
     parsed: list[dict[str, Any]] = []
     item_errors: dict[str, Any] = {}
@@ -504,6 +516,17 @@ def ingest_events(items: list[Any]) -> dict[str, int]:
             f"{len(item_errors)} invalid event(s) at index {', '.join(list(item_errors)[:20])}; nothing stored.",
             code="validation_error", status_code=400, fields={"items": item_errors},
         )
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            return _store_events(items, parsed, now)
+        except OperationalError as exc:
+            if attempt == DEADLOCK_RETRIES or getattr(exc.__cause__, "pgcode", None) != "40P01":
+                raise
+            log.warning("Event batch chosen as a deadlock victim; retrying (%d)", attempt + 1)
+    raise AssertionError("unreachable")
+
+
+def _store_events(items: list[Any], parsed: list[dict[str, Any]], now: dt.datetime) -> dict[str, int]:
     ids = {d["ref"]["id"] for d in parsed if d["ref"].get("id") is not None}
     exts = {d["ref"]["external_id"] for d in parsed if d["ref"].get("id") is None and d["ref"].get("external_id")}
     emails = {d["ref"]["email"].lower() for d in parsed if d["ref"].get("email")}
@@ -511,6 +534,10 @@ def ingest_events(items: list[Any]) -> dict[str, int]:
         known_ids = set(Lead.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
         by_ext = dict(Lead.objects.filter(external_id__in=exts).values_list("external_id", "pk")) if exts else {}
         by_email = dict(Lead.objects.filter(email__in=emails).values_list("email", "pk")) if emails else {}
+        existing = sorted(known_ids | set(by_ext.values()) | set(by_email.values()))
+        if existing:
+            # The row locks scoring and promotion take anyway, taken up front and in one order.
+            list(Lead.objects.select_for_update().filter(pk__in=existing).order_by("pk").values_list("pk"))
         unknown: dict[str, list[str]] = {}
         to_create: dict[str, Lead] = {}
         for index, d in enumerate(parsed):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from django.db import connection
 
 from leads import transitions
 from leads.models import SlaClock
@@ -43,6 +47,30 @@ def set_action(policies: dict[str, SlaPolicy], clock: str, action: str) -> None:
     policy.save(update_fields=["breach_action"])
 
 
+def run_together(target: Callable[[], Any], *, count: int = 2) -> tuple[list[Any], list[BaseException]]:
+    """Run `target` in `count` threads released at the same instant (each with its own database
+    connection); the results and the exceptions raised."""
+    start = threading.Barrier(count)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            start.wait(timeout=30)
+            results.append(target())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors
+
+
 def make_mql(*, at: dt.datetime = MONDAY, **fields):
     lead = LeadFactory(**fields)
     transitions.promote_to_mql(lead, actor=transitions.SYSTEM, at=at)
@@ -50,4 +78,4 @@ def make_mql(*, at: dt.datetime = MONDAY, **fields):
     return lead
 
 
-__all__ = ["MONDAY", "UTC", "SlaClock", "make_mql", "set_action"]
+__all__ = ["MONDAY", "UTC", "SlaClock", "make_mql", "run_together", "set_action"]

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from leads.models import Lead, Stage, StageTransition
 from sla.models import SlaBreach
 from sla.sweep import run_sweep
 
-from .conftest import MONDAY, make_mql
+from .conftest import MONDAY, make_mql, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -21,23 +19,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_two_sweeps_running_together_act_on_each_breach_exactly_once(team, policies):
     leads = [make_mql() for _ in range(40)]
     later = MONDAY + dt.timedelta(days=30)
-    start = threading.Barrier(2)
-    results, errors = [], []
-
-    def sweep():
-        try:
-            start.wait(timeout=30)
-            results.append(run_sweep(now=later, batch_size=4, notify=False))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_together(lambda: run_sweep(now=later, batch_size=4, notify=False))
 
     assert errors == []
     assert sum(result.breached_total for result in results) == 40

@@ -5,20 +5,18 @@ what they do not list."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from leads import transitions
 from leads.models import Lead, SlaClock, Stage, StageTransition
 from sla import sweep
 from sla.models import BreachAction, SlaBreach
 from sla.sweep import run_sweep
-from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
+from tests.factories import TeamFactory, add_rep, make_user
 
-from .conftest import MONDAY, make_mql
+from .conftest import MONDAY, make_mql, run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -97,23 +95,9 @@ def test_digest_lists_fifty_breaches_and_counts_the_rest(policies, manager, mail
 @pytest.mark.django_db(transaction=True)
 def test_backlog_shared_by_workers_and_a_second_sweep_acts_on_each_breach_once(team, policies):
     leads = [make_mql() for _ in range(60)]
-    start = threading.Barrier(2)
-    results, errors = [], []
-
-    def sweep_with_workers():
-        try:
-            start.wait(timeout=30)
-            results.append(run_sweep(now=LATER, batch_size=4, notify=False, workers=3))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep_with_workers) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_together(
+        lambda: run_sweep(now=LATER, batch_size=4, notify=False, workers=3)
+    )
 
     assert errors == []
     assert sum(result.breached_total for result in results) == 60
