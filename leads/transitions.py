@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ from .models import (
     Touch,
     TouchKind,
 )
-from .signals import stage_changed
+from .signals import stage_changed, stage_changed_batch
 
 # --- The lifecycle table -------------------------------------------------------------------
 
@@ -324,6 +324,13 @@ def _apply(
 # --- The moves -----------------------------------------------------------------------------
 
 
+def _check_promotion(*, actor: Actor, reason: str, note: str) -> None:
+    if reason not in PROMOTION_REASONS:
+        raise InvalidReason(f"Unknown promotion reason '{reason}'.", field="reason")
+    if not actor.is_system and reason == "manual" and not note.strip():
+        raise NoteRequired("A manual MQL promotion needs a note saying why.", field="note")
+
+
 def promote_to_mql(
     lead: Lead,
     *,
@@ -339,10 +346,7 @@ def promote_to_mql(
     The scoring services decide *whether* a lead qualifies (thresholds, knock-outs, cool-down);
     this function only records it. A manual promotion by a marketer needs a note.
     """
-    if reason not in PROMOTION_REASONS:
-        raise InvalidReason(f"Unknown promotion reason '{reason}'.", field="reason")
-    if not actor.is_system and reason == "manual" and not note.strip():
-        raise NoteRequired("A manual MQL promotion needs a note saying why.", field="note")
+    _check_promotion(actor=actor, reason=reason, note=note)
     with transaction.atomic():
         locked = _lock(lead.pk)
         _authorize(actor, locked, "promote_to_mql")
@@ -877,10 +881,7 @@ def promote_batch_to_mql(
     """
     reasons: dict[int, str] = {}
     for lead_id, reason in candidates:
-        if reason not in PROMOTION_REASONS:
-            raise InvalidReason(f"Unknown promotion reason '{reason}'.", field="reason")
-        if not actor.is_system and reason == "manual" and not note.strip():
-            raise NoteRequired("A manual MQL promotion needs a note saying why.", field="note")
+        _check_promotion(actor=actor, reason=reason, note=note)
         reasons[lead_id] = reason
     if not reasons:
         return []
@@ -946,28 +947,22 @@ def promote_batch_to_mql(
                 for row in rows
             ]
         )
-        _send_stage_changed_batch(written, to_stages={Stage.MQL})
+        _send_stage_changed_batch(
+            StageTransition.objects.filter(pk__in=_id_set([t.pk for t in written])),
+            to_stages={Stage.MQL},
+        )
     return written
 
 
-def _send_stage_changed_batch(written: list[StageTransition], *, to_stages: set[str]) -> None:
+def _send_stage_changed_batch(transitions: QuerySet[StageTransition], *, to_stages: set[str]) -> None:
     """What `_apply` sends per row, for a batch: the batch signal when anything listens to it
     (its receiver does the per-row receivers' work for the set), else `stage_changed` per row
     with the lead as it now is."""
-    from .signals import stage_changed_batch
 
-    if not written:
-        return
     if stage_changed_batch.has_listeners():
-        stage_changed_batch.send(
-            sender=StageTransition,
-            transitions=StageTransition.objects.filter(pk__in=_id_set([t.pk for t in written])),
-            to_stages=to_stages,
-        )
+        stage_changed_batch.send(sender=StageTransition, transitions=transitions, to_stages=to_stages)
     elif stage_changed.has_listeners():
-        leads = Lead.objects.select_related("owner", "team").in_bulk([t.lead_id for t in written])
-        for transition in written:
-            transition.lead = leads[transition.lead_id]
+        for transition in transitions.select_related("lead", "lead__owner", "lead__team").order_by("pk"):
             stage_changed.send(sender=StageTransition, transition=transition, lead=transition.lead)
 
 
@@ -1120,7 +1115,6 @@ def expire_sla_batch(
     from sla.models import BreachAction, SlaBreach
     from sla.signals import sla_breached
 
-    from .signals import stage_changed_batch
 
     from django.db import connection
 
@@ -1195,16 +1189,9 @@ def expire_sla_batch(
         written = StageTransition.objects.filter(
             lead_id__in=acted_ids, at=now, reason=SLA_EXPIRED, actor_type=ActorType.SYSTEM
         )
-        if stage_changed_batch.has_listeners():
-            # A batch receiver does the per-row receivers' work for the whole set (see signals).
-            to_stages = {Stage.RECYCLED} if recycled_ids else set()
-            to_stages |= {row["stage"] for row in by_action.get(BreachAction.REASSIGN, [])}
-            stage_changed_batch.send(
-                sender=StageTransition, transitions=written, to_stages=to_stages
-            )
-        elif stage_changed.has_listeners():
-            for transition in written.select_related("lead"):
-                stage_changed.send(sender=StageTransition, transition=transition, lead=transition.lead)
+        to_stages = {Stage.RECYCLED} if recycled_ids else set()
+        to_stages |= {row["stage"] for row in by_action.get(BreachAction.REASSIGN, [])}
+        _send_stage_changed_batch(written, to_stages=to_stages)
         if sla_breached.has_listeners():
             sla_breached.send(
                 sender=SlaBreach,
