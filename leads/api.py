@@ -29,6 +29,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FileUploadParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from scoring import services as scoring
 from rest_framework.views import APIView
 
 from . import exporter, permissions, transitions
@@ -86,19 +87,6 @@ TRANSITION_ERRORS = {
 }
 
 log = logging.getLogger(__name__)
-
-
-def scoring_hook(name: str, lead_ids: list[int]) -> None:
-    """Tell scoring that leads or their events changed (same transaction as the write)."""
-    if not lead_ids:
-        return
-    try:
-        from scoring import services
-    except ImportError:  # scoring's services are not installed in this build
-        return
-    hook: Callable[..., Any] | None = getattr(services, name, None)
-    if hook is not None:
-        hook(lead_ids)
 
 
 def actor_for(request: Request) -> transitions.Actor:
@@ -161,7 +149,7 @@ class LeadViewSet(
         try:
             with transaction.atomic():
                 lead = serializer.save()
-                scoring_hook("on_lead_changed", [lead.pk])
+                scoring.on_lead_changed([lead.pk])
         except IntegrityError as exc:
             raise ApiError(
                 "A lead with this email or external_id already exists.", code="validation_error",
@@ -172,7 +160,7 @@ class LeadViewSet(
     def perform_update(self, serializer: LeadSerializer) -> None:
         with transaction.atomic():
             lead = serializer.save()
-            scoring_hook("on_lead_changed", [lead.pk])
+            scoring.on_lead_changed([lead.pk])
 
     @extend_schema(
         request=BulkLeadsSerializer,
@@ -349,7 +337,8 @@ def bulk_upsert(rows: list[Any]) -> dict[str, Any]:
             Lead.objects.bulk_update([lead for lead, _ in touched.values()], fields, batch_size=500)
         for index, lead in row_target.items():
             results[index]["id"] = lead.pk
-        scoring_hook("on_lead_changed", [lead.pk for lead in row_target.values()])
+        if row_target:
+            scoring.on_lead_changed([lead.pk for lead in row_target.values()])
     counts = {"created": 0, "updated": 0, "error": 0}
     for result in results:
         counts[result["status"]] += 1
@@ -591,14 +580,9 @@ def _store_events(items: list[Any], parsed: list[dict[str, Any]], now: dt.dateti
         fresh = _insert_events(list(events.values()))
         lead_ids = sorted({e.lead_id for e in fresh})
         if lead_ids:
-            try:
-                from scoring import services
-            except ImportError:
-                services = None  # type: ignore[assignment]
-            if services is not None and hasattr(services, "on_events_recorded"):
-                services.on_events_recorded(lead_ids, now=now)
+            scoring.on_events_recorded(lead_ids, now=now)
         if leads_created:
-            scoring_hook("on_lead_changed", [by_email[email] for email in to_create])
+            scoring.on_lead_changed([by_email[email] for email in to_create])
     return {
         "received": len(items), "created": len(fresh), "duplicates": len(items) - len(fresh),
         "leads_created": leads_created,

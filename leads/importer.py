@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from scoring import services as scoring
 
 from . import permissions, transitions
 from .models import Lead, Stage
@@ -283,6 +284,6 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                 history.append((lead, steps))
         # Steps already recorded (a re-import) are skipped there, so this writes nothing twice.
         transitions.record_history_batch(history, actor=actor)
-        from .api import scoring_hook
-
-        scoring_hook("on_lead_changed", [lead.pk for lead in list(new.values()) + list(changed.values())])
+        touched = [lead.pk for lead in list(new.values()) + list(changed.values())]
+        if touched:
+            scoring.on_lead_changed(touched)
