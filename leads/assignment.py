@@ -72,9 +72,9 @@ def assign_round_robin(
         )
         if claimed:
             skipped = list(
-                TeamMembership.objects.filter(team=team, is_away=True).values_list(
-                    "user__username", flat=True
-                )
+                TeamMembership.objects.filter(team=team, is_away=True)
+                .order_by("id")
+                .values_list("user__username", flat=True)
             )
             return team, membership.user, {
                 "method": "round_robin",
@@ -115,11 +115,14 @@ def assign_round_robin_batch(
         team_leads = [lead for lead in leads if placed[lead["id"]] is team]
         if connection.in_atomic_block:
             Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True).first()
-        reps = list(
-            TeamMembership.objects.filter(team=team, is_away=False, user__is_active=True)
+        # The whole team in one read: who is available (in round-robin order), who is away, and
+        # the newest stamp, which the single path reads with three queries.
+        members = list(
+            TeamMembership.objects.filter(team=team)
             .select_related("user")
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
         )
+        reps = [m for m in members if not m.is_away and m.user.is_active]
         if not reps:
             for lead in team_leads:
                 result[lead["id"]] = (team, None, {
@@ -128,10 +131,8 @@ def assign_round_robin_batch(
                     "result": "no available rep (all away or inactive); left unassigned for the team",
                 })
             continue
-        skipped = list(
-            TeamMembership.objects.filter(team=team, is_away=True).values_list("user__username", flat=True)
-        )
-        latest = TeamMembership.objects.filter(team=team).aggregate(latest=Max("last_assigned_at"))["latest"]
+        skipped = [m.user.username for m in sorted(members, key=lambda m: m.pk) if m.is_away]
+        latest = max((m.last_assigned_at for m in members if m.last_assigned_at is not None), default=None)
         stamp = timezone.now()
         if latest is not None and stamp <= latest:
             stamp = latest + dt.timedelta(microseconds=1)
@@ -146,20 +147,34 @@ def assign_round_robin_batch(
                 "owner": membership.user.username,
                 "skipped_away": skipped,
             })
-        for membership in reps:
-            if membership.pk not in stamps:
-                continue
-            # The same compare-and-set as the single path: the stamp read is still the stamp.
-            claimed = TeamMembership.objects.filter(
-                pk=membership.pk, last_assigned_at=membership.last_assigned_at
-            ).update(last_assigned_at=stamps[membership.pk]) if membership.last_assigned_at is not None else (
-                TeamMembership.objects.filter(pk=membership.pk, last_assigned_at__isnull=True).update(
-                    last_assigned_at=stamps[membership.pk]
-                )
-            )
-            if not claimed:
-                raise AssignmentContention(team.name)
+        if not _claim_stamps([(m, stamps[m.pk]) for m in reps if m.pk in stamps]):
+            raise AssignmentContention(team.name)
     return result
+
+
+def _claim_stamps(claims: list[tuple[TeamMembership, dt.datetime]]) -> bool:
+    """Stamp each rep's `last_assigned_at` with its new value, the same compare-and-set as the
+    single path (the stamp read is still the stamp); False if any rep's stamp had moved. One
+    statement for the team on PostgreSQL, one per rep elsewhere."""
+    if connection.vendor != "postgresql":
+        for membership, stamp in claims:
+            current = TeamMembership.objects.filter(pk=membership.pk)
+            current = (
+                current.filter(last_assigned_at=membership.last_assigned_at)
+                if membership.last_assigned_at is not None
+                else current.filter(last_assigned_at__isnull=True)
+            )
+            if not current.update(last_assigned_at=stamp):
+                return False
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {TeamMembership._meta.db_table} AS m SET last_assigned_at = v.stamp "
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS v(id, seen, stamp) "
+            "WHERE m.id = v.id AND m.last_assigned_at IS NOT DISTINCT FROM v.seen",
+            [[m.pk for m, _ in claims], [m.last_assigned_at for m, _ in claims], [s for _, s in claims]],
+        )
+        return cursor.rowcount == len(claims)
 
 
 class AssignmentContention(Exception):

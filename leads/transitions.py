@@ -912,20 +912,17 @@ def promote_batch_to_mql(
             "first_touch_at": None,
             "updated_at": timezone.now(),
         }
-        groups: dict[tuple[int | None, int | None], list[int]] = {}
-        for row in rows:
-            team, owner, _ = assigned[row["id"]]
-            groups.setdefault((getattr(owner, "pk", None), getattr(team, "pk", None)), []).append(row["id"])
-        for (owner_id, team_id), ids in groups.items():
-            # Compare-and-set, as in `_apply`: the rows are locked, so a short count means the
-            # lock did not hold (another writer without one) and nothing of the batch may stay.
-            updated = Lead.objects.filter(pk__in=ids, stage__in=PROMOTABLE_STAGES).update(
-                owner_id=owner_id, team_id=team_id, **common
-            )
-            if updated != len(ids):
-                current = Lead.objects.filter(pk__in=ids).exclude(stage__in=PROMOTABLE_STAGES)
-                moved = current.values_list("pk", "stage").first() or (ids[0], "changed")
-                raise InvalidTransition(lead=Lead(pk=moved[0]), move="promote_to_mql", current_stage=moved[1])
+        placements = {
+            row["id"]: (getattr(assigned[row["id"]][1], "pk", None), getattr(assigned[row["id"]][0], "pk", None))
+            for row in rows
+        }
+        # Compare-and-set, as in `_apply`: the rows are locked, so a short count means the lock
+        # did not hold (another writer without one) and nothing of the batch may stay.
+        updated = _promote_rows(placements, common)
+        if updated != len(placements):
+            current = Lead.objects.filter(pk__in=list(placements)).exclude(stage__in=PROMOTABLE_STAGES)
+            moved = current.values_list("pk", "stage").first() or (rows[0]["id"], "changed")
+            raise InvalidTransition(lead=Lead(pk=moved[0]), move="promote_to_mql", current_stage=moved[1])
         written = StageTransition.objects.bulk_create(
             [
                 StageTransition(
@@ -952,6 +949,42 @@ def promote_batch_to_mql(
             to_stages={Stage.MQL},
         )
     return written
+
+
+def _promote_rows(placements: dict[int, tuple[int | None, int | None]], common: dict[str, Any]) -> int:
+    """Move the leads {id: (owner id, team id)} still in a promotable stage to MQL with the
+    `common` column values; the number of rows moved. One `UPDATE ... FROM (VALUES ...)` on
+    PostgreSQL (a batch spreads over every rep of several teams: one statement per owner cost
+    more than the rest of the promotion), one UPDATE per owner elsewhere."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        groups: dict[tuple[int | None, int | None], list[int]] = {}
+        for lead_id, placement in placements.items():
+            groups.setdefault(placement, []).append(lead_id)
+        return sum(
+            Lead.objects.filter(pk__in=ids, stage__in=PROMOTABLE_STAGES).update(
+                owner_id=owner_id, team_id=team_id, **common
+            )
+            for (owner_id, team_id), ids in groups.items()
+        )
+    quote = connection.ops.quote_name
+    fields = [Lead._meta.get_field(name) for name in common]
+    sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    values = [f.get_db_prep_save(common[f.name], connection) for f in fields]
+    ids, owners, teams = [], [], []
+    for lead_id, (owner_id, team_id) in placements.items():
+        ids.append(lead_id)
+        owners.append(owner_id)
+        teams.append(team_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Lead._meta.db_table} AS l SET {sets}, owner_id = v.owner, team_id = v.team "
+            "FROM unnest(%s::bigint[], %s::integer[], %s::bigint[]) AS v(id, owner, team) "
+            "WHERE l.id = v.id AND l.id = ANY(%s) AND l.stage = ANY(%s)",
+            [*values, ids, owners, teams, ids, [str(stage) for stage in PROMOTABLE_STAGES]],
+        )
+        return cursor.rowcount
 
 
 def _send_stage_changed_batch(transitions: QuerySet[StageTransition], *, to_stages: set[str]) -> None:
