@@ -176,16 +176,22 @@ class Lead(models.Model):
 class Event(models.Model):
     """A behaviour event (page view, webinar, demo request...). `event_id` deduplicates."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    # Indexed by `event_lead_type_idx`, whose first column it is: a second index on lead_id alone
+    # would only cost every insert.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=100)
     occurred_at = models.DateTimeField(default=timezone.now)
     properties = models.JSONField(default=dict, blank=True)
-    event_id = models.CharField(max_length=255, unique=True)
+    # Unique through a constraint rather than `unique=True`, which on PostgreSQL adds a second,
+    # `varchar_pattern_ops` index for LIKE look-ups nobody makes: ten million events, 300 MB,
+    # and one more random B-tree insertion per event received.
+    event_id = models.CharField(max_length=255)
     received_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [models.Index(fields=["lead", "type", "occurred_at"], name="event_lead_type_idx")]
+        constraints = [models.UniqueConstraint(fields=["event_id"], name="event_id_unique")]
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -316,13 +316,36 @@ def _score_batch(
         qs = qs.filter(stage__in=OPEN_STAGES)
     columns = ("id", "stage", "stage_entered_at", "fit_score", "behavior_score", *fact_fields(definition))
     leads = list(qs.order_by().values(*columns))
-    events = _load_events([lead["id"] for lead in leads], definition)
+    ids = [lead["id"] for lead in leads]
+    query = _behavior_query(definition)
+    if query is not None:
+        # PostgreSQL ranks, decays and sums the events (as the set-based rescore does): the
+        # thousands of event rows behind a batch never travel to Python.
+        from . import sql
+
+        behaviors = sql.behavior_scores(definition, query, ids=ids, now=now)
+        raised = sql.latest_hand_raisers(definition, ids=ids)
+        events: dict[int, list[engine.EventTuple]] = {}
+    else:
+        events = _load_events(ids, definition)
     changed: list[tuple[int, float, float]] = []
     promote: list[tuple[int, str]] = []
     for lead in leads:
         lead_events = events.get(lead["id"], ())
         fit = engine.fit_score(definition, lead)
-        behavior = engine.behavior_score(definition, lead_events, now=now)
+        if query is not None:
+            behavior = behaviors.get(lead["id"], 0.0)
+            latest = raised.get(lead["id"])
+            hand_raised = latest is not None and (
+                lead["stage"] != Stage.RECYCLED
+                or lead["stage_entered_at"] is None
+                or latest >= lead["stage_entered_at"]
+            )
+        else:
+            behavior = engine.behavior_score(definition, lead_events, now=now)
+            hand_raised = engine.hand_raised(
+                definition, lead_events, stage=lead["stage"], stage_entered_at=lead["stage_entered_at"]
+            )
         if abs(fit - lead["fit_score"]) > 1e-9 or abs(behavior - lead["behavior_score"]) > 1e-9:
             changed.append((lead["id"], fit, behavior))
         stage = lead["stage"]
@@ -336,15 +359,23 @@ def _score_batch(
             behavior=behavior,
             knockouts=engine.knockouts_hit(definition, lead),
             missing=engine.missing_fields(definition, lead),
-            hand_raised=engine.hand_raised(
-                definition, lead_events, stage=stage, stage_entered_at=lead["stage_entered_at"]
-            ),
+            hand_raised=hand_raised,
             now=now,
         )
         if decision.qualifies:
             promote.append((lead["id"], decision.reason))
     _write_scores(changed, now=now)
     return promote
+
+
+def _behavior_query(definition: engine.CompiledDefinition) -> tuple[str, list[Any]] | None:
+    """The by-ids behavior query on PostgreSQL; None on other databases or when a rule has no
+    SQL form (the engine scores the loaded events then)."""
+    if connection.vendor != "postgresql":
+        return None
+    from . import sql
+
+    return sql.behavior_sql(definition, by_ids=True)
 
 
 class FitScores:

@@ -44,14 +44,18 @@ def _filter_sql(condition: engine.Condition) -> tuple[str, list[Any]] | None:
     return None  # regex
 
 
-def behavior_sql(definition: engine.CompiledDefinition) -> tuple[str, list[Any]] | None:
-    """SQL selecting (lead_id, behavior) for leads with id in [%s, %s] as of %s (the three
-    parameters the caller appends), or None when a rule cannot be expressed in SQL."""
+def behavior_sql(
+    definition: engine.CompiledDefinition, *, by_ids: bool = False
+) -> tuple[str, list[Any]] | None:
+    """SQL selecting (lead_id, behavior) as of a moment for the leads with id in a range (or,
+    `by_ids`, in a list) — `behavior_scores` fills those in — or None when a rule cannot be
+    expressed in SQL."""
     parts: list[str] = []
     params: list[Any] = []
     table = Event._meta.db_table
+    leads = "e.lead_id = ANY(%(ids)s)" if by_ids else "e.lead_id BETWEEN %(lo)s AND %(hi)s"
     for index, rule in enumerate(definition.behavior_rules):
-        where = "e.type = %s AND e.lead_id BETWEEN %(lo)s AND %(hi)s"
+        where = f"e.type = %s AND {leads}"
         rule_params: list[Any] = [rule.event_type]
         if rule.filter is not None:
             translated = _filter_sql(rule.filter)
@@ -91,17 +95,28 @@ def behavior_sql(definition: engine.CompiledDefinition) -> tuple[str, list[Any]]
 
 
 def behavior_scores(
-    definition: engine.CompiledDefinition, sql: tuple[str, list[Any]], *, lo: int, hi: int, now: dt.datetime
+    definition: engine.CompiledDefinition,
+    sql: tuple[str, list[Any]],
+    *,
+    now: dt.datetime,
+    lo: int | None = None,
+    hi: int | None = None,
+    ids: Sequence[int] | None = None,
 ) -> dict[int, float]:
+    """Run `behavior_sql`'s query for the leads in [lo, hi], or in `ids` for a `by_ids` query:
+    {lead id: behavior} for the leads with any scoring event (the others score 0)."""
     text, params = sql
-    # Positional parameters for the rules, named ones for the range and the moment: rewrite the
+    # Positional parameters for the rules, named ones for the leads and the moment: rewrite the
     # named ones into positions so one cursor.execute runs it.
     ordered: list[Any] = []
     out = []
     i = 0
     positional = iter(params)
     while i < len(text):
-        if text.startswith("%(lo)s", i):
+        if text.startswith("%(ids)s", i):
+            out.append("%s::bigint[]"), ordered.append(list(ids or ()))
+            i += 7
+        elif text.startswith("%(lo)s", i):
             out.append("%s"), ordered.append(lo)
             i += 6
         elif text.startswith("%(hi)s", i):
@@ -126,15 +141,24 @@ def behavior_scores(
 
 
 def latest_hand_raisers(
-    definition: engine.CompiledDefinition, *, lo: int, hi: int
+    definition: engine.CompiledDefinition,
+    *,
+    lo: int | None = None,
+    hi: int | None = None,
+    ids: Sequence[int] | None = None,
 ) -> dict[int, dt.datetime]:
+    """{lead id: newest hand-raiser event} for the leads in [lo, hi] or in `ids`."""
     if not definition.hand_raisers:
         return {}
+    if ids is not None:
+        leads, params = "lead_id = ANY(%s::bigint[])", [list(ids)]
+    else:
+        leads, params = "lead_id BETWEEN %s AND %s", [lo, hi]
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT lead_id, max(occurred_at) FROM {Event._meta.db_table} "
-            "WHERE type = ANY(%s) AND lead_id BETWEEN %s AND %s GROUP BY lead_id",
-            [sorted(definition.hand_raisers), lo, hi],
+            f"WHERE type = ANY(%s) AND {leads} GROUP BY lead_id",
+            [sorted(definition.hand_raisers), *params],
         )
         return dict(cursor.fetchall())
 

@@ -14,9 +14,12 @@ from tests.factories import EventFactory, LeadFactory
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
+@pytest.mark.parametrize("path", ["rescore_all", "event_batch"])
 def test_sql_rescore_matches_the_engine_for_caps_decay_filters_and_hand_raisers(
-    marketer, manager, team, active_spec_definition
+    marketer, manager, team, active_spec_definition, path
 ):
+    """Both SQL paths: the set-based rescore (id ranges) and the scoring of an event batch
+    (the leads the batch touched, by id list)."""
     now = timezone.now()
     leads = []
     for i in range(12):
@@ -36,9 +39,13 @@ def test_sql_rescore_matches_the_engine_for_caps_decay_filters_and_hand_raisers(
             EventFactory(lead=lead, type="demo_request", occurred_at=now - dt.timedelta(days=1), properties={})
         leads.append(lead)
 
-    services.rescore_all(now=now)
+    if path == "rescore_all":
+        services.rescore_all(now=now)
+    else:
+        services.on_events_recorded([lead.pk for lead in leads], now=now)
 
     definition = services.compiled(services.active_definition())
+    assert services._behavior_query(definition) is not None  # the SQL path, not the engine's
     for lead in leads:
         lead.refresh_from_db()
         events = services._load_events([lead.pk], definition)[lead.pk]
