@@ -194,7 +194,7 @@ def _authorize(actor: Actor, lead: Lead, move: str) -> None:
 
 
 def _lock(lead_id: int) -> Lead:
-    return Lead.objects.select_for_update().get(pk=lead_id)
+    return Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
 
 
 def _check_table(lead: Lead, move: str, to_stage: str | None = None) -> None:
@@ -742,7 +742,7 @@ def record_history_batch(
     with transaction.atomic():
         locked = {
             row.pk: row
-            for row in Lead.objects.select_for_update().filter(pk__in=merged).order_by("pk")
+            for row in Lead.objects.select_for_update(no_key=True).filter(pk__in=merged).order_by("pk")
         }
         recorded: dict[int, set[tuple[str, dt.datetime]]] = {pk: set() for pk in merged}
         latest: dict[int, tuple[dt.datetime, int, str]] = {}
@@ -889,7 +889,7 @@ def promote_batch_to_mql(
         rows = list(
             Lead.objects.filter(pk__in=_id_set(sorted(reasons)), stage__in=PROMOTABLE_STAGES)
             .order_by("pk")
-            .select_for_update(of=("self",))
+            .select_for_update(no_key=True, of=("self",))
             .values("id", "stage", "team_id", "owner_id", "country", "fit_score", "behavior_score")
         )
         if not rows:
