@@ -236,6 +236,11 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # refused (SSRF); the embedded default allows them so a local receiver can be tested.
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
 LEADFLOW_BASE_URL = env.str("LEADFLOW_BASE_URL", default="http://127.0.0.1:8000")
+# Where `POST /api/v1/events/` scores the leads its events touched. False: in the request's own
+# transaction (the response already shows the new scores and stages). True: a Celery task right
+# after the commit (SPEC: "within seconds"), so the request holds no lead locks and answers as
+# soon as the events are stored; for high-volume event feeds.
+SCORING_EVENTS_ASYNC = env.bool("SCORING_EVENTS_ASYNC", default=False)
 
 LOGGING = {
     "version": 1,

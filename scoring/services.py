@@ -468,18 +468,26 @@ def _promote(candidates: list[tuple[int, str]], *, version: int | None) -> int:
     return promoted
 
 
-def _rescore(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
+def _rescore(lead_ids: Iterable[int], *, now: dt.datetime | None = None, lock: bool = False) -> int:
+    """Score the leads in batches and promote the qualifying ones. `lock`: take the leads' row
+    locks (in id order) before reading their events, so two rescores of one lead never write
+    scores computed from different event sets in the wrong order. Callers that already hold
+    the locks (the events API inside its transaction) pass False."""
     model = active_definition()
     if model is None:
         return 0
     definition = compiled(model)
-    now = now or timezone.now()
     ids = sorted(set(lead_ids))
     promoted = 0
     for start in range(0, len(ids), BATCH_SIZE):
-        candidates = _score_batch(ids[start : start + BATCH_SIZE], definition, now=now)
-        if candidates:
-            promoted += _promote(candidates, version=definition.version)
+        batch = ids[start : start + BATCH_SIZE]
+        with transaction.atomic():
+            if lock:
+                list(Lead.objects.select_for_update(no_key=True).filter(pk__in=batch).order_by("pk").values_list("pk"))
+            # The moment is read after the locks: a later event must not look older than it.
+            candidates = _score_batch(batch, definition, now=now or timezone.now())
+            if candidates:
+                promoted += _promote(candidates, version=definition.version)
     return promoted
 
 
@@ -497,8 +505,29 @@ def on_lead_changed(lead_ids: Iterable[int]) -> None:
 
 
 def rescore_leads(lead_ids: Iterable[int], *, now: dt.datetime | None = None) -> int:
-    """Rescore the given leads; the number promoted."""
-    return _rescore(lead_ids, now=now)
+    """Rescore the given leads under their row locks; the number promoted."""
+    return _rescore(lead_ids, now=now, lock=True)
+
+
+def rescore_after_commit(lead_ids: Iterable[int]) -> None:
+    """Score these leads once the current transaction commits, through the scoring task on the
+    Celery worker (`SCORING_EVENTS_ASYNC`): the events API then answers as soon as its events
+    are stored. Should the broker refuse the task, the leads are scored right here instead, so
+    no stored event goes unscored."""
+    from .tasks import rescore_leads_task
+
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+
+    def enqueue() -> None:
+        try:
+            rescore_leads_task.delay(ids)
+        except Exception:  # noqa: BLE001 - any broker failure: score now rather than never
+            log.exception("Could not queue the scoring of %d leads; scoring them now", len(ids))
+            rescore_leads(ids)
+
+    transaction.on_commit(enqueue)
 
 
 def rescore_all(
