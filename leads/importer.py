@@ -27,6 +27,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from scoring import services as scoring
 
 from . import permissions, transitions
+from .bulk import insert_objects
 from .models import Lead, Stage
 
 CHUNK = 1000
@@ -258,7 +259,7 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                     result.unchanged += 1
             targets.append((line, data, lead))
         if new:
-            Lead.objects.bulk_create(list(new.values()), batch_size=500)
+            insert_objects(Lead, list(new.values()))
             missing = [lead.email for lead in new.values() if lead.pk is None]
             if missing:
                 ids = dict(Lead.objects.filter(email__in=missing).values_list("email", "id"))

@@ -29,6 +29,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from . import permissions
+from .bulk import insert_objects
 from .assignment import assign_round_robin, assign_round_robin_batch
 from .models import (
     CLOCKED_STAGES,
@@ -802,7 +803,7 @@ def record_history_batch(
             changed.append(lead)
         if not written:
             return []
-        StageTransition.objects.bulk_create(written, batch_size=1000)
+        insert_objects(StageTransition, written)
         _bulk_update_leads(
             changed,
             ["stage", "stage_entered_at", "sla_clock", "sla_due_at", "sla_warn_at", "sla_warned_at",
@@ -923,27 +924,26 @@ def promote_batch_to_mql(
             current = Lead.objects.filter(pk__in=list(placements)).exclude(stage__in=PROMOTABLE_STAGES)
             moved = current.values_list("pk", "stage").first() or (rows[0]["id"], "changed")
             raise InvalidTransition(lead=Lead(pk=moved[0]), move="promote_to_mql", current_stage=moved[1])
-        written = StageTransition.objects.bulk_create(
-            [
-                StageTransition(
-                    lead_id=row["id"],
-                    from_stage=row["stage"],
-                    to_stage=Stage.MQL,
-                    at=now,
-                    actor_type=actor.type,
-                    actor=actor.user if not actor.is_system else None,
-                    reason=reasons[row["id"]],
-                    note=note,
-                    fit_score=row["fit_score"],
-                    behavior_score=row["behavior_score"],
-                    definition_version=version,
-                    owner_id=getattr(assigned[row["id"]][1], "pk", None),
-                    bant={},
-                    assignment=assigned[row["id"]][2],
-                )
-                for row in rows
-            ]
-        )
+        written = [
+            StageTransition(
+                lead_id=row["id"],
+                from_stage=row["stage"],
+                to_stage=Stage.MQL,
+                at=now,
+                actor_type=actor.type,
+                actor=actor.user if not actor.is_system else None,
+                reason=reasons[row["id"]],
+                note=note,
+                fit_score=row["fit_score"],
+                behavior_score=row["behavior_score"],
+                definition_version=version,
+                owner_id=getattr(assigned[row["id"]][1], "pk", None),
+                bant={},
+                assignment=assigned[row["id"]][2],
+            )
+            for row in rows
+        ]
+        insert_objects(StageTransition, written)
         _send_stage_changed_batch(
             StageTransition.objects.filter(pk__in=_id_set([t.pk for t in written])),
             to_stages={Stage.MQL},
@@ -1020,10 +1020,13 @@ SLA_EXPIRED = "sla_expired"
 class ExpiredClock(NamedTuple):
     """One lead whose SLA clock ran out, as the sweep found it, and what was done about it.
 
-    A named tuple, not a dataclass: a big sweep makes a quarter of a million of them."""
+    A named tuple, not a dataclass: a big sweep makes a quarter of a million of them. It keeps
+    the name's parts: a digest shows a few dozen lines, so only those are formatted."""
 
     lead_id: int
-    name: str
+    first_name: str
+    last_name: str
+    email: str
     stage: str
     clock: str
     due_at: dt.datetime
@@ -1031,6 +1034,11 @@ class ExpiredClock(NamedTuple):
     team_id: int | None
     action: str
     new_owner_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} <{self.email}>" if name else self.email
 
 
 _DUE_COLUMNS = (
@@ -1234,17 +1242,10 @@ def expire_sla_batch(
 
 
 def _expired(row: Mapping[str, Any], action: str, new_owner_id: int | None = None) -> ExpiredClock:
-    name = f"{row['first_name']} {row['last_name']}".strip()
+    # Positional, in field order: this runs once per breached lead.
     return ExpiredClock(
-        lead_id=row["id"],
-        name=f"{name} <{row['email']}>" if name else row["email"],
-        stage=row["stage"],
-        clock=row["sla_clock"],
-        due_at=row["sla_due_at"],
-        owner_id=row["owner_id"],
-        team_id=row["team_id"],
-        action=action,
-        new_owner_id=new_owner_id,
+        row["id"], row["first_name"], row["last_name"], row["email"], row["stage"],
+        row["sla_clock"], row["sla_due_at"], row["owner_id"], row["team_id"], action, new_owner_id,
     )
 
 
