@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, Value, When
+from django.db.models import Case, Count, DateTimeField, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -352,6 +352,12 @@ def ensure_business_days(business_calendar: BusinessCalendar) -> None:
         BusinessDay.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
         BusinessUtcDay.objects.filter(calendar=business_calendar).exclude(signature=signature).delete()
         BusinessUtcDay.objects.bulk_create(utc_days, ignore_conflicts=True, batch_size=2000)
+    if connection.vendor == "postgresql":
+        # Fresh statistics for the rebuilt tables: with the stale ones (a handful of rows, or none
+        # where autovacuum is off) the planner joins every span to every day in a nested loop,
+        # and the velocity report over a year takes seconds instead of under one.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {BusinessDay._meta.db_table}, {BusinessUtcDay._meta.db_table}")
 
 
 def _utc_days(
@@ -479,8 +485,10 @@ class _Span:
     or before it (`pick="MAX"`).
 
     Either `rows` holds starts and ends alike and `starts` says which rows are starts (one scan
-    of the stage entries), or `rows` holds only starts and `ends` is a values("lead_id", "at")
-    queryset of another table. Ends of other leads may be included; they change nothing.
+    of the stage entries), or `rows` holds only starts and `ends` is a queryset of the candidate
+    ends (another table, or other entries) with a `lead_id` and an `at`: each start then looks up
+    its end with one probe of that table's (lead_id, at) index, which for touches and wins costs
+    less than sorting every candidate end of the range along with the starts.
     """
 
     rows: QuerySet
@@ -490,18 +498,30 @@ class _Span:
     starts: Q | None = None
     ends: QuerySet | None = None
 
+    def end_at(self) -> Subquery:
+        """The end of the start in the outer row: the same lead's first end at or after it
+        (MIN), or its last one at or before it (MAX)."""
+        assert self.ends is not None
+        if self.pick == "MIN":
+            candidates = self.ends.filter(at__gte=OuterRef("at")).order_by("at")
+        else:
+            candidates = self.ends.filter(at__lte=OuterRef("at")).order_by("-at")
+        return Subquery(candidates.filter(lead_id=OuterRef("lead_id")).values("at")[:1])
+
 
 def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None, group: str | None) -> dict:
     """Count, median, p90 and share within SLA of each span's length, in one query: hours (business
     hours on `clock`'s calendar), or days when `clock` is None.
 
-    Each start finds its end in one pass: starts and candidate ends in one stream, ordered by
-    lead and moment, and a running MIN (or MAX) of the ends over each lead's rows (no look-up per
-    start). Business time comes from joining both moments to their UTC day. The result is keyed
-    by ("total", ""), ("owner", name), ("week", monday) and ("group", key).
+    Without `span.ends`, each start finds its end in one pass: starts and candidate ends in one
+    stream, ordered by lead and moment, and a running MIN (or MAX) of the ends over each lead's
+    rows (no look-up per start). With it, each start probes the ends' index (see `_Span`).
+    Business time comes from joining both moments to their UTC day. The result is keyed by
+    ("total", ""), ("owner", name), ("week", monday) and ("group", key).
     """
     is_start = Value(1) if span.starts is None else Case(When(span.starts, then=Value(1)), default=Value(0))
     rows = span.rows.annotate(
+        end_at=span.end_at() if span.ends is not None else Value(None, output_field=DateTimeField()),
         is_start=is_start,
         # The rep holding the lead after that stage entry (recorded on the transition): no join
         # to the leads table, which would mean hashing every lead on a big database.
@@ -513,18 +533,14 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
         rows = rows.annotate(group_key=F(f"lead__{group}"))
         keys.append("group_key")
     columns = ", ".join(keys)
-    rows_sql, params = rows.order_by().values_list("lead_id", "at", "is_start", *keys).query.sql_with_params()
-    if span.ends is None:
-        stream = f"a (lead_id, at, is_start, {columns}) AS ({rows_sql})"
-    else:
-        ends_sql, ends_params = span.ends.order_by().query.sql_with_params()
-        params = (*params, *ends_params)
-        stream = (
-            f"s (lead_id, at, is_start, {columns}) AS ({rows_sql}), m (lead_id, at) AS ({ends_sql}),"
-            f" a AS (SELECT lead_id, at, is_start, {columns} FROM s"
-            f" UNION ALL SELECT lead_id, at, 0{', NULL' * len(keys)} FROM m)"
-        )
+    rows_sql, params = (
+        rows.order_by().values_list("lead_id", "at", "is_start", "end_at", *keys).query.sql_with_params()
+    )
     pg = _pg()
+    # Materialized when each start looks up its end, so the look-up runs once per start rather
+    # than once per mention of `end_at` in the arithmetic below.
+    materialized = "MATERIALIZED" if pg and span.ends is not None else ""
+    stream = f"a (lead_id, at, is_start, end_at, {columns}) AS {materialized} ({rows_sql})"
     text = "text" if pg else "TEXT"
     if clock is None:
         value_sql, days = "(t0 - t1) / 86400.0", ""  # MQL→won: t0 is the win, t1 the MQL entry
@@ -566,14 +582,17 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     slices = [by("total", "''"), by("owner", "COALESCE(owner_key, '')"), by("week", "week_key")]
     if group:
         slices.append(by("group", "group_key"))
+    if span.ends is None:
+        window = (
+            f"SELECT at, is_start, {columns}, {span.pick}(CASE WHEN is_start = 0 THEN at END)"
+            f" OVER (PARTITION BY lead_id ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS end_at FROM a"
+        )
+    else:
+        window = f"SELECT at, is_start, {columns}, end_at FROM a"
     # Starts whose clock has not stopped yet (no decision, no touch) have no end and drop out.
     sql = f"""
         WITH {stream},
-        w AS (
-            SELECT at, is_start, {columns}, {span.pick}(CASE WHEN is_start = 0 THEN at END)
-                   OVER (PARTITION BY lead_id ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS end_at
-            FROM a
-        ),
+        w AS ({window}),
         v AS (
             SELECT {_epoch_sql('at')} AS t0, {_epoch_sql('end_at')} AS t1, {columns}
             FROM w WHERE is_start = 1 AND end_at IS NOT NULL
@@ -639,7 +658,7 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     touch_clock = _clock(SlaClock.SAL_FIRST_TOUCH)
     touches = _distribution(
         _Span(rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
-              ends=Touch.objects.filter(filters.lead_q("lead__"), at__gte=start).values("lead_id", "at")),
+              ends=Touch.objects.all()),
         clock=touch_clock, sla_hours=touch_clock.hours, group=group,
     )
 
@@ -648,7 +667,7 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     won = base.filter(to_stage=Stage.WON)
     wins = _distribution(
         _Span(rows=won, pick="MAX", first=start, last=end,
-              ends=entries().filter(to_stage=Stage.MQL, lead__in=won.values("lead_id")).values("lead_id", "at")),
+              ends=entries().filter(to_stage=Stage.MQL)),
         clock=None, sla_hours=None, group=group,
     )
 

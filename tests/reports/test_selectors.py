@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from leads.models import Stage
+from leads.models import Stage, Touch
 from reports import selectors
 from reports.models import QuarterlyTarget
 from reports.selectors import ReportFilters
@@ -91,6 +91,28 @@ def test_velocity_in_business_hours_across_the_weekend(history):
     # MQL→won: A 4 days, D 2 days.
     assert result["mql_to_won"] == {"median_days": 3.0, "p90_days": 3.8, "count": 2}
     assert result["summary"] == "median within the 2-day SLA"
+
+
+def test_velocity_ends_are_the_first_touch_after_sal_and_the_last_mql_entry_before_the_win(sla_policies, rep):
+    # A lead recycled before the range returns as MQL on Monday 09:00, is touched while still an
+    # MQL (09:30: not a SAL touch), accepted at 11:00 (2 h), touched at 13:00 and, logged
+    # later, at 12:00 (the first: 1 h), and won on Wednesday 09:00: 2.0 days from the MQL entry
+    # of the cycle that won, not from the one before the range.
+    lead = LeadFactory(email="f@x.example", source="returning", owner=rep, stage=Stage.WON)
+    move(lead, Stage.LEAD, Stage.MQL, at(-10, 10), "score")
+    move(lead, Stage.MQL, Stage.RECYCLED, at(-9, 10), "bad_timing")
+    move(lead, Stage.RECYCLED, Stage.MQL, at(0, 9), "hand_raiser")
+    Touch.objects.create(lead=lead, user=rep, kind="call", outcome="no_answer", at=at(0, 9, 30))
+    move(lead, Stage.MQL, Stage.SAL, at(0, 11))
+    Touch.objects.create(lead=lead, user=rep, kind="call", outcome="connected", at=at(0, 13))
+    Touch.objects.create(lead=lead, user=rep, kind="email", outcome="replied", at=at(0, 12))
+    move(lead, Stage.SAL, Stage.SQL, at(1, 9))
+    move(lead, Stage.SQL, Stage.WON, at(2, 9))
+
+    result = run(selectors.velocity, filters=ReportFilters(source="returning"))
+    assert (result["mql_decision"]["count"], result["mql_decision"]["median_hours"]) == (1, 2.0)
+    assert (result["sal_first_touch"]["count"], result["sal_first_touch"]["median_hours"]) == (1, 1.0)
+    assert result["mql_to_won"] == {"median_days": 2.0, "p90_days": 2.0, "count": 1}
 
 
 def test_velocity_by_owner_and_week(history):
