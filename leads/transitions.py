@@ -717,6 +717,9 @@ def record_history(
     return record_history_batch([(lead, steps)], actor=actor, source=source)
 
 
+_STAGE_VALUES = frozenset(Stage.values)  # `Stage.values` builds a new list on every access
+
+
 def record_history_batch(
     items: Sequence[tuple[Lead, Sequence[HistoricalStep]]], *, actor: Actor, source: str = "import"
 ) -> list[StageTransition]:
@@ -730,7 +733,7 @@ def record_history_batch(
     instances: dict[int, list[Lead]] = {}
     for lead, steps in items:
         for step in steps:
-            if step.to_stage not in Stage.values:
+            if step.to_stage not in _STAGE_VALUES:
                 raise InvalidReason(f"Unknown stage '{step.to_stage}'.", field="stage")
             _require_aware_moment(step.at)
         if steps:
