@@ -1,16 +1,30 @@
 """Events/s through POST /api/v1/events/ (batches of 1,000) against gunicorn on PostgreSQL,
-several concurrent clients, with a raw COPY baseline measured in the same run.
+several concurrent clients, scoring on, with a raw COPY baseline measured in the same run.
 
-    .venv/bin/python bench/ingest.py [--database lf_bench_api] [--clients 4] [--seconds 60]
+    .venv/bin/python bench/ingest.py                  # 10,000 events/s offered for 60 s
+    .venv/bin/python bench/ingest.py --rate 0         # closed loop: as fast as it goes
+    .venv/bin/python bench/ingest.py --inline-scoring # score inside each request instead
 
 Uses (and recreates) its own database, never leadflow_bench. Target: >= 10,000 events/s
-sustained with p99 <= 150 ms per batch.
+sustained for 60 s with p99 <= 150 ms per batch.
+
+The load is open-loop: the clients together send `--rate` events/s on a fixed schedule and a
+batch's latency counts from the moment it was due, so a server that falls behind shows it in
+the percentiles instead of quietly being sent less (closed-loop clients that wait for each
+answer would measure N clients / throughput, whatever the server does). `--rate 0` is that
+closed loop, for the saturation throughput.
+
+Scoring runs as in production (SCORING_EVENTS_ASYNC=1): each batch's leads are scored by a Celery
+worker on Redis right after the request commits. "Sustained" means the worker kept up too, so
+the table reports how long after the last batch its queue was empty, and how many leads the
+run promoted to MQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import subprocess
 import io
 import json
 import random
@@ -19,7 +33,9 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from apibench import django_setup, fresh_database, percentile, start_gunicorn, table
+from apibench import BIN, ROOT, django_setup, fresh_database, percentile, start_gunicorn, table
+
+BROKER = "redis://127.0.0.1:6379/12"
 
 TYPES = ["page_view", "email_open", "email_click", "webinar_attended", "form_submit"]
 
@@ -76,10 +92,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--leads", type=int, default=20000)
+    parser.add_argument("--rate", type=float, default=10000,
+                        help="events/s offered by all clients together; 0: closed loop")
+    parser.add_argument("--inline-scoring", action="store_true",
+                        help="score inside each request (SCORING_EVENTS_ASYNC=0), no worker")
     args = parser.parse_args()
 
     env = fresh_database(args.database)
+    env.update({"CELERY_BROKER_URL": BROKER, "SCORING_EVENTS_ASYNC": "0" if args.inline_scoring else "1"})
     django_setup(env)
+    import redis
+
+    queue = redis.Redis.from_url(BROKER)
+    queue.flushdb()
     from rest_framework.authtoken.models import Token
 
     from leads.models import Lead
@@ -101,6 +126,13 @@ def main() -> None:
     copy_rate = copy_baseline(args.database, 200_000)
     print(f"COPY baseline: {copy_rate:,.0f} rows/s", flush=True)
 
+    worker = None
+    if not args.inline_scoring:
+        worker = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "leadflow", "worker", "--concurrency", "1", "--loglevel", "WARNING",
+             "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env,
+        )
     server, base = start_gunicorn(env, workers=args.workers)
     latencies: list[float] = []
     sent = [0]
@@ -108,11 +140,16 @@ def main() -> None:
     lock = threading.Lock()
     stop_at = time.monotonic() + args.seconds + 3
 
+    # Client i sends at start + i * interval / clients + k * interval (open loop).
+    interval = args.clients * args.batch / args.rate if args.rate else 0.0
+    begin = time.monotonic() + 1
+
     def client(seed: int) -> None:
         rng = random.Random(seed)
         parts = urlsplit(base)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         warm_until = time.monotonic() + 3
+        due = begin + seed * interval / args.clients
         while time.monotonic() < stop_at:
             batch = []
             for _ in range(args.batch):
@@ -123,12 +160,17 @@ def main() -> None:
                 batch.append({"lead": ref, "type": rng.choice(TYPES), "event_id": uuid.uuid4().hex,
                               "properties": {"url": "/pricing" if rng.random() < 0.2 else "/blog"}})
             body = json.dumps(batch).encode()
-            started = time.perf_counter()
+            if interval:
+                time.sleep(max(0.0, due - time.monotonic()))
+                started = due  # late sends count against the server
+                due += interval
+            else:
+                started = time.monotonic()
             conn.request("POST", "/api/v1/events/", body=body, headers={
                 "Content-Type": "application/json", "Authorization": f"Token {token}"})
             response = conn.getresponse()
             response.read()
-            elapsed = time.perf_counter() - started
+            elapsed = time.monotonic() - started
             if time.monotonic() < warm_until:
                 continue
             with lock:
@@ -145,14 +187,27 @@ def main() -> None:
     for thread in threads:
         thread.join()
     wall = time.monotonic() - started
+    last_batch = time.monotonic()
     server.terminate()
     server.wait(timeout=30)
+    drained = float("nan")
+    if worker is not None:
+        # The queue is empty and no task is unacknowledged (acks_late): every batch is scored.
+        while time.monotonic() - last_batch < 600:
+            if queue.llen("celery") == 0 and queue.hlen("unacked") == 0:
+                drained = time.monotonic() - last_batch
+                break
+            time.sleep(0.2)
+        worker.terminate()
+        worker.wait(timeout=30)
     from leads.models import Event
 
     rate = sent[0] / wall
     table([
         ("clients x batch", f"{args.clients} x {args.batch}"),
+        ("offered events/s", f"{args.rate:,.0f}" if args.rate else "closed loop"),
         ("gunicorn workers", str(args.workers)),
+        ("scoring", "in the request" if args.inline_scoring else "Celery worker (1 process)"),
         ("measured seconds", f"{wall:.1f}"),
         ("events stored", f"{Event.objects.count():,}"),
         ("leads promoted to MQL", f"{Lead.objects.filter(stage='mql').count():,}"),
@@ -160,6 +215,7 @@ def main() -> None:
         ("batch p50 ms", f"{percentile(latencies, 0.5) * 1000:.0f}"),
         ("batch p99 ms", f"{percentile(latencies, 0.99) * 1000:.0f}"),
         ("failed batches", str(errors[0])),
+        ("scoring queue empty after", "n/a" if args.inline_scoring else f"{drained:.1f} s after the last batch"),
         ("COPY rows/s (same run)", f"{copy_rate:,.0f}"),
         ("share of COPY", f"{rate / copy_rate:.0%}"),
     ])
