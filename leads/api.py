@@ -34,6 +34,7 @@ from scoring import services as scoring
 from rest_framework.views import APIView
 
 from . import exporter, permissions, transitions
+from .bulk import insert_objects
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
@@ -567,9 +568,7 @@ def _store_events(items: list[Any], parsed: list[dict[str, Any]], now: dt.dateti
         leads_created = 0
         if to_create:
             # Sorted, so concurrent batches take the unique-index locks in one order (no deadlock).
-            Lead.objects.bulk_create(
-                [to_create[email] for email in sorted(to_create)], ignore_conflicts=True, batch_size=1000
-            )
+            insert_objects(Lead, [to_create[email] for email in sorted(to_create)], ignore_conflicts=True)
             # Another request may have created some of them meanwhile: read the ids back.
             by_email.update(
                 Lead.objects.filter(email__in=list(to_create)).values_list("email", "pk")

@@ -21,14 +21,21 @@ from django.utils import timezone
 BATCH_SIZE = 5000
 
 
-def insert_objects(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = BATCH_SIZE) -> None:
+def insert_objects(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    *,
+    batch_size: int = BATCH_SIZE,
+    ignore_conflicts: bool = False,
+) -> None:
     """INSERT `objs` (new instances of `model`, which has an auto primary key) and set their pks.
     Field defaults are those the instances were built with; `auto_now`/`auto_now_add` fields get
-    the current time, as `bulk_create` gives them."""
+    the current time, as `bulk_create` gives them. With `ignore_conflicts`, rows that would break
+    a unique constraint are skipped and, as with `bulk_create`, no pk is set."""
     if not objs:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, batch_size=batch_size)
+        model.objects.bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
         return
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
@@ -40,15 +47,16 @@ def insert_objects(model: type[models.Model], objs: Sequence[models.Model], *, b
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "
-        f"RETURNING {quote(meta.pk.column)}"
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) " + (
+        "ON CONFLICT DO NOTHING" if ignore_conflicts else f"RETURNING {quote(meta.pk.column)}"
     )
     for start in range(0, len(objs), batch_size):
         chunk = objs[start : start + batch_size]
         params = [_column(field, chunk) for field in fields]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+            if ignore_conflicts:
+                continue
             pks = [row[0] for row in cursor.fetchall()]
         for obj, pk in zip(chunk, pks):  # RETURNING follows the order of the unnested rows
             obj.pk = pk

@@ -62,3 +62,13 @@ def test_a_duplicate_email_fails_the_whole_insert():
     with pytest.raises(IntegrityError), transaction.atomic():
         insert_objects(Lead, [Lead(email="new@acme.example"), Lead(email="dup@acme.example")])
     assert not Lead.objects.filter(email="new@acme.example").exists()
+
+
+def test_ignore_conflicts_skips_the_rows_that_collide_and_keeps_the_rest():
+    Lead.objects.create(email="dup@acme.example", first_name="Old")
+
+    insert_objects(Lead, [Lead(email="dup@acme.example", first_name="New"), Lead(email="fresh@acme.example")],
+                   ignore_conflicts=True)
+
+    assert Lead.objects.get(email="dup@acme.example").first_name == "Old"
+    assert Lead.objects.filter(email="fresh@acme.example").exists()
