@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -262,24 +262,39 @@ def _send_notifications(
     User = get_user_model()
     lines: dict[int, list[str]] = defaultdict(list)
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # user id -> [breaches, warnings]
-    team_ids = {item.team_id for item in breached if item.team_id}
+    # Who hears of a breach depends only on its clock, owner, team and new owner: count the
+    # breaches per such group (in C), then work out each group's recipients once.
+    groups = Counter((item.clock, item.owner_id, item.team_id, item.new_owner_id) for item in breached)
+    team_ids = {team_id for _, _, team_id, _ in groups if team_id}
     managers = dict(
         Team.objects.filter(pk__in=team_ids, manager__isnull=False).values_list("id", "manager_id")
     )
+    recipients_of: dict[tuple[Any, ...], set[int]] = {}
+    for key, count in groups.items():
+        clock, owner_id, team_id, new_owner_id = key
+        policy = policies.get(clock)
+        recipients = {owner_id}
+        if policy is None or policy.escalate_to_manager:
+            recipients.add(managers.get(team_id))
+        if new_owner_id:
+            recipients.add(new_owner_id)
+        recipients.discard(None)
+        recipients_of[key] = recipients
+        for user_id in recipients:
+            counts[user_id][0] += count
+    # Each recipient's digest lists its first DIGEST_LINES breaches: stop reading the backlog
+    # once every digest is full.
+    unwritten = sum(min(DIGEST_LINES, breaches) for breaches, _ in counts.values())
     base = getattr(settings, "SITE_URL", "").rstrip("/")
     for item in breached:
+        if not unwritten:
+            break
         policy = policies.get(item.clock)
-        recipients = {item.owner_id}
-        if policy is None or policy.escalate_to_manager:
-            recipients.add(managers.get(item.team_id))
-        if item.new_owner_id:
-            recipients.add(item.new_owner_id)
-        recipients.discard(None)
         line = None
-        for user_id in recipients:
-            counts[user_id][0] += 1
+        for user_id in recipients_of[(item.clock, item.owner_id, item.team_id, item.new_owner_id)]:
             if len(lines[user_id]) >= DIGEST_LINES:
                 continue
+            unwritten -= 1
             if line is None:
                 what = {
                     BreachAction.RECYCLE: "recycled to marketing",

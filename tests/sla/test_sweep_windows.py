@@ -107,3 +107,22 @@ def test_backlog_shared_by_workers_and_a_second_sweep_acts_on_each_breach_once(t
         StageTransition.objects.filter(reason="sla_expired").values_list("lead_id", flat=True)
     ) == {lead.pk: 1 for lead in leads}
     assert run_sweep(now=LATER, workers=3).breached_total == 0
+
+
+def test_digest_of_a_rep_whose_breach_comes_last_still_lists_it(policies, manager, mailoutbox):
+    solo = TeamFactory(name="Solo", territories=["US"], is_fallback=True, manager=manager)
+    busy = make_user("busy", "sales_rep")
+    add_rep(solo, busy)
+    leads = [make_mql() for _ in range(sweep.DIGEST_LINES + 3)]
+    late = make_user("late", "sales_rep")
+    add_rep(solo, late)
+    Lead.objects.filter(pk=leads[-1].pk).update(owner=late)
+
+    run_sweep(now=LATER)
+
+    by_recipient = {mail.to[0]: mail.body.strip().splitlines() for mail in mailoutbox}
+    assert len(by_recipient["late@example.com"]) == 1
+    assert f"/leads/{leads[-1].pk}/" in by_recipient["late@example.com"][0]
+    assert by_recipient["busy@example.com"][-1] == "... and 2 more (see the breaches page)."
+    assert by_recipient["manager@example.com"][-1] == "... and 3 more (see the breaches page)."
+    assert len(by_recipient["manager@example.com"]) == sweep.DIGEST_LINES + 1
