@@ -1087,10 +1087,12 @@ def _due_rows_postgresql(
         # IS TRUE so the planner cannot AND the due index into it: that bitmap would read the
         # whole backlog, live and already swept, once per batch.
         sql = (
-            f"SELECT {columns}, ctid::text FROM {table} WHERE id = ANY(%s) "
+            f"SELECT {columns}, ctid::text FROM {table} WHERE id = ANY(%s::bigint[]) "
             "AND (stage IN (%s, %s) AND sla_due_at <= %s) IS TRUE"
         )
-        params: list[Any] = [list(lead_ids)[:limit], *CLOCKED_STAGES, now]
+        # One array literal, not a list psycopg2 would adapt item by item (see _rows_clause).
+        ids = "{" + ",".join(map(str, list(lead_ids)[:limit])) + "}"
+        params: list[Any] = [ids, *CLOCKED_STAGES, now]
     else:
         sql = (
             f"SELECT {columns}, ctid::text FROM {table} WHERE stage IN (%s, %s) "
@@ -1275,9 +1277,13 @@ def _id_set(ids: list[int]) -> RawSQL:
 def _rows_clause(rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
     """The claimed `rows` again: by ctid on PostgreSQL (a TID scan reads each heap page once, no
     index descent; the rows are locked, so their addresses hold until the batch's UPDATE), by id
-    elsewhere. Only for statements that run before the rows are updated."""
+    elsewhere. Only for statements that run before the rows are updated.
+
+    The addresses go as one array literal: psycopg2 quotes a list of 5,000 strings item by item
+    (7 ms, with the GIL held, for each of a batch's three statements); a ctid's text, "(page,n)",
+    needs no escaping inside double quotes."""
     if rows and "_tid" in rows[0]:
-        return "ctid = ANY(%s::tid[])", [[row["_tid"] for row in rows]]
+        return "ctid = ANY(%s::tid[])", ['{"' + '","'.join([row["_tid"] for row in rows]) + '"}']
     return _ids_clause([row["id"] for row in rows])
 
 
