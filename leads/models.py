@@ -106,6 +106,8 @@ class Lead(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_leads",
+        # lead_inbox_idx starts with owner_id and serves every lookup by owner.
+        db_index=False,
     )
     team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
@@ -131,11 +133,11 @@ class Lead(models.Model):
         indexes = [
             # The rep inbox: my leads in a stage, soonest deadline first.
             models.Index(fields=["owner", "stage", "sla_due_at"], name="lead_inbox_idx"),
-            # The team's unassigned MQLs.
+            # The team's unassigned MQLs (only MQLs: a recycled lead, ownerless too, stays out).
             models.Index(
                 fields=["team", "stage", "sla_due_at"],
                 name="lead_team_unassigned_idx",
-                condition=Q(owner__isnull=True),
+                condition=Q(owner__isnull=True, stage="mql"),
             ),
             # The SLA sweep: only clocked stages with a deadline, so "nothing due" is cheap.
             models.Index(
@@ -219,7 +221,10 @@ class AppendOnlyQuerySet(models.QuerySet):
 class StageTransition(models.Model):
     """Append-only audit row of one stage change, with the facts at that moment."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="transitions")
+    # transition_lead_at_idx starts with lead_id and serves every lookup by lead.
+    lead = models.ForeignKey(
+        Lead, on_delete=models.PROTECT, related_name="transitions", db_index=False
+    )
     from_stage = models.CharField(max_length=20, choices=Stage.choices)
     to_stage = models.CharField(max_length=20, choices=Stage.choices)
     at = models.DateTimeField(default=timezone.now, db_index=True)
