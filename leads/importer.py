@@ -70,8 +70,9 @@ class RowError(ValueError):
     pass
 
 
-def parse_moment(value: str, column: str) -> dt.datetime:
-    """ISO 8601 or DD-MM-YYYY[ HH:MM]; a moment without zone is in the site's time zone."""
+def parse_moment(value: str, column: str, tz: dt.tzinfo | None = None) -> dt.datetime:
+    """ISO 8601 or DD-MM-YYYY[ HH:MM]; a moment without zone is in `tz`, by default the site's
+    time zone (an import passes it once: looking it up costs more than parsing the date)."""
     text = value.strip()
     moment: dt.datetime | None = None
     match = DMY.match(text)
@@ -90,11 +91,11 @@ def parse_moment(value: str, column: str) -> dt.datetime:
     if moment is None:
         raise RowError(f"{column}: '{value}' is not a date (ISO 8601 or DD-MM-YYYY[ HH:MM])")
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+        moment = timezone.make_aware(moment, tz or timezone.get_current_timezone())
     return moment
 
 
-def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
+def _clean_row(row: dict[str, Any], tz: dt.tzinfo | None = None) -> dict[str, Any]:
     data = {k.strip().lower(): (str(v).strip() if v is not None else "") for k, v in row.items() if k}
     email = data.get("email", "").lower()
     ext = data.get("external_id", "")
@@ -132,11 +133,11 @@ def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
     if ext and len(ext) > 255:
         raise RowError("external_id: longer than 255 characters")
     if data.get("created_at"):
-        out["created_at"] = parse_moment(data["created_at"], "created_at")
+        out["created_at"] = parse_moment(data["created_at"], "created_at", tz)
     steps = []
     for column, stage in STAGE_COLUMNS.items():
         if data.get(column):
-            steps.append((stage, parse_moment(data[column], column)))
+            steps.append((stage, parse_moment(data[column], column, tz)))
     reason = data.get("rejection_reason", "")
     if reason and reason not in transitions.REJECT_REASONS:
         raise RowError(f"rejection_reason: '{reason}' is not one of {', '.join(sorted(transitions.REJECT_REASONS))}")
@@ -168,10 +169,11 @@ def import_leads(
     actor = transitions.Actor.person(user) if user is not None else transitions.SYSTEM
     chunk: list[tuple[int, dict[str, Any]]] = []
     seen = 0
+    tz = timezone.get_current_timezone()
     for line, row in _rows(source):
         seen += 1
         try:
-            chunk.append((line, _clean_row(row)))
+            chunk.append((line, _clean_row(row, tz)))
         except RowError as exc:
             result.rejected.append((line, str(exc)))
         if len(chunk) >= CHUNK:
@@ -218,8 +220,15 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
         owners = _owners({data["_owner"] for _, data in chunk if data["_owner"]}, result)
         exts = {d["external_id"] for _, d in chunk if d["external_id"]}
         emails = {d["email"] for _, d in chunk if d["email"]}
-        by_ext = {lead.external_id: lead for lead in Lead.objects.filter(external_id__in=exts)}
-        by_email = {lead.email: lead for lead in Lead.objects.filter(email__in=emails)}
+        # One read for both keys, and one instance per lead whichever key a row names it by.
+        by_ext: dict[str, Lead] = {}
+        by_email: dict[str, Lead] = {}
+        if exts or emails:
+            for lead in Lead.objects.filter(Q(external_id__in=exts) | Q(email__in=emails)):
+                if lead.external_id in exts:
+                    by_ext[lead.external_id] = lead
+                if lead.email in emails:
+                    by_email[lead.email] = lead
         new: dict[str, Lead] = {}
         changed: dict[int, Lead] = {}
         changed_fields: set[str] = set()
