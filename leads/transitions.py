@@ -1081,7 +1081,7 @@ def _due_rows(
     else:
         qs = qs.order_by("sla_due_at", "id")
     if lock:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        qs = qs.select_for_update(skip_locked=True, no_key=True, of=("self",))
     return list(qs.values(*_DUE_COLUMNS)[:limit])
 
 
@@ -1110,7 +1110,9 @@ def _due_rows_postgresql(
         )
         params = [*CLOCKED_STAGES, now, limit]
     if lock:
-        sql += " FOR UPDATE SKIP LOCKED"
+        # NO KEY: the sweep changes no key, so inserts of events and touches that reference a
+        # claimed lead (their foreign key check takes KEY SHARE) go on instead of queueing.
+        sql += " FOR NO KEY UPDATE SKIP LOCKED"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = []

@@ -232,7 +232,7 @@ def _warn_batch(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
                 sla_due_at__gt=now,
             )
             .order_by("sla_warn_at", "id")
-            .select_for_update(skip_locked=True, of=("self",))
+            .select_for_update(skip_locked=True, no_key=True, of=("self",))
         )
         rows = list(
             qs.values("id", "first_name", "last_name", "email", "owner_id", "sla_clock", "sla_due_at")[

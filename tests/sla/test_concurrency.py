@@ -30,3 +30,44 @@ def test_two_sweeps_running_together_act_on_each_breach_exactly_once(team, polic
         StageTransition.objects.filter(reason="sla_expired").values_list("lead_id", flat=True)
     )
     assert recycles == {lead.pk: 1 for lead in leads}
+
+
+def test_events_for_a_lead_the_sweep_holds_are_stored_without_waiting(team, policies):
+    """The sweep's claim changes no key (FOR NO KEY UPDATE): an event insert's foreign key check
+    (KEY SHARE on the lead) goes through while the sweep's batch is still open."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from leads import transitions
+    from leads.models import Event
+
+    lead = make_mql()
+    later = MONDAY + dt.timedelta(days=30)
+    claimed = threading.Event()
+    release = threading.Event()
+    seen: list[list[int]] = []
+
+    def sweep_holding_its_claim() -> None:
+        try:
+            with transaction.atomic():
+                rows = transitions._due_rows(now=later, limit=10, lock=True, lead_ids=[lead.pk])
+                seen.append([row["id"] for row in rows])
+                claimed.set()
+                release.wait(timeout=30)
+        finally:
+            claimed.set()
+            connection.close()
+
+    holder = threading.Thread(target=sweep_holding_its_claim)
+    holder.start()
+    try:
+        assert claimed.wait(timeout=30)
+        assert seen == [[lead.pk]]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            Event.objects.create(lead=lead, type="page_view", event_id="during-sweep", occurred_at=later)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert Event.objects.filter(lead=lead, event_id="during-sweep").exists()
