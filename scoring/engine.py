@@ -372,11 +372,21 @@ def hand_raised(
     stage_entered_at: dt.datetime | None,
 ) -> bool:
     """A hand-raiser event; for a recycled lead it must come after the recycling."""
-    for event_type, occurred_at, _ in events:
-        if event_type in definition.hand_raisers:
-            if stage != "recycled" or stage_entered_at is None or occurred_at >= stage_entered_at:
-                return True
-    return False
+    return any(
+        event_type in definition.hand_raisers
+        and hand_raise_counts(occurred_at, stage=stage, stage_entered_at=stage_entered_at)
+        for event_type, occurred_at, _ in events
+    )
+
+
+def hand_raise_counts(
+    occurred_at: dt.datetime | None, *, stage: str, stage_entered_at: dt.datetime | None
+) -> bool:
+    """Whether a hand-raiser event at `occurred_at` (None: there was none) still counts: for a
+    recycled lead only one after the recycling does."""
+    if occurred_at is None:
+        return False
+    return stage != "recycled" or stage_entered_at is None or occurred_at >= stage_entered_at
 
 
 def explain(

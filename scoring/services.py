@@ -325,32 +325,41 @@ def _score_batch(
 
         behaviors = sql.behavior_scores(definition, query, ids=ids, now=now)
         raised = sql.latest_hand_raisers(definition, ids=ids)
-        events: dict[int, list[engine.EventTuple]] = {}
-    else:
-        events = _load_events(ids, definition)
+        return _score_leads(leads, definition, behaviors, _hand_raised_by(raised), now=now)
+    events = _load_events(ids, definition)
+    behaviors = {lead_id: engine.behavior_score(definition, rows, now=now) for lead_id, rows in events.items()}
+
+    def hand_raised(lead: dict[str, Any]) -> bool:
+        return engine.hand_raised(
+            definition, events.get(lead["id"], ()), stage=lead["stage"], stage_entered_at=lead["stage_entered_at"]
+        )
+
+    return _score_leads(leads, definition, behaviors, hand_raised, now=now)
+
+
+def _score_leads(
+    leads: list[dict[str, Any]],
+    definition: engine.CompiledDefinition,
+    behaviors: Mapping[int, float],
+    hand_raised: Callable[[dict[str, Any]], bool],
+    *,
+    now: dt.datetime,
+    fit_scores: FitScores | None = None,
+) -> list[tuple[int, str]]:
+    """What every scoring path shares once behavior is known: fit each lead, write the scores
+    that changed, and return (lead id, reason) of the leads to promote. `behaviors`: {lead id:
+    behavior}, 0 for a lead absent; `hand_raised(lead)`: whether a hand-raiser counts for it."""
+    score_fit = fit_scores or FitScores(definition)
     changed: list[tuple[int, float, float]] = []
     promote: list[tuple[int, str]] = []
     for lead in leads:
-        lead_events = events.get(lead["id"], ())
-        fit = engine.fit_score(definition, lead)
-        if query is not None:
-            behavior = behaviors.get(lead["id"], 0.0)
-            latest = raised.get(lead["id"])
-            hand_raised = latest is not None and (
-                lead["stage"] != Stage.RECYCLED
-                or lead["stage_entered_at"] is None
-                or latest >= lead["stage_entered_at"]
-            )
-        else:
-            behavior = engine.behavior_score(definition, lead_events, now=now)
-            hand_raised = engine.hand_raised(
-                definition, lead_events, stage=lead["stage"], stage_entered_at=lead["stage_entered_at"]
-            )
+        fit = score_fit(lead)
+        behavior = behaviors.get(lead["id"], 0.0)
         if abs(fit - lead["fit_score"]) > 1e-9 or abs(behavior - lead["behavior_score"]) > 1e-9:
             changed.append((lead["id"], fit, behavior))
         stage = lead["stage"]
-        if stage not in PROMOTABLE:
-            continue
+        if stage not in PROMOTABLE or fit < definition.fit_threshold:
+            continue  # decide() would refuse it
         decision = engine.decide(
             definition,
             stage=stage,
@@ -359,7 +368,7 @@ def _score_batch(
             behavior=behavior,
             knockouts=engine.knockouts_hit(definition, lead),
             missing=engine.missing_fields(definition, lead),
-            hand_raised=hand_raised,
+            hand_raised=hand_raised(lead),
             now=now,
         )
         if decision.qualifies:
@@ -418,34 +427,14 @@ def _score_range_sql(
     lo, hi = leads[0]["id"], leads[-1]["id"]
     behaviors = sql.behavior_scores(definition, behavior_query, lo=lo, hi=hi, now=now)
     raised = sql.latest_hand_raisers(definition, lo=lo, hi=hi)
-    score_fit = fit_scores or FitScores(definition)
-    changed: list[tuple[int, float, float]] = []
-    promote: list[tuple[int, str]] = []
-    for lead in leads:
-        fit = score_fit(lead)
-        behavior = behaviors.get(lead["id"], 0.0)
-        if abs(fit - lead["fit_score"]) > 1e-9 or abs(behavior - lead["behavior_score"]) > 1e-9:
-            changed.append((lead["id"], fit, behavior))
-        stage = lead["stage"]
-        if stage not in PROMOTABLE or fit < definition.fit_threshold:
-            continue
-        latest = raised.get(lead["id"])
-        decision = engine.decide(
-            definition,
-            stage=stage,
-            stage_entered_at=lead["stage_entered_at"],
-            fit=fit,
-            behavior=behavior,
-            knockouts=engine.knockouts_hit(definition, lead),
-            missing=engine.missing_fields(definition, lead),
-            hand_raised=latest is not None
-            and (stage != Stage.RECYCLED or latest >= lead["stage_entered_at"]),
-            now=now,
-        )
-        if decision.qualifies:
-            promote.append((lead["id"], decision.reason))
-    _write_scores(changed, now=now)
-    return promote
+    return _score_leads(leads, definition, behaviors, _hand_raised_by(raised), now=now, fit_scores=fit_scores)
+
+
+def _hand_raised_by(latest: Mapping[int, dt.datetime]) -> Callable[[dict[str, Any]], bool]:
+    """`hand_raised` for `_score_leads` from {lead id: newest hand-raiser event}."""
+    return lambda lead: engine.hand_raise_counts(
+        latest.get(lead["id"]), stage=lead["stage"], stage_entered_at=lead["stage_entered_at"]
+    )
 
 
 def _promote(candidates: list[tuple[int, str]], *, version: int | None) -> int:
