@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import logging
 import uuid
 from typing import Any, Callable
@@ -34,7 +33,7 @@ from scoring import services as scoring
 from rest_framework.views import APIView
 
 from . import exporter, permissions, transitions
-from .bulk import insert_objects
+from .bulk import insert_columns, insert_objects
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
@@ -457,7 +456,8 @@ def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None,
     }, {}
 
 
-EventRow = tuple  # (lead_id, type, occurred_at, properties, event_id, received_at)
+EventRow = tuple  # values of EVENT_COLUMNS, in that order
+EVENT_COLUMNS = ("lead", "type", "occurred_at", "properties", "event_id", "received_at")
 
 
 def _insert_events(rows: list[EventRow]) -> list[EventRow]:
@@ -466,16 +466,10 @@ def _insert_events(rows: list[EventRow]) -> list[EventRow]:
     if connection.vendor == "postgresql":
         # One array per column: psycopg2 adapts a list of ints, strings or datetimes in C, where
         # a VALUES row per event went through Python's mogrify a thousand times.
-        lead_ids, kinds, moments, props, event_ids, received = (list(column) for column in zip(*rows))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO leads_event (lead_id, type, occurred_at, properties, event_id, received_at) "
-                "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::jsonb[], "
-                "%s::varchar[], %s::timestamptz[]) ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                [lead_ids, kinds, moments, [json.dumps(p) for p in props], event_ids,
-                 received],
-            )
-            kept = {row[0] for row in cursor.fetchall()}
+        fields = [Event._meta.get_field(name) for name in EVENT_COLUMNS]
+        kept = set(insert_columns(
+            Event, fields, list(zip(*rows)), ignore_conflicts=True, returning=Event._meta.get_field("event_id")
+        ))
         return [row for row in rows if row[4] in kept]
     existing = set(
         Event.objects.filter(event_id__in=[row[4] for row in rows]).values_list("event_id", flat=True)

@@ -44,24 +44,45 @@ def insert_objects(
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for obj in objs:
                 setattr(obj, field.attname, now)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
-    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT * FROM unnest({arrays}) " + (
-        "ON CONFLICT DO NOTHING" if ignore_conflicts else f"RETURNING {quote(meta.pk.column)}"
-    )
     for start in range(0, len(objs), batch_size):
         chunk = objs[start : start + batch_size]
-        params = [_column(field, chunk) for field in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if ignore_conflicts:
-                continue
-            pks = [row[0] for row in cursor.fetchall()]
+        pks = insert_columns(
+            model,
+            fields,
+            [[getattr(obj, field.attname) for obj in chunk] for field in fields],
+            ignore_conflicts=ignore_conflicts,
+            returning=None if ignore_conflicts else meta.pk,
+        )
         for obj, pk in zip(chunk, pks):  # RETURNING follows the order of the unnested rows
             obj.pk = pk
             obj._state.adding = False
             obj._state.db = connection.alias
+
+
+def insert_columns(
+    model: type[models.Model],
+    fields: Sequence[models.Field],
+    columns: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+    returning: models.Field | None = None,
+) -> list[Any]:
+    """PostgreSQL: INSERT one row of `model` per position of `columns` (one list of values per
+    field of `fields`, all as long), in one statement; the `returning` column of the rows
+    inserted, in their order. With `ignore_conflicts`, rows that would break a unique
+    constraint are skipped (and not returned)."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning is not None:
+        sql += f" RETURNING {quote(returning.column)}"
+    params = [_json_column(field, list(values)) for field, values in zip(fields, columns)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()] if returning is not None else []
 
 
 def _array_type(field: models.Field) -> str:
@@ -72,8 +93,8 @@ def _array_type(field: models.Field) -> str:
     return re.sub(r"\(.*?\)", "", field.db_type(connection)).strip() + "[]"
 
 
-def _column(field: models.Field, objs: Sequence[models.Model]) -> list[Any]:
-    values = [getattr(obj, field.attname) for obj in objs]
+def _json_column(field: models.Field, values: list[Any]) -> list[Any]:
+    """A JSON field's values as JSON text (a jsonb[] parameter); other fields' as they are."""
     if isinstance(field, models.JSONField):
         return [None if value is None else json.dumps(value, cls=field.encoder) for value in values]
     return values
