@@ -83,6 +83,12 @@ class TeamMembership(models.Model):
         return f"{self.user} in {self.team}"
 
 
+def contact_label(first_name: str, last_name: str, email: str) -> str:
+    """How a lead is named in lists and emails: "Ana Lee <ana@example.com>", or the address."""
+    name = f"{first_name} {last_name}".strip()
+    return f"{name} <{email}>" if name else email
+
+
 class Lead(models.Model):
     external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     email = models.EmailField(max_length=254, unique=True)
@@ -161,8 +167,7 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        name = f"{self.first_name} {self.last_name}".strip()
-        return f"{name} <{self.email}>" if name else self.email
+        return contact_label(self.first_name, self.last_name, self.email)
 
     @property
     def full_name(self) -> str:

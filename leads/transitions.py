@@ -40,6 +40,7 @@ from .models import (
     StageTransition,
     Touch,
     TouchKind,
+    contact_label,
 )
 from .signals import stage_changed, stage_changed_batch
 
@@ -1050,8 +1051,7 @@ class ExpiredClock(NamedTuple):
 
     @property
     def name(self) -> str:
-        name = f"{self.first_name} {self.last_name}".strip()
-        return f"{name} <{self.email}>" if name else self.email
+        return contact_label(self.first_name, self.last_name, self.email)
 
 
 _DUE_COLUMNS = (

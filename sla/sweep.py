@@ -23,7 +23,7 @@ from django.core.mail import send_mass_mail
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from leads.models import CLOCKED_STAGES, Lead, Team
+from leads.models import CLOCKED_STAGES, Lead, Team, contact_label
 from leads.transitions import ExpiredClock, due_sla_clocks, due_sla_window, expire_sla_batch
 
 from .models import BreachAction, SlaPolicy
@@ -246,11 +246,6 @@ def _warn_batch(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _lead_label(first: str, last: str, email: str) -> str:
-    name = f"{first} {last}".strip()
-    return f"{name} <{email}>" if name else email
-
-
 def _send_notifications(
     *, breached: list[ExpiredClock], warned: list[dict[str, Any]], policies: dict[str, SlaPolicy]
 ) -> int:
@@ -315,7 +310,7 @@ def _send_notifications(
             policy = policies.get(row["sla_clock"])
             lines[user_id].append(
                 f"WARNING {policy.name if policy else row['sla_clock']}: "
-                f"{_lead_label(row['first_name'], row['last_name'], row['email'])} is due "
+                f"{contact_label(row['first_name'], row['last_name'], row['email'])} is due "
                 f"{row['sla_due_at']:%Y-%m-%d %H:%M} UTC. {base}/leads/{row['id']}/"
             )
     if not lines:
