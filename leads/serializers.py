@@ -3,6 +3,7 @@ transitions and assignment, never by writing the lead."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -41,6 +42,17 @@ class LeadSerializer(serializers.ModelSerializer):
             "id", "stage", "fit_score", "behavior_score", "fit_grade", "owner", "team",
             "stage_entered_at", "sla_due_at", "created_at", "updated_at",
         ]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # ModelSerializer introspects the model again for every instance (most of the cost of
+        # one lead's body); the result depends on the class only, so build it once per class
+        # and hand out copies, as DRF does for declared fields.
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            cls._built_fields = built
+        return copy.deepcopy(built)
 
     def validate_email(self, value: str) -> str:
         return value.strip().lower()
