@@ -200,9 +200,9 @@ class LeadViewSet(
         lead = self.get_lead()
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        call(lead, actor=actor_for(request), **serializer.validated_data)
-        lead = Lead.objects.select_related("owner", "team").get(pk=lead.pk)
-        return Response(LeadSerializer(lead).data)
+        transition = call(lead, actor=actor_for(request), **serializer.validated_data)
+        # The row as the move locked and wrote it, owner and team included: no re-read.
+        return Response(LeadSerializer(transition.lead).data)
 
     @extend_schema(request=NoteSerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])

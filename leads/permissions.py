@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
 
-from .models import Lead, Stage
+from .models import Lead, Stage, TeamMembership
 
 MARKETING = "marketing"
 SALES_REP = "sales_rep"
@@ -68,10 +68,10 @@ def visible_leads(user, queryset: QuerySet[Lead] | None = None) -> QuerySet[Lead
     if sees_all_leads(user):
         return qs
     if is_rep(user):
-        return qs.filter(
-            Q(owner=user)
-            | Q(owner__isnull=True, stage=Stage.MQL, team_id__in=rep_team_ids(user))
-        )
+        # The rep's teams as a subquery, not a list read first: one query fewer per request,
+        # and a rep acting on their own lead never needs the list.
+        teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
+        return qs.filter(Q(owner=user) | Q(owner__isnull=True, stage=Stage.MQL, team_id__in=teams))
     return qs.none()
 
 

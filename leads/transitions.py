@@ -196,7 +196,13 @@ def _authorize(actor: Actor, lead: Lead, move: str) -> None:
 
 
 def _lock(lead_id: int) -> Lead:
-    return Lead.objects.select_for_update(no_key=True).get(pk=lead_id)
+    # Owner and team come along for the webhook payload and the API's answer, but only the
+    # lead's row is locked: a rep's or a team's row locked per move would queue their moves.
+    return (
+        Lead.objects.select_related("owner", "team")
+        .select_for_update(no_key=True, of=("self",))
+        .get(pk=lead_id)
+    )
 
 
 def _check_table(lead: Lead, move: str, to_stage: str | None = None) -> None:
@@ -387,6 +393,7 @@ def accept(lead: Lead, *, actor: Actor, note: str = "") -> StageTransition:
         updates: dict[str, Any] = {}
         if locked.owner_id is None and actor.user is not None and permissions.is_rep(actor.user):
             updates["owner_id"] = actor.user.pk
+            locked.owner = actor.user
         transition = _apply(
             locked,
             move="accept",
