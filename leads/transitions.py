@@ -213,17 +213,67 @@ def _check_table(lead: Lead, move: str, to_stage: str | None = None) -> None:
 
 
 def active_definition_version() -> int | None:
-    from scoring.models import DefinitionState, QualifiedLeadDefinition
-
-    return (
-        QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE)
-        .values_list("version", flat=True)
-        .first()
-    )
+    return _active_rules(policies=False)[0]
 
 
 def _active_sla_policies() -> dict[str, Any]:
     """The active SLA policies by clock, with their calendars."""
+    return dict(_active_rules(version=False)[1])
+
+
+# Per process and database: the row versions of the active SLA policies and their calendars
+# last read, and the policies built from those rows.
+_POLICIES_SEEN: dict[tuple[str, str], tuple[str | None, dict[str, Any]]] = {}
+
+
+def _active_rules(
+    *, version: bool = True, policies: bool = True
+) -> tuple[int | None, Mapping[str, Any]]:
+    """The active definition's version and the active SLA policies by clock.
+
+    On PostgreSQL this is one query returning the version and the row versions (``xmin``,
+    ``ctid``) of the active policies and their calendars; the policies are rebuilt only when
+    those changed. Any edit, by any process, writes a new row version, so it takes effect on the
+    next move without an invalidation to remember. Elsewhere (SQLite: no round trips) the
+    asked-for parts are read as they are.
+    """
+    from django.db import connection
+    from scoring.models import DefinitionState, QualifiedLeadDefinition
+    from sla.models import BusinessCalendar, SlaPolicy
+
+    if connection.vendor != "postgresql":
+        active_version = (
+            QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE)
+            .values_list("version", flat=True)
+            .first()
+            if version
+            else None
+        )
+        return active_version, (_read_sla_policies() if policies else {})
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT d.version FROM {quote(QualifiedLeadDefinition._meta.db_table)} d"
+            " WHERE d.state = %s ORDER BY d.version DESC LIMIT 1),"
+            " (SELECT string_agg(concat_ws(':', p.id, p.xmin, p.ctid, c.id, c.xmin, c.ctid),"
+            " ',' ORDER BY p.id)"
+            f" FROM {quote(SlaPolicy._meta.db_table)} p"
+            f" JOIN {quote(BusinessCalendar._meta.db_table)} c ON c.id = p.calendar_id"
+            " WHERE p.active)",
+            [DefinitionState.ACTIVE],
+        )
+        active_version, row_versions = cursor.fetchone()
+    where = (connection.alias, connection.settings_dict["NAME"])
+    seen = _POLICIES_SEEN.get(where)
+    if seen is None or seen[0] != row_versions:
+        # Read after the row versions: if an edit lands in between, the next call sees a
+        # newer row version than the one stored here and reads again.
+        seen = (row_versions, _read_sla_policies())
+        _POLICIES_SEEN[where] = seen
+    return active_version, seen[1]
+
+
+def _read_sla_policies() -> dict[str, Any]:
     from sla.models import SlaPolicy
 
     return {
@@ -262,10 +312,10 @@ def _deadline_from(
 def _sla_deadline(
     stage: str, entered_at: dt.datetime, first_touch_at: dt.datetime | None
 ) -> tuple[str, dt.datetime | None, dt.datetime | None]:
-    """`_deadline_from` the active policies (one query)."""
+    """`_deadline_from` the active policies."""
     if stage not in (Stage.MQL, Stage.SAL):
         return "", None, None
-    return _deadline_from(_active_sla_policies(), stage, entered_at, first_touch_at)
+    return _deadline_from(_active_rules(version=False)[1], stage, entered_at, first_touch_at)
 
 
 def _apply(
@@ -284,7 +334,10 @@ def _apply(
     """
     now = at or timezone.now()
     first_touch_at = None if change.to_stage != lead.stage else lead.first_touch_at
-    clock, due, warn = _sla_deadline(change.to_stage, now, first_touch_at)
+    active_version, policies = _active_rules(
+        version=definition_version is None, policies=change.to_stage in (Stage.MQL, Stage.SAL)
+    )
+    clock, due, warn = _deadline_from(policies, change.to_stage, now, first_touch_at)
     values: dict[str, Any] = {
         "stage": change.to_stage,
         "stage_entered_at": now,
@@ -318,9 +371,7 @@ def _apply(
         note=change.note,
         fit_score=lead.fit_score,
         behavior_score=lead.behavior_score,
-        definition_version=(
-            definition_version if definition_version is not None else active_definition_version()
-        ),
+        definition_version=definition_version if definition_version is not None else active_version,
         owner_id=lead.owner_id,
         bant=dict(change.bant),
         assignment=change.assignment,

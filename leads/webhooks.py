@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -200,9 +200,36 @@ def lead_payload(lead: Lead) -> dict[str, Any]:
     }
 
 
+# Per process and database: the row versions of the active subscriptions last read, and those
+# subscriptions.
+_SUBSCRIPTIONS_SEEN: dict[tuple[str, str], tuple[str | None, list[WebhookSubscription]]] = {}
+
+
+def _active_subscriptions() -> list[WebhookSubscription]:
+    """The active subscriptions. On PostgreSQL, every move asks only for their row versions
+    (``xmin``, ``ctid``: any edit, by any process, writes a new one) and reads the rows again
+    only when those changed, so a manager's edit counts from the next move on."""
+    if connection.vendor != "postgresql":
+        return list(WebhookSubscription.objects.filter(active=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT string_agg(concat_ws(':', id, xmin, ctid), ',' ORDER BY id)"
+            f" FROM {connection.ops.quote_name(WebhookSubscription._meta.db_table)} WHERE active"
+        )
+        row_versions = cursor.fetchone()[0]
+    where = (connection.alias, connection.settings_dict["NAME"])
+    seen = _SUBSCRIPTIONS_SEEN.get(where)
+    if seen is None or seen[0] != row_versions:
+        # Read after the row versions: an edit landing in between shows as a newer row
+        # version next time, which reads again.
+        seen = (row_versions, list(WebhookSubscription.objects.filter(active=True)))
+        _SUBSCRIPTIONS_SEEN[where] = seen
+    return seen[1]
+
+
 def _subscribers(event: str) -> list[WebhookSubscription]:
     # Subscriptions are few; filtering the JSON list in Python works on SQLite and PostgreSQL.
-    return [s for s in WebhookSubscription.objects.filter(active=True) if event in s.events]
+    return [s for s in _active_subscriptions() if event in s.events]
 
 
 def enqueue(event: str, payload_for: Any) -> list[WebhookDelivery]:

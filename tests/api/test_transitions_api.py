@@ -1,8 +1,14 @@
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
-from leads.models import ActorType, Stage, StageTransition, Touch
+import pytest
+from django.db import connection
+
+from leads.models import ActorType, Lead, SlaClock, Stage, StageTransition, Touch
+from leads.webhooks import WebhookSubscription
+from scoring.models import DefinitionState, QualifiedLeadDefinition
+from sla.models import BusinessCalendar, SlaPolicy
 from tests.factories import EventFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +113,114 @@ def test_history_lists_transitions_touches_and_events(as_rep, mql_lead):
     assert body["touches"][0]["kind"] == "email"
     assert body["events"][0]["type"] == "webinar_attended"
     assert body["sla_breaches"] == []
+
+
+def test_accept_answers_with_the_lead_as_it_now_reads(as_rep2, rep2, team):
+    unassigned = LeadFactory(stage=Stage.MQL, owner=None, team=team)
+    response = as_rep2.post(f"/api/v1/leads/{unassigned.pk}/accept/", {}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["owner"] == rep2.username and body["team"] == team.name
+    assert body == as_rep2.get(f"/api/v1/leads/{unassigned.pk}/").json()
+
+
+def test_reject_answers_with_the_lead_as_it_now_reads(as_manager, rep, team):
+    lead = LeadFactory(stage=Stage.MQL, owner=rep, team=team)
+    response = as_manager.post(f"/api/v1/leads/{lead.pk}/reject/", {"reason": "no_need"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["owner"] is None
+    assert response.json() == as_manager.get(f"/api/v1/leads/{lead.pk}/").json()
+
+
+def test_an_accept_with_policies_definition_and_a_webhook_stays_within_its_queries(
+    as_rep, rep, team, django_assert_max_num_queries
+):
+    """Token, roles, the visible lead, lock, rules, update, audit row, subscriptions, outbox
+    row (and the savepoint pair of the test's transaction). PostgreSQL reads the definition's
+    version and the policies' row versions in one query."""
+    _policy(SlaClock.SAL_QUALIFY, hours=24)
+    QualifiedLeadDefinition.objects.create(name="Active", state=DefinitionState.ACTIVE)
+    WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["lead.sal"])
+    warm, lead = (LeadFactory(stage=Stage.MQL, owner=rep, team=team) for _ in range(2))
+    as_rep.post(f"/api/v1/leads/{warm.pk}/accept/", {}, format="json")
+    with django_assert_max_num_queries(11 if connection.vendor == "postgresql" else 12):
+        response = as_rep.post(f"/api/v1/leads/{lead.pk}/accept/", {}, format="json")
+    assert response.status_code == 200
+
+
+# --- Edits by admins count from the next move on (rules may be kept per process) ---------------
+
+
+def _policy(clock: str, *, hours: float, business_time: bool = False) -> SlaPolicy:
+    calendar = BusinessCalendar.objects.create(
+        name=f"Calendar for {clock}", working_days=[0, 1, 2, 3, 4, 5, 6]
+    )
+    return SlaPolicy.objects.create(
+        name=clock, stage=Stage.SAL, clock=clock, calendar=calendar, duration_hours=hours,
+        business_time=business_time,
+    )
+
+
+def _accepted(client, rep, team) -> Lead:
+    lead = LeadFactory(stage=Stage.MQL, owner=rep, team=team)
+    response = client.post(f"/api/v1/leads/{lead.pk}/accept/", {}, format="json")
+    assert response.status_code == 200, response.content
+    return Lead.objects.get(pk=lead.pk)
+
+
+def _clock_length(lead: Lead) -> dt.timedelta | None:
+    return None if lead.sla_due_at is None else lead.sla_due_at - lead.stage_entered_at
+
+
+def test_an_edited_sla_policy_sets_the_deadline_of_the_next_accepted_lead(as_rep, rep, team):
+    policy = _policy(SlaClock.SAL_QUALIFY, hours=24)
+    assert _clock_length(_accepted(as_rep, rep, team)) == dt.timedelta(hours=24)
+
+    policy.duration_hours = 48
+    policy.save()  # as the admin's change form does
+    assert _clock_length(_accepted(as_rep, rep, team)) == dt.timedelta(hours=48)
+
+    SlaPolicy.objects.filter(pk=policy.pk).update(active=False)  # a bulk edit sends no signal
+    assert _clock_length(_accepted(as_rep, rep, team)) is None
+
+    SlaPolicy.objects.filter(pk=policy.pk).update(active=True, duration_hours=8)
+    assert _clock_length(_accepted(as_rep, rep, team)) == dt.timedelta(hours=8)
+
+    _policy(SlaClock.SAL_FIRST_TOUCH, hours=2)  # a new, shorter clock runs first
+    lead = _accepted(as_rep, rep, team)
+    assert (lead.sla_clock, _clock_length(lead)) == (SlaClock.SAL_FIRST_TOUCH, dt.timedelta(hours=2))
+
+    SlaPolicy.objects.filter(clock=SlaClock.SAL_FIRST_TOUCH).delete()
+    lead = _accepted(as_rep, rep, team)
+    assert (lead.sla_clock, _clock_length(lead)) == (SlaClock.SAL_QUALIFY, dt.timedelta(hours=8))
+
+
+def test_an_edited_business_calendar_sets_the_deadline_of_the_next_accepted_lead(as_rep, rep, team):
+    policy = _policy(SlaClock.SAL_QUALIFY, hours=6, business_time=True)
+    before = SlaPolicy.objects.select_related("calendar").get(pk=policy.pk)
+    first = _accepted(as_rep, rep, team)
+    assert first.sla_due_at == before.due_from(first.stage_entered_at)
+
+    BusinessCalendar.objects.filter(pk=policy.calendar_id).update(
+        work_start=dt.time(0, 0), work_end=dt.time(1, 0)
+    )
+    after = SlaPolicy.objects.select_related("calendar").get(pk=policy.pk)
+    second = _accepted(as_rep, rep, team)
+    assert second.sla_due_at == after.due_from(second.stage_entered_at)
+    assert second.sla_due_at != before.due_from(second.stage_entered_at)
+
+
+def test_the_audit_row_names_the_definition_active_at_the_time_of_the_move(as_rep, rep, team):
+    first = QualifiedLeadDefinition.objects.create(name="First", state=DefinitionState.ACTIVE)
+    lead = _accepted(as_rep, rep, team)
+    assert StageTransition.objects.get(lead=lead).definition_version == first.version
+
+    second = QualifiedLeadDefinition.objects.create(name="Second")
+    QualifiedLeadDefinition.objects.filter(pk=first.pk).update(state=DefinitionState.RETIRED)
+    QualifiedLeadDefinition.objects.filter(pk=second.pk).update(state=DefinitionState.ACTIVE)
+    lead = _accepted(as_rep, rep, team)
+    assert StageTransition.objects.get(lead=lead).definition_version == second.version
+
+    QualifiedLeadDefinition.objects.filter(pk=second.pk).update(state=DefinitionState.RETIRED)
+    lead = _accepted(as_rep, rep, team)
+    assert StageTransition.objects.get(lead=lead).definition_version is None

@@ -110,6 +110,42 @@ def test_transition_writes_signed_delivery_in_its_transaction(receiver, rep, tea
 
 
 @pytest.mark.django_db
+def test_a_managers_subscription_edits_count_from_the_next_move(as_manager, as_rep, rep, team):
+    def move(name: str, body: dict) -> list[tuple[int, str]]:
+        """Make `name` on a fresh MQL through the API; the outbox rows it wrote."""
+        lead = LeadFactory(stage=Stage.MQL, owner=rep, team=team)
+        before = set(WebhookDelivery.objects.values_list("pk", flat=True))
+        assert as_rep.post(f"/api/v1/leads/{lead.pk}/{name}/", body, format="json").status_code == 200
+        return sorted(
+            WebhookDelivery.objects.exclude(pk__in=before).values_list("subscription_id", "event")
+        )
+
+    accept, reject = ("accept", {}), ("reject", {"reason": "no_need"})
+    assert move(*accept) == []
+    created = as_manager.post(
+        "/api/v1/webhooks/", {"url": "http://127.0.0.1:9/a", "events": ["lead.sal"]}, format="json"
+    )
+    first = created.json()["id"]
+    assert move(*accept) == [(first, "lead.sal")]
+    assert move(*reject) == []
+
+    edited = as_manager.patch(f"/api/v1/webhooks/{first}/", {"events": ["lead.recycled"]}, format="json")
+    assert edited.status_code == 200, edited.content
+    assert move(*accept) == []
+    assert move(*reject) == [(first, "lead.recycled")]
+
+    as_manager.patch(f"/api/v1/webhooks/{first}/", {"active": False}, format="json")
+    assert move(*reject) == []
+    WebhookSubscription.objects.filter(pk=first).update(active=True)  # a bulk edit sends no signal
+    assert move(*reject) == [(first, "lead.recycled")]
+
+    second = WebhookSubscription.objects.create(url="http://127.0.0.1:9/b", events=["lead.recycled"])
+    assert move(*reject) == [(first, "lead.recycled"), (second.pk, "lead.recycled")]
+    assert as_manager.delete(f"/api/v1/webhooks/{first}/").status_code == 204
+    assert move(*reject) == [(second.pk, "lead.recycled")]
+
+
+@pytest.mark.django_db
 def test_refused_transition_leaves_no_outbox_row(rep, team):
     WebhookSubscription.objects.create(url="http://127.0.0.1:9/x", events=["lead.sal"])
     lead = LeadFactory(stage=Stage.SAL, owner=rep, team=team)
