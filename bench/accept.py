@@ -1,9 +1,12 @@
 """Accept/reject latency through the API with 50 concurrent reps, each acting on their own MQLs.
 
     .venv/bin/python bench/accept.py [--database lf_bench_api_accept] [--reps 50] [--leads-per-rep 40]
-        [--think 1.0] [--think 0]
+        [--think 1.0] [--think 0] [--workers 3] [--threads 1]
 
 Uses (and recreates) its own database. Target: p99 <= 50 ms.
+
+gunicorn runs as production runs it: docker-compose.yml and the Dockerfile start 3 sync workers
+(WEB_CONCURRENCY, default 3; no --threads), so that is the default here.
 
 Each rep is a thread with its own connection and token. By default a rep pauses about a second
 (0.5-1.5 s, random) between two clicks, as people at an inbox do: 50 reps then offer ~50
@@ -30,8 +33,10 @@ def main() -> None:
     parser.add_argument("--database", default="lf_bench_api_accept")
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument("--leads-per-rep", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=3,
+                        help="gunicorn workers (production: WEB_CONCURRENCY, default 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per worker (production: 1, sync workers)")
     parser.add_argument("--think", type=float, default=1.0,
                         help="mean seconds a rep pauses between two actions (0: none)")
     args = parser.parse_args()
