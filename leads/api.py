@@ -60,6 +60,7 @@ from .serializers import (
     EventSerializer,
     WebhookCreatedSerializer,
     WebhookSubscriptionSerializer,
+    lead_body,
 )
 from .webhooks import WebhookSubscription
 
@@ -202,7 +203,7 @@ class LeadViewSet(
         serializer.is_valid(raise_exception=True)
         transition = call(lead, actor=actor_for(request), **serializer.validated_data)
         # The row as the move locked and wrote it, owner and team included: no re-read.
-        return Response(LeadSerializer(transition.lead).data)
+        return Response(lead_body(transition.lead))
 
     @extend_schema(request=NoteSerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
