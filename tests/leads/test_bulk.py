@@ -1,4 +1,4 @@
-"""`leads.bulk.insert_objects`: what bulk_create would have stored, with the pks set."""
+"""`leads.bulk`: bulk inserts and updates store what bulk_create and bulk_update would have stored."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 
-from leads.bulk import insert_objects
+from leads.bulk import insert_objects, insert_rows, update_rows
 from leads.models import Lead, Stage, StageTransition
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,38 @@ def test_ignore_conflicts_skips_the_rows_that_collide_and_keeps_the_rest():
 
     assert Lead.objects.get(email="dup@acme.example").first_name == "Old"
     assert Lead.objects.filter(email="fresh@acme.example").exists()
+
+
+AWKWARD_TEXT = ['say "hi"', "back\\slash", "a,b", "{braces}", "NULL", "", "  padded  ", "Zoë 日本", "'quote'"]
+
+
+def test_plain_rows_are_stored_exactly_whatever_their_text_and_get_their_pks_in_order():
+    fields = [Lead._meta.get_field(name) for name in
+              ("email", "first_name", "employees", "annual_revenue", "fit_score", "stage", "stage_entered_at",
+               "attributes", "external_id")]
+    paris = dt.timezone(dt.timedelta(hours=2))
+    rows = [
+        (f"r{i}@acme.example", text, i if i % 2 else None, Decimal("12.50") if i % 3 else None, 0.25 * i,
+         Stage.SAL if i % 2 else Stage.MQL, dt.datetime(2025, 3, 1, 12, i, tzinfo=paris),
+         {"note": text} if i % 2 else {}, None if i % 2 else f"x-{text}")
+        for i, text in enumerate(AWKWARD_TEXT)
+    ]
+
+    pks = insert_rows(Lead, fields, rows)
+
+    stored = {lead.pk: lead for lead in Lead.objects.filter(pk__in=pks)}
+    assert len(stored) == len(rows)
+    for pk, row in zip(pks, rows, strict=True):
+        assert tuple(getattr(stored[pk], field.attname) for field in fields) == row
+
+
+def test_updated_rows_take_each_their_own_values_and_nothing_else_changes():
+    leads = [Lead.objects.create(email=f"u{i}@acme.example", company="Keep") for i in range(len(AWKWARD_TEXT))]
+    at = dt.datetime(2025, 3, 1, 12, 30, tzinfo=dt.timezone.utc)
+    fields = [Lead._meta.get_field(name) for name in ("first_name", "stage_entered_at", "recycle_count", "owner_id")]
+
+    update_rows(Lead, fields, [(lead.pk, text, at, i, None) for i, (lead, text) in enumerate(zip(leads, AWKWARD_TEXT))])
+
+    for i, (lead, text) in enumerate(zip(leads, AWKWARD_TEXT)):
+        lead.refresh_from_db()
+        assert (lead.first_name, lead.stage_entered_at, lead.recycle_count, lead.company) == (text, at, i, "Keep")
