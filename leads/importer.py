@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from scoring import services as scoring
 
 from . import permissions, transitions
-from .bulk import insert_objects
+from .bulk import insert_rows, update_rows
 from .models import Lead, Stage
 
 CHUNK = 1000
@@ -47,6 +47,8 @@ STAGE_COLUMNS = {
 COLUMNS = ("external_id", "email", *LEAD_COLUMNS, "owner", "created_at", *STAGE_COLUMNS, "rejection_reason")
 MAX_LENGTHS = {"first_name": 100, "last_name": 100, "company": 200, "job_title": 200,
                "industry": 100, "source": 100, "external_id": 255}
+# What a row is compared with when it names a lead already stored.
+MATCH_FIELDS = ("id", "external_id", "email", *LEAD_COLUMNS)
 DMY = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})(?:[ T](\d{1,2}):(\d{2}))?$")
 
 
@@ -95,8 +97,13 @@ def parse_moment(value: str, column: str, tz: dt.tzinfo | None = None) -> dt.dat
     return moment
 
 
-def _clean_row(row: dict[str, Any], tz: dt.tzinfo | None = None) -> dict[str, Any]:
-    data = {k.strip().lower(): (str(v).strip() if v is not None else "") for k, v in row.items() if k}
+def _normalise(row: dict[str, Any]) -> dict[str, str]:
+    """A row as `_clean_row` reads it: names stripped and lower-cased, values stripped text."""
+    return {k.strip().lower(): (str(v).strip() if v is not None else "") for k, v in row.items() if k}
+
+
+def _clean_row(data: dict[str, str], tz: dt.tzinfo | None = None) -> dict[str, Any]:
+    """Validate one normalised row; a RowError names the first thing wrong with it."""
     email = data.get("email", "").lower()
     ext = data.get("external_id", "")
     if not email and not ext:
@@ -147,17 +154,32 @@ def _clean_row(row: dict[str, Any], tz: dt.tzinfo | None = None) -> dict[str, An
     return out
 
 
-def _rows(source: Iterable[dict] | IO[str] | str) -> Iterator[tuple[int, Any]]:
+def _rows(source: Iterable[dict] | IO[str] | str) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, normalised row) for each data row of a CSV file or path, or of dicts."""
     if isinstance(source, str):
         source = open(source, newline="", encoding="utf-8-sig")  # noqa: SIM115
     if hasattr(source, "read"):
-        reader = csv.DictReader(source)  # type: ignore[arg-type]
-        for row in reader:
-            yield reader.line_num, row
+        # The rows csv.DictReader would give, normalised, with the header's names cleaned once
+        # rather than on every row: a short row reads as blank in its missing columns, cells past
+        # the header are ignored, blank lines skipped, and of two columns of one name the later
+        # one's cells are read.
+        reader = csv.reader(source)  # type: ignore[arg-type]
+        header = next(reader, None)
+        if header is None:
+            return
+        last = {name: index for index, name in enumerate(header)}
+        columns = {name.strip().lower(): index for name, index in last.items() if name}
+        width = len(header)
+        for cells in reader:
+            if not cells:
+                continue
+            if len(cells) < width:
+                cells += [""] * (width - len(cells))
+            yield reader.line_num, {name: cells[index].strip() for name, index in columns.items()}
     else:
         # JSON rows are numbered as if line 1 were a header.
         for index, row in enumerate(source, start=2):  # type: ignore[arg-type]
-            yield index, row
+            yield index, _normalise(row)
 
 
 def import_leads(
@@ -216,23 +238,27 @@ def _owners(names: set[str], result: ImportResult) -> dict[str, Any]:
 
 
 def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, actor: Any) -> None:
+    """Write one chunk in one transaction. Leads are handled as plain dicts of their values, not
+    Lead instances: building a model object per row cost more than inserting it."""
     with transaction.atomic():
         owners = _owners({data["_owner"] for _, data in chunk if data["_owner"]}, result)
         exts = {d["external_id"] for _, d in chunk if d["external_id"]}
         emails = {d["email"] for _, d in chunk if d["email"]}
-        # One read for both keys, and one instance per lead whichever key a row names it by.
-        by_ext: dict[str, Lead] = {}
-        by_email: dict[str, Lead] = {}
+        # One read for both keys, and one record per lead whichever key a row names it by.
+        by_ext: dict[str, dict[str, Any]] = {}
+        by_email: dict[str, dict[str, Any]] = {}
         if exts or emails:
-            for lead in Lead.objects.filter(Q(external_id__in=exts) | Q(email__in=emails)):
-                if lead.external_id in exts:
-                    by_ext[lead.external_id] = lead
-                if lead.email in emails:
-                    by_email[lead.email] = lead
-        new: dict[str, Lead] = {}
-        changed: dict[int, Lead] = {}
+            found = Lead.objects.filter(Q(external_id__in=exts) | Q(email__in=emails)).order_by()
+            for values in found.values_list(*MATCH_FIELDS):
+                lead = dict(zip(MATCH_FIELDS, values))
+                if lead["external_id"] in exts:
+                    by_ext[lead["external_id"]] = lead
+                if lead["email"] in emails:
+                    by_email[lead["email"]] = lead
+        new: dict[str, dict[str, Any]] = {}
+        changed: dict[int, dict[str, Any]] = {}
         changed_fields: set[str] = set()
-        targets: list[tuple[int, dict[str, Any], Lead]] = []
+        targets: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for line, data in chunk:
             ext = data["external_id"]
             lead = (by_ext.get(ext) if ext else None) or (by_email.get(data["email"]) if data["email"] else None)
@@ -241,9 +267,9 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                 if not data["email"]:
                     result.rejected.append((line, f"email is required to create a lead (external_id '{ext}' is unknown)"))
                     continue
-                fields = {k: v for k, v in data.items() if not k.startswith("_")}
+                lead = {k: v for k, v in data.items() if not k.startswith("_")}
                 owner = owners.get(data["_owner"])
-                lead = Lead(**fields, owner=owner)
+                lead["id"], lead["owner_id"] = None, owner.pk if owner is not None else None
                 new[data["email"]] = lead
                 if ext:
                     by_ext[ext] = lead
@@ -251,36 +277,36 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
             else:
                 diff = False
                 for name, value in data.items():
-                    if name.startswith("_") or value in (None, "") or name == "created_at" and lead.pk:
+                    if name.startswith("_") or value in (None, "") or name == "created_at" and lead["id"]:
                         continue
-                    if getattr(lead, name) != value:
+                    if lead.get(name) != value:
                         if name == "email" and value in by_email and by_email[value] is not lead:
                             continue
-                        setattr(lead, name, value)
+                        lead[name] = value
                         changed_fields.add(name)
                         diff = True
-                if lead.pk is None:
+                if lead["id"] is None:
                     pass
                 elif diff:
-                    changed[lead.pk] = lead
+                    changed[lead["id"]] = lead
                     result.updated += 1
                 else:
                     result.unchanged += 1
-            targets.append((line, data, lead))
+            targets.append((data, lead))
         if new:
-            insert_objects(Lead, list(new.values()))
-            missing = [lead.email for lead in new.values() if lead.pk is None]
-            if missing:
-                ids = dict(Lead.objects.filter(email__in=missing).values_list("email", "id"))
-                for lead in new.values():
-                    lead.pk = lead.pk or ids.get(lead.email)
+            _insert_leads(list(new.values()))
         if changed:
+            names = sorted(changed_fields)
             now = timezone.now()
-            for lead in changed.values():
-                lead.updated_at = now
-            Lead.objects.bulk_update(list(changed.values()), sorted(changed_fields | {"updated_at"}), batch_size=500)
+            update_rows(
+                Lead, [Lead._meta.get_field(name) for name in (*names, "updated_at")],
+                [(lead["id"], *(lead[name] for name in names), now) for lead in changed.values()],
+                batch_size=500,
+            )
         history = []
-        for _, data, lead in targets:
+        for data, lead in targets:
+            if not data["_steps"]:
+                continue
             owner = owners.get(data["_owner"])
             steps = [
                 transitions.HistoricalStep(
@@ -290,10 +316,26 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                 )
                 for stage, at in data["_steps"]
             ]
-            if steps:
-                history.append((lead, steps))
+            history.append((lead["id"], steps))
         # Steps already recorded (a re-import) are skipped there, so this writes nothing twice.
         transitions.record_history_batch(history, actor=actor)
-        touched = [lead.pk for lead in list(new.values()) + list(changed.values())]
+        touched = [lead["id"] for lead in new.values()] + list(changed)
         if touched:
             scoring.on_lead_changed(touched)
+
+
+def _insert_leads(leads: list[dict[str, Any]]) -> None:
+    """INSERT the new leads (dicts of the row's values), each column the model's default where
+    the row gave nothing, as `Lead(**values)` would have it; sets each dict's "id"."""
+    fields = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    defaults["updated_at"] = timezone.now()  # auto_now, as bulk_create sets it
+    names = [f.attname for f in fields]
+    rows = [tuple([lead.get(name, defaults[name]) for name in names]) for lead in leads]
+    for lead, pk in zip(leads, insert_rows(Lead, fields, rows)):
+        lead["id"] = pk
+    missing = [lead["email"] for lead in leads if lead["id"] is None]
+    if missing:  # a database that does not return the keys of a bulk insert
+        ids = dict(Lead.objects.filter(email__in=missing).values_list("email", "id"))
+        for lead in leads:
+            lead["id"] = lead["id"] or ids.get(lead["email"])

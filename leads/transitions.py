@@ -838,7 +838,8 @@ def record_history_batch(
         recorded: dict[int, set[tuple[str, dt.datetime]]] = {pk: set() for pk in merged}
         latest: dict[int, tuple[dt.datetime, int, str]] = {}
         recycles: dict[int, int] = dict.fromkeys(merged, 0)
-        history = StageTransition.objects.filter(lead_id__in=list(merged)).values_list(
+        # Unordered: what is kept of it does not depend on the order (no sort of the batch's history).
+        history = StageTransition.objects.filter(lead_id__in=list(merged)).order_by().values_list(
             "lead_id", "from_stage", "to_stage", "at", "pk"
         )
         for lead_id, from_stage, to_stage, at, pk in history:

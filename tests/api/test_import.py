@@ -98,3 +98,18 @@ def test_import_leads_command_prints_summary(tmp_path):
     out = io.StringIO()
     call_command("import_leads", str(path), stdout=out, stderr=io.StringIO())
     assert "created 1" in out.getvalue()
+
+
+def test_header_names_are_matched_loosely_short_rows_read_blank_and_blank_lines_are_skipped():
+    text = (
+        " External_ID ,EMAIL,Company,,company\r\n"
+        "crm-9, Nine@Example.com ,Ignored,stray,Nine Ltd,extra cell\r\n"
+        "\r\n"
+        "crm-10,ten@example.com\r\n"
+        ",,Acme\r\n"
+    )
+    result = import_leads(io.StringIO(text))
+    assert (result.created, result.rejected) == (2, [(5, "external_id or email is required")])
+    nine, ten = Lead.objects.get(external_id="crm-9"), Lead.objects.get(external_id="crm-10")
+    assert (nine.email, nine.company) == ("nine@example.com", "Nine Ltd")  # of two columns, the later
+    assert (ten.email, ten.company) == ("ten@example.com", "")

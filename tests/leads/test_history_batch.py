@@ -85,3 +85,16 @@ def test_a_step_without_a_time_zone_is_refused_and_nothing_is_written(policies):
     with pytest.raises(transitions.InvalidReason):
         transitions.record_history_batch([(lead, [good]), (LeadFactory(), [naive])], actor=transitions.SYSTEM)
     assert not StageTransition.objects.exists()
+
+
+def test_a_lead_given_by_id_gets_the_same_history_as_an_instance(policies, rep):
+    by_instance, by_id = LeadFactory(), LeadFactory()
+    journey = journeys(rep)[0]
+    transitions.record_history_batch([(by_instance, journey)], actor=transitions.SYSTEM)
+    written = transitions.record_history_batch([(by_id.pk, journey)], actor=transitions.SYSTEM)
+
+    assert [(row.lead_id, row.to_stage, row.at) for row in written] == [(by_id.pk, step.to_stage, step.at) for step in journey]
+    assert all(row.pk for row in written)
+    by_instance.refresh_from_db()
+    by_id.refresh_from_db()
+    assert [getattr(by_id, name) for name in STATE] == [getattr(by_instance, name) for name in STATE]
