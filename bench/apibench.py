@@ -51,11 +51,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], *, workers: int, threads: int = 1) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(
+    env: dict[str, str], *, workers: int, threads: int = 1, access_log: str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn on a free port. With `access_log`, each request is logged there as
+    ``<method> <path> <status> <microseconds>`` (see `server_times`)."""
     port = free_port()
+    log_args: list[str] = []
+    if access_log:
+        log_args = ["--access-logfile", access_log, "--access-logformat", "%(m)s %(U)s %(s)s %(D)s"]
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "leadflow.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "--threads", str(threads), "--timeout", "120", "--log-level", "warning"],
+         "--threads", str(threads), "--timeout", "120", "--log-level", "warning", *log_args],
         cwd=ROOT, env=env,
     )
     base = f"http://127.0.0.1:{port}"
@@ -69,6 +76,19 @@ def start_gunicorn(env: dict[str, str], *, workers: int, threads: int = 1) -> tu
                 proc.terminate()
                 raise SystemExit("gunicorn did not start")
             time.sleep(0.5)
+
+
+def server_times(access_log: str, *, method: str = "POST") -> list[float]:
+    """Seconds gunicorn spent on each `method` request in an access log written by
+    `start_gunicorn(access_log=...)`: from reading the request to writing the response, so
+    without the time a request waited for a free worker."""
+    times = []
+    with open(access_log) as lines:
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == method:
+                times.append(int(parts[3]) / 1e6)
+    return times
 
 
 def percentile(values: list[float], share: float) -> float:
