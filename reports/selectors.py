@@ -19,6 +19,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import TruncWeek
@@ -461,14 +462,11 @@ def _clock(kind: str) -> _Clock:
 # --- Percentiles --------------------------------------------------------------------------
 
 
-def _percentile_sql(p: float) -> str:
-    """percentile_cont(p) over `x` in each group of a slice's rows (`rn`, `n`: see `_distribution`).
-
-    PostgreSQL has it built in; on SQLite the same linear interpolation comes from the row
-    numbers: position 1 + p·(n−1), between the row at its floor and the next one.
-    """
-    if _pg():
-        return f"percentile_cont({p}) WITHIN GROUP (ORDER BY x)"
+def _interpolated_sql(p: float) -> str:
+    """SQLite's percentile_cont(p) over `x` in each group of a slice's rows (`rn`, `n`: see
+    `_distribution`): the linear interpolation at position 1 + p·(n−1), between the row at its
+    floor and the next one. PostgreSQL uses its own, both fractions in one call so each group is
+    sorted once rather than twice."""
     pos = f"(1 + {p} * (n - 1))"
     lo = f"CAST({pos} AS INTEGER)"
     return (
@@ -524,8 +522,9 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
         end_at=span.end_at() if span.ends is not None else Value(None, output_field=DateTimeField()),
         is_start=is_start,
         # The rep holding the lead after that stage entry (recorded on the transition): no join
-        # to the leads table, which would mean hashing every lead on a big database.
-        owner_key=F("owner__username"),
+        # to the leads table, which would mean hashing every lead on a big database. The id, not
+        # the name: the owner slice groups integers and looks the names up for its few groups.
+        owner_key=F("owner_id"),
         week_key=TruncWeek("at"),
     )
     keys = ["owner_key", "week_key"]
@@ -569,17 +568,29 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
         f"AVG(CASE WHEN x <= {float(sla_hours)} THEN 1.0 ELSE 0.0 END)" if sla_hours is not None else "NULL"
     )
 
-    def by(kind: str, key: str) -> str:
-        """One slice: a group per value of `key`, its value cast to text after grouping."""
+    if pg:
+        percentiles, picked = "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY x) AS p", "p[1], p[2]"
+    else:
+        percentiles, picked = f"{_interpolated_sql(0.5)} AS p50, {_interpolated_sql(0.9)} AS p90", "p50, p90"
+
+    def by(kind: str, key: str, label: str = "k", join: str = "") -> str:
+        """One slice: a group per value of `key`, labelled by `label` (cast to text) after grouping."""
         ranked = "" if pg else (
             f", ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY x) AS rn, COUNT(*) OVER (PARTITION BY {key}) AS n"
         )
-        return (
-            f"SELECT '{kind}', CAST(k AS {text}), COUNT(*), {_percentile_sql(0.5)}, {_percentile_sql(0.9)},"
-            f" {within} FROM (SELECT {key} AS k, x{ranked} FROM h) {kind}_rows GROUP BY k"
+        grouped = (
+            f"SELECT k, COUNT(*) AS c, {percentiles}, {within} AS share"
+            f" FROM (SELECT {key} AS k, x{ranked} FROM h) {kind}_rows GROUP BY k"
         )
+        return f"SELECT '{kind}', CAST({label} AS {text}), c, {picked}, share FROM ({grouped}) {kind}_groups{join}"
 
-    slices = [by("total", "''"), by("owner", "COALESCE(owner_key, '')"), by("week", "week_key")]
+    slices = [
+        by("total", "''"),
+        # Owners are grouped by id and named afterwards, a look-up per group; no owner is "".
+        by("owner", "owner_key", "COALESCE(u.username, '')",
+           f" LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = owner_groups.k"),
+        by("week", "week_key"),
+    ]
     if group:
         slices.append(by("group", "group_key"))
     if span.ends is None:
