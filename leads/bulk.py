@@ -18,11 +18,13 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, models
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 BATCH_SIZE = 5000
@@ -156,6 +158,26 @@ def update_rows(
         for start in range(0, len(rows), batch_size):
             columns = zip(*rows[start : start + batch_size])
             cursor.execute(sql, [_array_param(field, values) for field, values in zip(all_fields, columns)])
+
+
+def any_of(field: models.Field, values: Iterable[Any]) -> Q:
+    """A filter: `field` (of the queried model) holds one of `values`; for look-ups by a key,
+    where the column's index is the way in. Elsewhere than PostgreSQL, `__in`.
+
+    On PostgreSQL one array parameter in its text form: a thousand keys as `__in` cost Django's
+    preparation and psycopg2's adaptation of each. The array sits behind a scalar subquery, so
+    the planner does not weigh a thousand index probes against a sequential scan: while a bulk
+    load outruns the table's statistics it picks the scan, three times slower at 100,000 leads
+    and growing with the table."""
+    values = list(values)
+    if connection.vendor != "postgresql":
+        return Q(**{f"{field.name}__in": values})
+    quote = connection.ops.quote_name
+    column = f"{quote(field.model._meta.db_table)}.{quote(field.column)}"
+    array = _array_type(field)
+    condition = RawSQL(f"{column} = ANY((SELECT %s::{array})::{array})", [_array_param(field, values)],
+                       output_field=models.BooleanField())
+    return Q(condition)
 
 
 def _array_type(field: models.Field) -> str:

@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from scoring import services as scoring
 
 from . import permissions, transitions
-from .bulk import insert_rows, update_rows
+from .bulk import any_of, insert_rows, update_rows
 from .models import Lead, Stage
 
 CHUNK = 1000
@@ -248,7 +248,10 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
         by_ext: dict[str, dict[str, Any]] = {}
         by_email: dict[str, dict[str, Any]] = {}
         if exts or emails:
-            found = Lead.objects.filter(Q(external_id__in=exts) | Q(email__in=emails)).order_by()
+            meta = Lead._meta
+            found = Lead.objects.filter(
+                any_of(meta.get_field("external_id"), exts) | any_of(meta.get_field("email"), emails)
+            ).order_by()
             for values in found.values_list(*MATCH_FIELDS):
                 lead = dict(zip(MATCH_FIELDS, values))
                 if lead["external_id"] in exts:

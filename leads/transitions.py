@@ -808,7 +808,7 @@ def record_history_batch(
     lead (two rows of a file naming the same lead) are merged. A lead may be given by its id
     (the import has no instances); an instance given sees the lead's new state afterwards.
     """
-    from .bulk import insert_rows
+    from .bulk import any_of, insert_rows
 
     merged: dict[int, list[HistoricalStep]] = {}
     instances: dict[int, list[Lead]] = {}
@@ -831,7 +831,7 @@ def record_history_batch(
         locked = {
             row[0]: dict(zip(_HISTORY_FIELDS, row))
             for row in Lead.objects.select_for_update(no_key=True)
-            .filter(pk__in=merged)
+            .filter(any_of(Lead._meta.pk, merged))
             .order_by("pk")
             .values_list(*_HISTORY_FIELDS)
         }
@@ -839,8 +839,10 @@ def record_history_batch(
         latest: dict[int, tuple[dt.datetime, int, str]] = {}
         recycles: dict[int, int] = dict.fromkeys(merged, 0)
         # Unordered: what is kept of it does not depend on the order (no sort of the batch's history).
-        history = StageTransition.objects.filter(lead_id__in=list(merged)).order_by().values_list(
-            "lead_id", "from_stage", "to_stage", "at", "pk"
+        history = (
+            StageTransition.objects.filter(any_of(StageTransition._meta.get_field("lead"), merged))
+            .order_by()
+            .values_list("lead_id", "from_stage", "to_stage", "at", "pk")
         )
         for lead_id, from_stage, to_stage, at, pk in history:
             recorded[lead_id].add((to_stage, at))

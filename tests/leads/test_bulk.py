@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 
-from leads.bulk import insert_objects, insert_rows, update_rows
+from leads.bulk import any_of, insert_objects, insert_rows, update_rows
 from leads.models import Lead, Stage, StageTransition
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +107,13 @@ def test_updated_rows_take_each_their_own_values_and_nothing_else_changes():
     for i, (lead, text) in enumerate(zip(leads, AWKWARD_TEXT)):
         lead.refresh_from_db()
         assert (lead.first_name, lead.stage_entered_at, lead.recycle_count, lead.company) == (text, at, i, "Keep")
+
+
+def test_any_of_finds_the_rows_holding_one_of_the_values_and_none_for_no_values():
+    leads = [Lead.objects.create(email=f"k{i}@acme.example", external_id=f"x-{text}") for i, text in enumerate(AWKWARD_TEXT)]
+    external_id, email = Lead._meta.get_field("external_id"), Lead._meta.get_field("email")
+
+    found = Lead.objects.filter(any_of(external_id, [f"x-{text}" for text in AWKWARD_TEXT[:4]]) | any_of(email, ["k8@acme.example"]))
+
+    assert sorted(found.values_list("pk", flat=True)) == sorted(lead.pk for lead in leads[:4] + leads[8:])
+    assert not Lead.objects.filter(any_of(email, [])).exists()
