@@ -601,12 +601,14 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     else:
         window = f"SELECT at, is_start, {columns}, end_at FROM a"
     # Starts whose clock has not stopped yet (no decision, no touch) have no end and drop out.
+    # OFFSET 0 keeps PostgreSQL from inlining `v` into `h`, which would evaluate date_part()
+    # (and parse its unit) at each of the ~20 mentions of t0 and t1 rather than once per span.
     sql = f"""
         WITH {stream},
         w AS ({window}),
         v AS (
             SELECT {_epoch_sql('at')} AS t0, {_epoch_sql('end_at')} AS t1, {columns}
-            FROM w WHERE is_start = 1 AND end_at IS NOT NULL
+            FROM w WHERE is_start = 1 AND end_at IS NOT NULL{' OFFSET 0' if pg else ''}
         ),
         h AS {'MATERIALIZED' if pg else ''} (SELECT {value_sql} AS x, {columns} FROM v{days})
         {' UNION ALL '.join(slices)}
