@@ -202,11 +202,14 @@ def _array_param(field: models.Field, values: Sequence[Any]) -> str | list[Any]:
     if values.count(first) == len(values):  # one value throughout: a default, mostly
         element = _array_element(first)
         return values if element is None else "{" + ",".join([element] * len(values)) + "}"
-    if set(map(type, values)) == {str}:
+    kinds = set(map(type, values))
+    if kinds == {str}:
         text = '","'.join(values)
         if "\\" in text or '"' in text:
             text = '","'.join([_escape(value) for value in values])
         return '{"' + text + '"}'
+    if kinds <= {int, type(None)}:
+        return "{" + ",".join(["NULL" if value is None else str(value) for value in values]) + "}"
     elements = []
     for value in values:
         element = _array_element(value)
@@ -243,5 +246,7 @@ def _escape(text: str) -> str:
 def _json_column(field: models.Field, values: list[Any]) -> list[Any]:
     """A JSON field's values as JSON text (a jsonb[] parameter); other fields' as they are."""
     if isinstance(field, models.JSONField):
+        if values and all(value is values[0] for value in values):  # one default object: encode it once
+            return [None if values[0] is None else json.dumps(values[0], cls=field.encoder)] * len(values)
         return [None if value is None else json.dumps(value, cls=field.encoder) for value in values]
     return values
