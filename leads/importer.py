@@ -283,8 +283,14 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                     if name.startswith("_") or value in (None, "") or name == "created_at" and lead["id"]:
                         continue
                     if lead.get(name) != value:
-                        if name == "email" and value in by_email and by_email[value] is not lead:
-                            continue
+                        if name == "email":
+                            # An address another lead holds, or a new lead of this file took,
+                            # stays with it; an address this row gives the lead is found by
+                            # later rows (the file applies in order).
+                            holder = by_email.get(value) or new.get(value)
+                            if holder is not None and holder is not lead:
+                                continue
+                            by_email[value] = lead
                         lead[name] = value
                         changed_fields.add(name)
                         diff = True

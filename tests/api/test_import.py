@@ -113,3 +113,25 @@ def test_header_names_are_matched_loosely_short_rows_read_blank_and_blank_lines_
     nine, ten = Lead.objects.get(external_id="crm-9"), Lead.objects.get(external_id="crm-10")
     assert (nine.email, nine.company) == ("nine@example.com", "Nine Ltd")  # of two columns, the later
     assert (ten.email, ten.company) == ("ten@example.com", "")
+
+
+def test_an_email_moved_to_an_existing_lead_in_the_file_is_not_taken_twice():
+    """Rows apply in file order: once a row gives lead X a new address, a later row naming that
+    address is the same lead; an address a new lead of the file took is not taken by another."""
+    import_leads(io.StringIO(_csv([["x-1", "old@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""]])))
+    moved = import_leads(io.StringIO(_csv([
+        ["x-1", "new@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""],
+        ["", "new@example.com", "Acme Corp", "US", "12", "", "", "", "", "", "", "", ""],
+    ])))
+    assert (moved.created, moved.rejected) == (0, [])
+    lead = Lead.objects.get(external_id="x-1")
+    assert (lead.email, lead.company, lead.employees) == ("new@example.com", "Acme Corp", 12)
+
+    taken = import_leads(io.StringIO(_csv([
+        ["", "fresh@example.com", "Beta", "DE", "5", "", "", "", "", "", "", "", ""],
+        ["x-1", "fresh@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""],
+    ])))
+    assert (taken.created, taken.rejected) == (1, [])
+    assert Lead.objects.get(external_id="x-1").email == "new@example.com"
+    assert Lead.objects.get(email="fresh@example.com").company == "Beta"
+    assert Lead.objects.count() == 2
