@@ -125,6 +125,19 @@ def test_velocity_by_owner_and_week(history):
     assert weeks == {"2026-11-02": 1, "2026-11-09": 1}
 
 
+def test_velocity_by_owner_names_owners_after_grouping_and_keeps_the_unowned(history):
+    # Owners are grouped by id and named afterwards; a lead nobody owned at its MQL entry is
+    # its own row (owner None): MQL Tue 09:00, accepted Tue 11:00 (2 h).
+    lead = LeadFactory(email="g@x.example", source="webinar", owner=None, stage=Stage.SAL)
+    move(lead, Stage.LEAD, Stage.MQL, at(1, 9), "score")
+    move(lead, Stage.MQL, Stage.SAL, at(1, 11))
+    result = run(selectors.velocity)
+    by_owner = {row["owner"]: row["mql_decision"] for row in result["by_owner"]}
+    assert list(by_owner) == [None, "rep1", "rep2"]
+    assert (by_owner[None]["count"], by_owner[None]["median_hours"]) == (1, 2.0)
+    assert (by_owner["rep1"]["count"], by_owner["rep2"]["count"]) == (3, 3)
+
+
 def test_velocity_says_plainly_when_the_median_exceeds_the_sla(history):
     SlaPolicy.objects.filter(clock="mql_decision").update(duration_hours=4)
     result = run(selectors.velocity)
