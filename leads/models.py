@@ -137,8 +137,13 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            # The rep inbox: my leads in a stage, soonest deadline first.
-            models.Index(fields=["owner", "stage", "sla_due_at"], name="lead_inbox_idx"),
+            # The rep inbox: my leads in a stage, soonest deadline first. Only owned leads: most
+            # leads have no owner (never MQL, or recycled), and the queries name an owner.
+            models.Index(
+                fields=["owner", "stage", "sla_due_at"],
+                name="lead_inbox_idx",
+                condition=Q(owner__isnull=False),
+            ),
             # The team's unassigned MQLs (only MQLs: a recycled lead, ownerless too, stays out).
             models.Index(
                 fields=["team", "stage", "sla_due_at"],
