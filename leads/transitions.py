@@ -732,14 +732,18 @@ def missing_touches(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
     return missing
 
 
+# A lead's lifecycle state: what a move changes and copies back onto the caller's instance.
+_STATE_FIELDS = (
+    "stage", "stage_entered_at", "owner_id", "team_id", "sla_due_at", "sla_clock",
+    "sla_warn_at", "sla_warned_at", "first_touch_at", "recycle_count",
+)
+
+
 def _copy_state(source: Lead, target: Lead) -> None:
     """Let the caller's instance see the new state without another query."""
     if source is target:
         return
-    for name in (
-        "stage", "stage_entered_at", "owner_id", "team_id", "sla_due_at", "sla_clock",
-        "sla_warn_at", "sla_warned_at", "first_touch_at", "recycle_count",
-    ):
+    for name in _STATE_FIELDS:
         setattr(target, name, getattr(source, name))
     for relation in ("owner", "team"):
         if relation in source._state.fields_cache:
@@ -777,15 +781,10 @@ def record_history(
 
 
 _STAGE_VALUES = frozenset(Stage.values)  # `Stage.values` builds a new list on every access
-# The state record_history_batch copies onto the caller's instances, as `_copy_state` does.
-_STATE_FIELDS = (
-    "stage", "stage_entered_at", "owner_id", "team_id", "sla_due_at", "sla_clock",
-    "sla_warn_at", "sla_warned_at", "first_touch_at", "recycle_count",
-)
 # What record_history_batch reads of a locked lead: plain values, not instances (an import's
 # batch need not build a thousand Lead objects to read their stage).
 _HISTORY_FIELDS = ("id", *_STATE_FIELDS, "fit_score", "behavior_score")
-# The lead columns a recorded history sets, in the order of the tuples given to `_bulk_update_leads`.
+# The lead columns a recorded history sets, in the order of the tuples given to `update_rows`.
 _HISTORY_WRITES = (
     "stage", "stage_entered_at", "sla_clock", "sla_due_at", "sla_warn_at", "sla_warned_at",
     "first_touch_at", "recycle_count", "updated_at", "owner_id",
@@ -808,7 +807,7 @@ def record_history_batch(
     lead (two rows of a file naming the same lead) are merged. A lead may be given by its id
     (the import has no instances); an instance given sees the lead's new state afterwards.
     """
-    from .bulk import any_of, insert_rows
+    from .bulk import any_of, insert_rows, update_rows
 
     merged: dict[int, list[HistoricalStep]] = {}
     instances: dict[int, list[Lead]] = {}
@@ -893,7 +892,7 @@ def record_history_batch(
             return []
         fields = [StageTransition._meta.get_field(name) for name in _TRANSITION_COLUMNS]
         pks = insert_rows(StageTransition, fields, rows)
-        _bulk_update_leads(changed, list(_HISTORY_WRITES))
+        update_rows(Lead, [Lead._meta.get_field(name) for name in _HISTORY_WRITES], changed)
     for lead_id, leads in instances.items():
         state = locked[lead_id]
         for lead in leads:
@@ -905,14 +904,6 @@ def record_history_batch(
     order = [_TRANSITION_COLUMNS.index(f.attname) for f in StageTransition._meta.concrete_fields[1:]]
     db = transaction.get_connection().alias
     return [StageTransition.from_db(db, None, (pk, *[row[i] for i in order])) for pk, row in zip(pks, rows)]
-
-
-def _bulk_update_leads(rows: list[tuple[Any, ...]], fields: list[str], *, batch_size: int = 1000) -> None:
-    """Write `fields` (attribute names) of many leads, each with its own values: `rows` holds
-    one tuple per lead, its id then the values of `fields` in that order."""
-    from .bulk import update_rows
-
-    update_rows(Lead, [Lead._meta.get_field(name) for name in fields], rows, batch_size=batch_size)
 
 
 def _require_aware_moment(moment: dt.datetime) -> None:
