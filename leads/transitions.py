@@ -223,7 +223,7 @@ def _active_sla_policies() -> dict[str, Any]:
 
 # Per process and database: the row versions of the active SLA policies and their calendars
 # last read, and the policies built from those rows.
-_POLICIES_SEEN: dict[tuple[str, str], tuple[str | None, dict[str, Any]]] = {}
+_POLICIES_SEEN: dict[Any, tuple[Any, Any]] = {}
 
 
 def _active_rules(
@@ -240,6 +240,8 @@ def _active_rules(
     from django.db import connection
     from scoring.models import DefinitionState, QualifiedLeadDefinition
     from sla.models import BusinessCalendar, SlaPolicy
+
+    from .row_versions import unless_changed
 
     if connection.vendor != "postgresql":
         active_version = (
@@ -263,14 +265,7 @@ def _active_rules(
             [DefinitionState.ACTIVE],
         )
         active_version, row_versions = cursor.fetchone()
-    where = (connection.alias, connection.settings_dict["NAME"])
-    seen = _POLICIES_SEEN.get(where)
-    if seen is None or seen[0] != row_versions:
-        # Read after the row versions: if an edit lands in between, the next call sees a
-        # newer row version than the one stored here and reads again.
-        seen = (row_versions, _read_sla_policies())
-        _POLICIES_SEEN[where] = seen
-    return active_version, seen[1]
+    return active_version, unless_changed(_POLICIES_SEEN, row_versions, _read_sla_policies)
 
 
 def _read_sla_policies() -> dict[str, Any]:

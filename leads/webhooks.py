@@ -27,6 +27,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from .models import Lead, Stage
+from .row_versions import unless_changed
 from .signals import stage_changed
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ def lead_payload(lead: Lead) -> dict[str, Any]:
 
 # Per process and database: the row versions of the active subscriptions last read, and those
 # subscriptions.
-_SUBSCRIPTIONS_SEEN: dict[tuple[str, str], tuple[str | None, list[WebhookSubscription]]] = {}
+_SUBSCRIPTIONS_SEEN: dict[Any, tuple[Any, Any]] = {}
 
 
 def _active_subscriptions() -> list[WebhookSubscription]:
@@ -217,14 +218,9 @@ def _active_subscriptions() -> list[WebhookSubscription]:
             f" FROM {connection.ops.quote_name(WebhookSubscription._meta.db_table)} WHERE active"
         )
         row_versions = cursor.fetchone()[0]
-    where = (connection.alias, connection.settings_dict["NAME"])
-    seen = _SUBSCRIPTIONS_SEEN.get(where)
-    if seen is None or seen[0] != row_versions:
-        # Read after the row versions: an edit landing in between shows as a newer row
-        # version next time, which reads again.
-        seen = (row_versions, list(WebhookSubscription.objects.filter(active=True)))
-        _SUBSCRIPTIONS_SEEN[where] = seen
-    return seen[1]
+    return unless_changed(
+        _SUBSCRIPTIONS_SEEN, row_versions, lambda: list(WebhookSubscription.objects.filter(active=True))
+    )
 
 
 def _subscribers(event: str) -> list[WebhookSubscription]:
