@@ -125,7 +125,11 @@ class SlaBreach(models.Model):
     lead = models.ForeignKey(
         "leads.Lead", on_delete=models.CASCADE, related_name="sla_breaches", db_index=False
     )
-    policy = models.ForeignKey(SlaPolicy, on_delete=models.PROTECT, related_name="breaches")
+    # No index: a handful of policies over every breach ever; the foreign key's only look-up by
+    # policy is the PROTECT check when one is deleted. One index entry fewer per breach.
+    policy = models.ForeignKey(
+        SlaPolicy, on_delete=models.PROTECT, related_name="breaches", db_index=False
+    )
     clock = models.CharField(max_length=30, choices=SlaClock.choices)
     stage = models.CharField(max_length=20, choices=Stage.choices)
     owner = models.ForeignKey(

@@ -169,3 +169,22 @@ def test_export_csv_uses_import_columns_and_list_filters(as_marketer):
     assert [row["email"] for row in rows] == ["a@example.com"]
     assert rows[0]["external_id"] == "x1"
     assert "became_mql_at" in rows[0]
+
+
+def test_external_id_is_unique_among_leads_that_have_one(as_marketer):
+    LeadFactory(email="first@example.com", external_id="crm-1")
+    LeadFactory(email="none1@example.com", external_id=None)
+    duplicate = as_marketer.post("/api/v1/leads/", {"email": "second@example.com", "external_id": "crm-1"},
+                                 format="json")
+    assert duplicate.status_code == 400, duplicate.content
+    assert "external_id" in duplicate.json()["fields"]
+    # Leads without one are many; an empty string is stored as "none" too.
+    for email, ext in (("none2@example.com", None), ("none3@example.com", "")):
+        response = as_marketer.post("/api/v1/leads/", {"email": email, "external_id": ext}, format="json")
+        assert response.status_code == 201, response.content
+    other = LeadFactory(email="other@example.com", external_id="crm-2")
+    moved = as_marketer.patch(f"/api/v1/leads/{other.pk}/", {"external_id": "crm-1"}, format="json")
+    assert moved.status_code == 400, moved.content
+    assert "external_id" in moved.json()["fields"]
+    assert Lead.objects.get(pk=other.pk).external_id == "crm-2"
+    assert Lead.objects.filter(external_id__isnull=True).count() == 3
