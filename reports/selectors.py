@@ -16,11 +16,12 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -185,12 +186,22 @@ def funnel(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, grou
     start, end = _bounds(date_from, date_to)
     qs = entries().filter(filters.lead_q("lead__"))
     result = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
-    total = _funnel_counts(qs, start, end, None)[0]
-    total[Stage.LEAD] = _created_counts(filters, start, end, None)[""]
+    queries = [
+        functools.partial(_funnel_counts, qs, start, end, None),
+        functools.partial(_created_counts, filters, start, end, None),
+    ]
+    if group:
+        queries += [
+            functools.partial(_funnel_counts, qs, start, end, group),
+            functools.partial(_created_counts, filters, start, end, group),
+        ]
+    counted = _all_at_once(*queries)
+    total = counted[0][0]
+    total[Stage.LEAD] = counted[1][""]
     result.update(_funnel_shape(total))
     if group:
-        created = _created_counts(filters, start, end, group)
-        rows = {_key(row[f"lead__{group}"]): row for row in _funnel_counts(qs, start, end, group)}
+        created = counted[3]
+        rows = {_key(row[f"lead__{group}"]): row for row in counted[2]}
         empty = {stage: 0 for stage in (*CHAIN, *EXITS)}
         result["groups"] = [
             {"key": key, **_funnel_shape({**empty, **rows.get(key, {}), Stage.LEAD: created.get(key, 0)})}
@@ -270,9 +281,13 @@ def efficiency(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
     result = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
-    result.update(_efficiency_shape(_cohort_counts(filters, start, end, [])[0]))
+    counted = _all_at_once(
+        functools.partial(_cohort_counts, filters, start, end, []),
+        *([functools.partial(_cohort_counts, filters, start, end, [group])] if group else []),
+    )
+    result.update(_efficiency_shape(counted[0][0]))
     if group:
-        rows = sorted(_cohort_counts(filters, start, end, [group]), key=lambda r: _key(r[group]))
+        rows = sorted(counted[1], key=lambda r: _key(r[group]))
         result["groups"] = [{"key": _key(row[group]), **_efficiency_shape(row)} for row in rows]
     return result
 
@@ -290,13 +305,17 @@ def sources(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gro
     """MQL volume and MQL→SQL efficiency by source (most MQLs first)."""
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
+    counted = _all_at_once(
+        functools.partial(_cohort_counts, filters, start, end, ["source"]),
+        *([functools.partial(_cohort_counts, filters, start, end, [group, "source"])] if group else []),
+    )
     result: dict[str, Any] = {
         "filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by),
-        "sources": _source_rows(_cohort_counts(filters, start, end, ["source"])),
+        "sources": _source_rows(counted[0]),
     }
     if group:
         split: dict[str, list] = {}
-        for row in _cohort_counts(filters, start, end, [group, "source"]):
+        for row in counted[1]:
             split.setdefault(_key(row[group]), []).append(row)
         result["groups"] = [{"key": key, "sources": _source_rows(split[key])} for key in sorted(split)]
     return result
@@ -663,25 +682,27 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     mqls_and_decisions = entries().filter(filters.lead_q("lead__"), at__gte=start).filter(
         became_mql | Q(from_stage=Stage.MQL)
     )
-    decisions = _distribution(
-        _Span(rows=mqls_and_decisions, starts=became_mql, pick="MIN", first=start, last=end),
-        clock=decision_clock, sla_hours=decision_clock.hours, group=group,
-    )
-
     touch_clock = _clock(SlaClock.SAL_FIRST_TOUCH)
-    touches = _distribution(
-        _Span(rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
-              ends=Touch.objects.all()),
-        clock=touch_clock, sla_hours=touch_clock.hours, group=group,
-    )
-
     # MQL→won: from the last MQL entry before the win (the cycle that won), elapsed days. That
     # entry can be from long before the range: the won leads' MQL entries are the candidates.
     won = base.filter(to_stage=Stage.WON)
-    wins = _distribution(
-        _Span(rows=won, pick="MAX", first=start, last=end,
-              ends=entries().filter(to_stage=Stage.MQL)),
-        clock=None, sla_hours=None, group=group,
+    decisions, touches, wins = _all_at_once(
+        functools.partial(
+            _distribution,
+            _Span(rows=mqls_and_decisions, starts=became_mql, pick="MIN", first=start, last=end),
+            clock=decision_clock, sla_hours=decision_clock.hours, group=group,
+        ),
+        functools.partial(
+            _distribution,
+            _Span(rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
+                  ends=Touch.objects.all()),
+            clock=touch_clock, sla_hours=touch_clock.hours, group=group,
+        ),
+        functools.partial(
+            _distribution,
+            _Span(rows=won, pick="MAX", first=start, last=end, ends=entries().filter(to_stage=Stage.MQL)),
+            clock=None, sla_hours=None, group=group,
+        ),
     )
 
     def block(kind: str, key: str) -> dict[str, Any]:
@@ -867,8 +888,8 @@ def breaches_between(*, date_from: dt.date, date_to: dt.date, filters: ReportFil
     return {"total": sum(by_clock.values()), "by_clock": by_clock}
 
 
-def _tuned(report):
-    """Session settings for one report, in its own transaction on PostgreSQL:
+def _report_settings() -> None:
+    """Session settings for one report query, local to the current transaction (PostgreSQL):
 
     - JIT off: it compiles these plans (big row estimates) for 100–300 ms, more than the
       queries then take;
@@ -878,28 +899,63 @@ def _tuned(report):
       built the whole grouping again for its own hash join, three times the work on two cores
       (sources over a year 650 ms serial against 875 ms parallel); no report gained from them.
     """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true),"
+            " set_config('max_parallel_workers_per_gather', '0', true)"
+        )
+
+
+def _in_report_transaction(query: functools.partial) -> Any:
+    """Run `query` in a transaction of its own with `_report_settings` (PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return query()
+    with transaction.atomic():
+        _report_settings()
+        return query()
+
+
+def _tuned(report):
+    """A report that is one query, or a few that depend on each other, in one transaction."""
 
     @functools.wraps(report)
     def run(**kwargs: Any) -> dict:
-        if connection.vendor != "postgresql":
-            return report(**kwargs)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true),"
-                    " set_config('max_parallel_workers_per_gather', '0', true)"
-                )
-            return report(**kwargs)
+        return _in_report_transaction(functools.partial(report, **kwargs))
 
     return run
 
 
-funnel = _tuned(funnel)
-efficiency = _tuned(efficiency)
-sources = _tuned(sources)
-velocity = _tuned(velocity)
+def _all_at_once(*queries: functools.partial) -> list[Any]:
+    """The results of a report's independent read-only `queries` (the funnel's stage entries
+    and new leads; velocity's three distributions; a grouped report's total and groups), each
+    in its own transaction with the report settings.
+
+    On PostgreSQL, outside a caller's transaction, they run at the same time on a connection
+    each (threads: the database does the work, on as many cores), so a report takes as long
+    as its slowest query instead of their sum. Each reads its own snapshot, a moment apart at
+    most, as separate requests would. Inside a transaction (a test, or a caller's atomic block)
+    other connections could not see its rows: one after another there.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block or len(queries) < 2:
+        return [_in_report_transaction(query) for query in queries]
+
+    def in_thread(query: functools.partial) -> Any:
+        try:
+            return _in_report_transaction(query)
+        finally:
+            connections.close_all()
+
+    # The first runs here, on the caller's connection; the others on threads of their own, two
+    # at most (the machines this is sized for have two cores).
+    with ThreadPoolExecutor(max_workers=min(len(queries) - 1, 2), thread_name_prefix="report") as pool:
+        others = [pool.submit(in_thread, query) for query in queries[1:]]
+        first = _in_report_transaction(queries[0])
+        return [first, *(future.result() for future in others)]
+
+
 rejections = _tuned(rejections)
 commitment = _tuned(commitment)
+# funnel, efficiency, sources and velocity run their queries through _all_at_once.
 
 REPORTS = {
     "funnel": funnel,

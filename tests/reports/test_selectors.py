@@ -239,3 +239,35 @@ def test_report_queries_do_not_grow_with_leads(history, django_assert_max_num_qu
         assert with_100 == with_10, name
         with django_assert_max_num_queries(with_10):
             run(selectors.REPORTS[name], group_by="owner")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="several connections: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_reports_split_over_several_connections_give_the_same_numbers(history, monkeypatch):
+    """Outside a transaction (a request) the independent queries of a report run at once on a
+    connection each; inside one (here, as in the other tests) one after another. Same numbers."""
+    import threading
+
+    from django.db import transaction
+
+    seen: set[str] = set()
+    real = selectors._cohort_counts
+
+    def spy(*args, **kwargs):
+        seen.add(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(selectors, "_cohort_counts", spy)
+    for report in (selectors.funnel, selectors.efficiency, selectors.sources, selectors.velocity):
+        for group_by in (None, "source", "owner"):
+            apart = run(report, group_by=group_by)
+            with transaction.atomic():
+                together = run(report, group_by=group_by)
+            assert apart == together, (report.__name__, group_by)
+    assert any(name.startswith("report") for name in seen), seen
+    # The worked-out numbers of the tests above, through the split path.
+    assert stages(run(selectors.funnel))["sal"] == (3, 0.6667)
+    velocity = run(selectors.velocity)
+    assert (velocity["mql_decision"]["median_hours"], velocity["mql_decision"]["count"]) == (6.0, 6)
+    assert velocity["sal_first_touch"]["median_hours"] == 3.75
+    assert velocity["mql_to_won"]["median_days"] == 3.0
