@@ -544,15 +544,19 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
         # to the leads table, which would mean hashing every lead on a big database. The id, not
         # the name: the owner slice groups integers and looks the names up for its few groups.
         owner_key=F("owner_id"),
-        week_key=TruncWeek("at"),
     )
-    keys = ["owner_key", "week_key"]
+    keys = ["owner_key"]
     if group:
         rows = rows.annotate(group_key=F(f"lead__{group}"))
         keys.append("group_key")
     columns = ", ".join(keys)
     rows_sql, params = (
         rows.order_by().values_list("lead_id", "at", "is_start", "end_at", *keys).query.sql_with_params()
+    )
+    # The week of each start, worked out once the ends are matched: only starts reach `v`, where
+    # the stream of starts and ends is twice as long (and a truncation in the time zone is not free).
+    week_sql, week_params = connection.ops.datetime_trunc_sql(
+        "week", "at", (), timezone.get_current_timezone_name()
     )
     pg = _pg()
     # Materialized when each start looks up its end, so the look-up runs once per start rather
@@ -626,14 +630,14 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
         WITH {stream},
         w AS ({window}),
         v AS (
-            SELECT {_epoch_sql('at')} AS t0, {_epoch_sql('end_at')} AS t1, {columns}
+            SELECT {_epoch_sql('at')} AS t0, {_epoch_sql('end_at')} AS t1, {week_sql} AS week_key, {columns}
             FROM w WHERE is_start = 1 AND end_at IS NOT NULL{' OFFSET 0' if pg else ''}
         ),
-        h AS {'MATERIALIZED' if pg else ''} (SELECT {value_sql} AS x, {columns} FROM v{days})
+        h AS {'MATERIALIZED' if pg else ''} (SELECT {value_sql} AS x, week_key, {columns} FROM v{days})
         {' UNION ALL '.join(slices)}
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, (*params, *week_params))
         result = {}
         for kind, k, count, median, p90, share in cursor.fetchall():
             key = (k or "")[:10] if kind == "week" else (k or "")
