@@ -195,13 +195,12 @@ def funnel(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, grou
             functools.partial(_funnel_counts, qs, start, end, group),
             functools.partial(_created_counts, filters, start, end, group),
         ]
-    counted = _all_at_once(*queries)
-    total = counted[0][0]
-    total[Stage.LEAD] = counted[1][""]
+    entered, new_leads, *grouped = _all_at_once(*queries)
+    total = {**entered[0], Stage.LEAD: new_leads[""]}
     result.update(_funnel_shape(total))
-    if group:
-        created = counted[3]
-        rows = {_key(row[f"lead__{group}"]): row for row in counted[2]}
+    if grouped:
+        entered_by_group, created = grouped
+        rows = {_key(row[f"lead__{group}"]): row for row in entered_by_group}
         empty = {stage: 0 for stage in (*CHAIN, *EXITS)}
         result["groups"] = [
             {"key": key, **_funnel_shape({**empty, **rows.get(key, {}), Stage.LEAD: created.get(key, 0)})}
@@ -281,13 +280,13 @@ def efficiency(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
     result = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
-    counted = _all_at_once(
+    total, *grouped = _all_at_once(
         functools.partial(_cohort_counts, filters, start, end, []),
         *([functools.partial(_cohort_counts, filters, start, end, [group])] if group else []),
     )
-    result.update(_efficiency_shape(counted[0][0]))
-    if group:
-        rows = sorted(counted[1], key=lambda r: _key(r[group]))
+    result.update(_efficiency_shape(total[0]))
+    if grouped:
+        rows = sorted(grouped[0], key=lambda r: _key(r[group]))
         result["groups"] = [{"key": _key(row[group]), **_efficiency_shape(row)} for row in rows]
     return result
 
@@ -305,17 +304,17 @@ def sources(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gro
     """MQL volume and MQL→SQL efficiency by source (most MQLs first)."""
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
-    counted = _all_at_once(
+    by_source, *grouped = _all_at_once(
         functools.partial(_cohort_counts, filters, start, end, ["source"]),
         *([functools.partial(_cohort_counts, filters, start, end, [group, "source"])] if group else []),
     )
     result: dict[str, Any] = {
         "filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by),
-        "sources": _source_rows(counted[0]),
+        "sources": _source_rows(by_source),
     }
-    if group:
+    if grouped:
         split: dict[str, list] = {}
-        for row in counted[1]:
+        for row in grouped[0]:
             split.setdefault(_key(row[group]), []).append(row)
         result["groups"] = [{"key": key, "sources": _source_rows(split[key])} for key in sorted(split)]
     return result
