@@ -197,11 +197,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
     },
     "webhooks-redeliver-outbox": {"task": "leads.tasks.redeliver_outbox", "schedule": 60.0},
+    "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
     "reports-weekly-summary": {
         "task": "reports.tasks.send_weekly_summary",
         "schedule": crontab(day_of_week="mon", hour=7, minute=0),
     },
 }
+
+# The count reports read the rollup (reports/rollup.py, rebuilt by beat every 5 minutes) while
+# it is younger than this many seconds, and run live otherwise; 0 always runs them live.
+REPORTS_ROLLUP_MAX_AGE = env.int("REPORTS_ROLLUP_MAX_AGE", default=900)
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -124,3 +124,91 @@ class SummaryDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "week_start"], name="unique_summary_per_week"),
         ]
+
+
+# --- The report rollup (reports/rollup.py builds it) ------------------------------------------
+
+
+class ReportRollup(models.Model):
+    """The one row saying when the report rollup was last built, and in which time zone its days
+    are. The rollup is a snapshot: reports read it while it is younger than
+    `REPORTS_ROLLUP_MAX_AGE` seconds, live queries otherwise."""
+
+    built_at = models.DateTimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    build_seconds = models.FloatField(default=0)
+    entries = models.PositiveIntegerField(default=0, help_text="Stage entries the rollup was built from.")
+
+    def __str__(self) -> str:
+        return f"report rollup built {self.built_at:%Y-%m-%d %H:%M}" if self.built_at else "report rollup (never built)"
+
+
+class RollupDay(models.Model):
+    """Per local day, source and one other dimension (`kind`: all, team, owner or country, and its
+    `value`), the counts the count reports add up: leads created, stage entries per funnel stage
+    (every entry, not distinct leads: `RollupRepeat` holds the corrections), MQL entries and how
+    many of those later reached SAL and SQL. Dimensions are the lead's at build time."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8)
+    value = models.CharField(max_length=150)
+    created = models.PositiveIntegerField(default=0)
+    entries = models.PositiveIntegerField(default=0)
+    mql = models.PositiveIntegerField(default=0)
+    sal = models.PositiveIntegerField(default=0)
+    sql = models.PositiveIntegerField(default=0)
+    won = models.PositiveIntegerField(default=0)
+    lost = models.PositiveIntegerField(default=0)
+    recycled = models.PositiveIntegerField(default=0)
+    disqualified = models.PositiveIntegerField(default=0)
+    mql_entries = models.PositiveIntegerField(default=0)
+    mql_entries_sal = models.PositiveIntegerField(default=0)
+    mql_entries_sql = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value", "day", "source"], name="rollup_day_unique"),
+        ]
+        indexes = [models.Index(fields=["kind", "day"], name="rollup_day_kind_day_idx")]
+
+
+class RollupRepeat(models.Model):
+    """A stage entry of a lead that already had an entry of the same `measure` (a funnel stage,
+    `cohort` for an exact MQL entry): counting distinct leads over a range is the entries in it
+    minus the repeats whose previous entry is in it too. `next_day` finds the last recycle before
+    a range's end; `reached_sal`/`reached_sql` correct the cohort's counts. Dimensions copied."""
+
+    measure = models.CharField(max_length=16)
+    day = models.DateField()
+    prev_day = models.DateField()
+    next_day = models.DateField(null=True)
+    reached_sal = models.BooleanField(default=False)
+    reached_sql = models.BooleanField(default=False)
+    source = models.CharField(max_length=100)
+    team = models.CharField(max_length=150)
+    owner = models.CharField(max_length=150)
+    country = models.CharField(max_length=150)
+
+    class Meta:
+        indexes = [models.Index(fields=["measure", "day"], name="rollup_repeat_day_idx")]
+
+
+class RollupExit(models.Model):
+    """Exits (recycled, disqualified, lost) per local day, source, dimension, reason and the
+    stage left: the rejections report's counts."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8)
+    value = models.CharField(max_length=150)
+    reason = models.CharField(max_length=64)
+    from_stage = models.CharField(max_length=20)
+    to_stage = models.CharField(max_length=20)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "value", "day"], name="rollup_exit_value_idx"),
+            models.Index(fields=["kind", "day"], name="rollup_exit_kind_day_idx"),
+        ]

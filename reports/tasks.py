@@ -134,3 +134,16 @@ def send_weekly_summaries(*, today: dt.date | None = None) -> int:
 def send_weekly_summary(today: str | None = None) -> int:
     """Beat's Monday 07:00 run. `today` (ISO date) is for tests and replays."""
     return send_weekly_summaries(today=dt.date.fromisoformat(today) if today else None)
+
+
+@shared_task(name="reports.tasks.build_report_rollup")
+def build_report_rollup() -> dict:
+    """Rebuild the report rollup (beat, every five minutes). Safe twice or in two workers at once:
+    the second finds the first's lock and returns without building."""
+    from . import rollup
+
+    state = rollup.build()
+    if state is None:
+        return {"built": False}
+    log.info("report rollup built from %s stage entries in %.1f s", state.entries, state.build_seconds)
+    return {"built": True, "entries": state.entries, "seconds": state.build_seconds}
