@@ -164,7 +164,7 @@ def main() -> None:
             print(line, flush=True)
 
 
-ROLLUP_REPORTS = ("funnel", "efficiency", "sources", "rejections", "commitment")
+ROLLUP_REPORTS = ("funnel", "efficiency", "sources", "rejections", "commitment", "velocity")
 
 
 def timed(report, kwargs: dict, rounds: int) -> list[float]:

@@ -212,3 +212,23 @@ class RollupExit(models.Model):
             models.Index(fields=["kind", "value", "day"], name="rollup_exit_value_idx"),
             models.Index(fields=["kind", "day"], name="rollup_exit_kind_day_idx"),
         ]
+
+
+class RollupSpan(models.Model):
+    """One measured span of the velocity report (`measure`: decision, touch or won): its length
+    `x` (business hours, or days for won), the local day and week of its start, the rep holding
+    the lead after the start, and the lead's dimensions. Percentiles need every value, so these
+    are not summed: the report sorts a range's spans instead of finding and measuring them."""
+
+    measure = models.CharField(max_length=8)
+    day = models.DateField()
+    week = models.DateField()
+    owner_key = models.IntegerField(null=True)
+    x = models.FloatField(null=True)
+    source = models.CharField(max_length=100)
+    team = models.CharField(max_length=150)
+    owner = models.CharField(max_length=150)
+    country = models.CharField(max_length=150)
+
+    class Meta:
+        indexes = [models.Index(fields=["measure", "day"], name="rollup_span_day_idx")]

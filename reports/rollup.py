@@ -1,5 +1,8 @@
 """The report rollup: the count reports (funnel, efficiency, sources, rejections, commitment)
-added up per day, so a year is a few thousand small rows instead of millions of stage entries.
+added up per day, so a year is a few thousand small rows instead of millions of stage entries,
+and velocity's spans already found and measured (`RollupSpan`: percentiles need every value, so
+the report still sorts a range's spans, but no longer matches starts to ends or works out
+business hours).
 
 `build()` recomputes it from the stage history in one transaction (a beat task every few
 minutes, `manage.py build_report_rollup` by hand); the reports in `selectors` read it while it
@@ -30,14 +33,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Max, Min
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from leads.models import Lead, Stage, StageTransition, Team
 
 from . import selectors
-from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat
+from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan
 
 KINDS = ("team", "owner", "country")
 # Funnel measures: the stages of the funnel report, each a column of RollupDay.
@@ -92,7 +95,7 @@ def build() -> ReportRollup | None:
             selectors._report_settings()
         built_at = timezone.now()
         with connection.cursor() as cursor:
-            for model in (RollupDay, RollupRepeat, RollupExit):
+            for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan):
                 cursor.execute(f"DELETE FROM {_table(model)}")
             cursor.execute("DROP TABLE IF EXISTS rollup_facts")
             facts_sql, facts_params = _facts_sql(tz)
@@ -106,6 +109,8 @@ def build() -> ReportRollup | None:
             cursor.execute(_repeats_sql())
             cursor.execute(_exits_sql())
             cursor.execute("DROP TABLE rollup_facts")
+            for sql, params in _spans_sql():
+                cursor.execute(sql, params)
         state.built_at = built_at
         state.timezone = timezone.get_current_timezone_name()
         state.entries = entries
@@ -113,7 +118,9 @@ def build() -> ReportRollup | None:
         state.save()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {_table(RollupDay)}, {_table(RollupRepeat)}, {_table(RollupExit)}")
+            cursor.execute(
+                f"ANALYZE {_table(RollupDay)}, {_table(RollupRepeat)}, {_table(RollupExit)}, {_table(RollupSpan)}"
+            )
     return state
 
 
@@ -218,6 +225,28 @@ def _exits_sql() -> str:
     )
 
 
+def _spans_sql() -> list[tuple[str, list]]:
+    """INSERTs of every span velocity measures, whatever its start, computed as the live report
+    computes them (`selectors._span_sql`) with the lead's dimensions."""
+    moments = StageTransition.objects.aggregate(first=Min("at"), last=Max("at"))
+    if moments["first"] is None:
+        return []
+    start, end = selectors._bounds(
+        moments["first"].date() - dt.timedelta(days=1), moments["last"].date() + dt.timedelta(days=1)
+    )
+    clocks = {"decision": selectors._clock("mql_decision"), "touch": selectors._clock("sal_first_touch"), "won": None}
+    keys = {f"l_{kind}": kind for kind in ("source", *KINDS)}
+    statements = []
+    for name, span in selectors.velocity_spans(selectors.ReportFilters(), start, end).items():
+        ctes, spans, params = selectors._span_sql(span, clock=clocks[name], keys=keys, day_key=True)
+        statements.append((
+            f"INSERT INTO {_table(RollupSpan)} (measure, x, week, day, owner_key, source, team, owner, country)"
+            f" WITH {ctes} SELECT '{name}', x, week_key, day_key, owner_key, {_dims_sql('l_')} FROM ({spans}) s",
+            params,
+        ))
+    return statements
+
+
 # --- Reading ------------------------------------------------------------------------------------
 
 
@@ -243,8 +272,12 @@ class Plan:
             params.append(self.source)
         return sql, params
 
+    def span_where(self, measure: str, date_from: dt.date, date_to: dt.date) -> tuple[str, list]:
+        sql, params = self.repeat_where([], date_from, date_to)
+        return f"measure = %s AND {sql}", [measure, *params]
+
     def repeat_where(self, measures, date_from: dt.date, date_to: dt.date) -> tuple[str, list]:
-        sql = f"measure IN ({_stages(measures)}) AND day >= %s AND day <= %s"
+        sql = f"measure IN ({_stages(measures)}) AND day >= %s AND day <= %s" if measures else "day >= %s AND day <= %s"
         params: list[Any] = [date_from, date_to]
         if self.value is not None:
             sql += f" AND {self.kind} = %s"
@@ -443,3 +476,22 @@ def repeat_recycles(plan_: Plan, group: str | None, date_from: dt.date, date_to:
     if FIELD_KIND[group] in ("team", "owner"):
         _fill_labels(plan_, {row[0] for row in rows})
     return {plan_.label(group, row[0]): int(row[1]) for row in rows}
+
+
+def distribution(plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *,
+                 sla_hours: float | None) -> dict:
+    """`selectors._distribution` of the spans starting in the range, from RollupSpan."""
+    where, params = plan_.span_where(measure, date_from, date_to)
+    group_column = f", {plan_.repeat_column(group)} AS group_key" if group else ""
+    spans = (
+        f"WITH h AS {'MATERIALIZED' if connection.vendor == 'postgresql' else ''}"
+        f" (SELECT x, week AS week_key, owner_key{group_column} FROM {_table(RollupSpan)} WHERE {where})"
+    )
+    result = selectors._slices(spans, params, sla_hours=sla_hours, group=bool(group))
+    if not group or FIELD_KIND[group] not in ("team", "owner"):
+        return result
+    _fill_labels(plan_, {k for (kind, k) in result if kind == "group"})
+    return {
+        (kind, selectors._key(plan_.label(group, k)) if kind == "group" else k): stats
+        for (kind, k), stats in result.items()
+    }

@@ -549,15 +549,16 @@ class _Span:
         return Subquery(candidates.filter(lead_id=OuterRef("lead_id")).values("at")[:1])
 
 
-def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None, group: str | None) -> dict:
-    """Count, median, p90 and share within SLA of each span's length, in one query: hours (business
-    hours on `clock`'s calendar), or days when `clock` is None.
+def _span_sql(span: _Span, *, clock: _Clock | None, keys: dict[str, str], day_key: bool = False) -> tuple[str, str, list]:
+    """SQL for each span's length `x` (hours — business hours on `clock`'s calendar — or days when
+    `clock` is None), its start's week `week_key` (and local day `day_key`), the rep holding the
+    lead after the start (`owner_key`) and the columns of `keys` (name: lead field): the CTEs and
+    the SELECT over them, and their parameters.
 
     Without `span.ends`, each start finds its end in one pass: starts and candidate ends in one
     stream, ordered by lead and moment, and a running MIN (or MAX) of the ends over each lead's
     rows (no look-up per start). With it, each start probes the ends' index (see `_Span`).
-    Business time comes from joining both moments to their UTC day. The result is keyed by
-    ("total", ""), ("owner", name), ("week", monday) and ("group", key).
+    Business time comes from joining both moments to their UTC day.
     """
     is_start = Value(1) if span.starts is None else Case(When(span.starts, then=Value(1)), default=Value(0))
     rows = span.rows.annotate(
@@ -568,25 +569,26 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
         # the name: the owner slice groups integers and looks the names up for its few groups.
         owner_key=F("owner_id"),
     )
-    keys = ["owner_key"]
-    if group:
-        rows = rows.annotate(group_key=F(f"lead__{group}"))
-        keys.append("group_key")
-    columns = ", ".join(keys)
+    rows = rows.annotate(**{name: F(f"lead__{lead_field}") for name, lead_field in keys.items()})
+    names = ["owner_key", *keys]
+    columns = ", ".join(names)
     rows_sql, params = (
-        rows.order_by().values_list("lead_id", "at", "is_start", "end_at", *keys).query.sql_with_params()
+        rows.order_by().values_list("lead_id", "at", "is_start", "end_at", *names).query.sql_with_params()
     )
     # The week of each start, worked out once the ends are matched: only starts reach `v`, where
     # the stream of starts and ends is twice as long (and a truncation in the time zone is not free).
     week_sql, week_params = connection.ops.datetime_trunc_sql(
         "week", "at", (), timezone.get_current_timezone_name()
     )
+    week_sql = f"{week_sql} AS week_key"
+    if day_key:
+        day_sql, day_params = connection.ops.datetime_cast_date_sql("at", (), timezone.get_current_timezone_name())
+        week_sql, week_params = f"{week_sql}, {day_sql} AS day_key", (*week_params, *day_params)
     pg = _pg()
     # Materialized when each start looks up its end, so the look-up runs once per start rather
     # than once per mention of `end_at` in the arithmetic below.
     materialized = "MATERIALIZED" if pg and span.ends is not None else ""
     stream = f"a (lead_id, at, is_start, end_at, {columns}) AS {materialized} ({rows_sql})"
-    text = "text" if pg else "TEXT"
     if clock is None:
         value_sql, days = "(t0 - t1) / 86400.0", ""  # MQL→won: t0 is the win, t1 the MQL entry
     elif clock.calendar_id is None:
@@ -610,6 +612,39 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     # Running over each lead's rows towards the starts; among rows at the same moment the ends
     # come first, so an end at the very moment of its start counts (at or after / at or before).
     order = "at DESC, is_start" if span.pick == "MIN" else "at, is_start"
+    if span.ends is None:
+        window = (
+            f"SELECT at, is_start, {columns}, {span.pick}(CASE WHEN is_start = 0 THEN at END)"
+            f" OVER (PARTITION BY lead_id ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS end_at FROM a"
+        )
+    else:
+        window = f"SELECT at, is_start, {columns}, end_at FROM a"
+    week_columns = "week_key, day_key" if day_key else "week_key"
+    # Starts whose clock has not stopped yet (no decision, no touch) have no end and drop out.
+    # OFFSET 0 keeps PostgreSQL from inlining `v` into `h`, which would evaluate date_part()
+    # (and parse its unit) at each of the ~20 mentions of t0 and t1 rather than once per span.
+    ctes = f"""{stream},
+        w AS ({window}),
+        v AS (
+            SELECT {_epoch_sql('at')} AS t0, {_epoch_sql('end_at')} AS t1, {week_sql}, {columns}
+            FROM w WHERE is_start = 1 AND end_at IS NOT NULL{' OFFSET 0' if pg else ''}
+        )"""
+    return ctes, f"SELECT {value_sql} AS x, {week_columns}, {columns} FROM v{days}", [*params, *week_params]
+
+
+def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None, group: str | None) -> dict:
+    """Count, median, p90 and share within SLA of each span's length (`_span_sql`), in one query,
+    keyed by ("total", ""), ("owner", name), ("week", monday) and ("group", key)."""
+    ctes, spans, params = _span_sql(span, clock=clock, keys={"group_key": group} if group else {})
+    return _slices(f"WITH {ctes}, h AS {'MATERIALIZED' if _pg() else ''} ({spans})", params,
+                   sla_hours=sla_hours, group=bool(group))
+
+
+def _slices(spans: str, params: list, *, sla_hours: float | None, group: bool) -> dict:
+    """The slices of `_distribution` over `spans`: SQL that ends in a CTE `h` with a row per span
+    (x, week_key, owner_key and, with `group`, group_key)."""
+    pg = _pg()
+    text = "text" if pg else "TEXT"
     within = (
         f"AVG(CASE WHEN x <= {float(sla_hours)} THEN 1.0 ELSE 0.0 END)" if sla_hours is not None else "NULL"
     )
@@ -639,28 +674,9 @@ def _distribution(span: _Span, *, clock: _Clock | None, sla_hours: float | None,
     ]
     if group:
         slices.append(by("group", "group_key"))
-    if span.ends is None:
-        window = (
-            f"SELECT at, is_start, {columns}, {span.pick}(CASE WHEN is_start = 0 THEN at END)"
-            f" OVER (PARTITION BY lead_id ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS end_at FROM a"
-        )
-    else:
-        window = f"SELECT at, is_start, {columns}, end_at FROM a"
-    # Starts whose clock has not stopped yet (no decision, no touch) have no end and drop out.
-    # OFFSET 0 keeps PostgreSQL from inlining `v` into `h`, which would evaluate date_part()
-    # (and parse its unit) at each of the ~20 mentions of t0 and t1 rather than once per span.
-    sql = f"""
-        WITH {stream},
-        w AS ({window}),
-        v AS (
-            SELECT {_epoch_sql('at')} AS t0, {_epoch_sql('end_at')} AS t1, {week_sql} AS week_key, {columns}
-            FROM w WHERE is_start = 1 AND end_at IS NOT NULL{' OFFSET 0' if pg else ''}
-        ),
-        h AS {'MATERIALIZED' if pg else ''} (SELECT {value_sql} AS x, week_key, {columns} FROM v{days})
-        {' UNION ALL '.join(slices)}
-    """
+    sql = f"{spans} {' UNION ALL '.join(slices)}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*params, *week_params))
+        cursor.execute(sql, params)
         result = {}
         for kind, k, count, median, p90, share in cursor.fetchall():
             key = (k or "")[:10] if kind == "week" else (k or "")
@@ -700,37 +716,21 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     SLA), and MQL→won in days; overall, by owner, by week of the stage entry, and by group."""
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
-    base = entries().filter(filters.lead_q("lead__"), at__gte=start, at__lt=end)
-
-    # A decision comes at or after its MQL entry, so after the range's start: the MQL entries of
-    # the range and the decisions from its start on, in one scan.
-    decision_clock = _clock(SlaClock.MQL_DECISION)
-    became_mql = Q(to_stage=Stage.MQL, at__lt=end)
-    mqls_and_decisions = entries().filter(filters.lead_q("lead__"), at__gte=start).filter(
-        became_mql | Q(from_stage=Stage.MQL)
-    )
-    touch_clock = _clock(SlaClock.SAL_FIRST_TOUCH)
-    # MQL→won: from the last MQL entry before the win (the cycle that won), elapsed days. That
-    # entry can be from long before the range: the won leads' MQL entries are the candidates.
-    won = base.filter(to_stage=Stage.WON)
-    decisions, touches, wins = _all_at_once(
-        functools.partial(
-            _distribution,
-            _Span(rows=mqls_and_decisions, starts=became_mql, pick="MIN", first=start, last=end),
-            clock=decision_clock, sla_hours=decision_clock.hours, group=group,
-        ),
-        functools.partial(
-            _distribution,
-            _Span(rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
-                  ends=Touch.objects.all()),
-            clock=touch_clock, sla_hours=touch_clock.hours, group=group,
-        ),
-        functools.partial(
-            _distribution,
-            _Span(rows=won, pick="MAX", first=start, last=end, ends=entries().filter(to_stage=Stage.MQL)),
-            clock=None, sla_hours=None, group=group,
-        ),
-    )
+    clocks = {"decision": _clock(SlaClock.MQL_DECISION), "touch": _clock(SlaClock.SAL_FIRST_TOUCH), "won": None}
+    decision_clock, touch_clock = clocks["decision"], clocks["touch"]
+    sla_hours = {"decision": decision_clock.hours, "touch": touch_clock.hours, "won": None}
+    plan = rollup.plan(filters, [group] if group else [])
+    if plan is not None:
+        queries = [
+            functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
+            for name in clocks
+        ]
+    else:
+        queries = [
+            functools.partial(_distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
+            for name, span in velocity_spans(filters, start, end).items()
+        ]
+    decisions, touches, wins = _all_at_once(*queries)
 
     def block(kind: str, key: str) -> dict[str, Any]:
         return {
@@ -754,6 +754,27 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     if group:
         result["groups"] = [{"key": k, **block("group", k)} for k in keys("group")]
     return result
+
+
+def velocity_spans(filters: ReportFilters, start: dt.datetime, end: dt.datetime) -> dict[str, _Span]:
+    """What velocity measures, for starts in [start, end): MQL→decision ("decision"), SAL→first
+    touch ("touch") and MQL→won ("won")."""
+    base = entries().filter(filters.lead_q("lead__"), at__gte=start, at__lt=end)
+    # A decision comes at or after its MQL entry, so after the range's start: the MQL entries of
+    # the range and the decisions from its start on, in one scan.
+    became_mql = Q(to_stage=Stage.MQL, at__lt=end)
+    mqls_and_decisions = entries().filter(filters.lead_q("lead__"), at__gte=start).filter(
+        became_mql | Q(from_stage=Stage.MQL)
+    )
+    return {
+        "decision": _Span(rows=mqls_and_decisions, starts=became_mql, pick="MIN", first=start, last=end),
+        "touch": _Span(rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
+                       ends=Touch.objects.all()),
+        # MQL→won: from the last MQL entry before the win (the cycle that won), elapsed days. That
+        # entry can be from long before the range: the won leads' MQL entries are the candidates.
+        "won": _Span(rows=base.filter(to_stage=Stage.WON), pick="MAX", first=start, last=end,
+                     ends=entries().filter(to_stage=Stage.MQL)),
+    }
 
 
 def _hours_per_day(clock: _Clock) -> float:

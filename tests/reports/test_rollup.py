@@ -18,7 +18,7 @@ from reports.selectors import ReportFilters
 from tests.factories import LeadFactory
 from tests.reports.conftest import MONDAY, RANGE, at, move
 
-COUNT_REPORTS = ["funnel", "efficiency", "sources", "rejections", "commitment"]
+ROLLUP_REPORTS = ["funnel", "efficiency", "sources", "rejections", "commitment", "velocity"]
 RANGES = [
     RANGE,
     (MONDAY, MONDAY + dt.timedelta(days=2)),  # C's first recycle, not its return
@@ -76,7 +76,7 @@ def shapes(team, rep):
                 yield f, group_by
 
 
-@pytest.mark.parametrize("name", COUNT_REPORTS)
+@pytest.mark.parametrize("name", ROLLUP_REPORTS)
 def test_rollup_gives_the_live_numbers_for_every_shape_it_serves(longer_history, team, rep, name):
     live_results = {
         (f, g, r): live(name, filters=f, group_by=g, date_range=r)
