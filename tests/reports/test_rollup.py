@@ -157,3 +157,36 @@ def test_build_task_reports_what_it_built(longer_history):
     from reports.tasks import build_report_rollup
 
     assert build_report_rollup() == {"built": True, "entries": 22, "seconds": ReportRollup.objects.get().build_seconds}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="several connections: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_second_worker_leaves_the_build_to_the_first():
+    """While one worker holds the build (its lock on the state row), another returns at once
+    without building; the first's build then stands."""
+    import threading
+
+    from django.db import connections, transaction
+
+    ReportRollup.objects.create(pk=1)
+    locked, release = threading.Event(), threading.Event()
+
+    def first_worker():
+        try:
+            with transaction.atomic():
+                ReportRollup.objects.select_for_update().get(pk=1)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=first_worker)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        assert rollup.build() is None
+        assert ReportRollup.objects.get(pk=1).built_at is None
+    finally:
+        release.set()
+        thread.join()
+    assert rollup.build().built_at is not None
