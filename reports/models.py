@@ -173,7 +173,19 @@ class RollupDay(models.Model):
         indexes = [models.Index(fields=["kind", "day"], name="rollup_day_kind_day_idx")]
 
 
-class RollupRepeat(models.Model):
+class RollupDimensions(models.Model):
+    """The lead's dimensions a rollup row carries, as text ("" for none): team and owner ids."""
+
+    source = models.CharField(max_length=100)
+    team = models.CharField(max_length=150)
+    owner = models.CharField(max_length=150)
+    country = models.CharField(max_length=150)
+
+    class Meta:
+        abstract = True
+
+
+class RollupRepeat(RollupDimensions):
     """A stage entry of a lead that already had an entry of the same `measure` (a funnel stage,
     `cohort` for an exact MQL entry): counting distinct leads over a range is the entries in it
     minus the repeats whose previous entry is in it too. `next_day` finds the last recycle before
@@ -185,10 +197,6 @@ class RollupRepeat(models.Model):
     next_day = models.DateField(null=True)
     reached_sal = models.BooleanField(default=False)
     reached_sql = models.BooleanField(default=False)
-    source = models.CharField(max_length=100)
-    team = models.CharField(max_length=150)
-    owner = models.CharField(max_length=150)
-    country = models.CharField(max_length=150)
 
     class Meta:
         indexes = [models.Index(fields=["measure", "day"], name="rollup_repeat_day_idx")]
@@ -214,7 +222,7 @@ class RollupExit(models.Model):
         ]
 
 
-class RollupSpan(models.Model):
+class RollupSpan(RollupDimensions):
     """One measured span of the velocity report (`measure`: decision, touch or won): its length
     `x` (business hours, or days for won), the local day and week of its start, the rep holding
     the lead after the start, and the lead's dimensions. Percentiles need every value, so these
@@ -225,10 +233,6 @@ class RollupSpan(models.Model):
     week = models.DateField()
     owner_key = models.IntegerField(null=True)
     x = models.FloatField(null=True)
-    source = models.CharField(max_length=100)
-    team = models.CharField(max_length=150)
-    owner = models.CharField(max_length=150)
-    country = models.CharField(max_length=150)
 
     class Meta:
         indexes = [models.Index(fields=["measure", "day"], name="rollup_span_day_idx")]

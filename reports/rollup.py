@@ -353,9 +353,10 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 
 
 def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_counts: list[str],
-             measures, date_from: dt.date, date_to: dt.date, repeat_extra: str = "") -> dict[tuple, tuple]:
-    """Sums of `day_counts` per group of `fields`, and the repeats' `repeat_counts` per group and
-    measure: {(raw group values...): (day sums, {measure: repeat sums})}."""
+             measures, date_from: dt.date, date_to: dt.date) -> dict[tuple, tuple]:
+    """Sums of `day_counts` per group of `fields`, and `repeat_counts` per group and measure over
+    the repeats in the range whose previous entry is in it too (the entries that are not a lead's
+    first in the range): {(raw group values...): (day sums, {measure: repeat sums})}."""
     day_cols = [plan_.day_column(f) for f in fields]
     rep_cols = [plan_.repeat_column(f) for f in fields]
     where, params = plan_.where(date_from, date_to)
@@ -374,8 +375,8 @@ def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_count
         rselect = "".join(f"{c}, " for c in rep_cols)
         rows = _fetch(
             f"SELECT {rselect}measure, {', '.join(repeat_counts)} FROM {_table(RollupRepeat)}"
-            f" WHERE {rwhere}{repeat_extra} GROUP BY {rselect}measure",
-            [*rparams, *([date_from] if "%s" in repeat_extra else [])],
+            f" WHERE {rwhere} AND prev_day >= %s GROUP BY {rselect}measure",
+            [*rparams, date_from],
         )
         for row in rows:
             key = tuple(row[: len(rep_cols)])
@@ -391,7 +392,7 @@ def funnel_counts(plan_: Plan, group: str | None, date_from: dt.date, date_to: d
     the groups with an entry or a new lead in the range."""
     fields = [group] if group else []
     counts = ["created", "entries", *FUNNEL]
-    groups = _grouped(plan_, fields, counts, ["COUNT(*)"], FUNNEL, date_from, date_to, " AND prev_day >= %s")
+    groups = _grouped(plan_, fields, counts, ["COUNT(*)"], FUNNEL, date_from, date_to)
     result = {}
     for key, (sums, repeats) in groups.items():
         values = dict(zip(counts, sums, strict=True))
@@ -409,7 +410,7 @@ def cohort_counts(plan_: Plan, keys: list[str], date_from: dt.date, date_to: dt.
     groups = _grouped(
         plan_, keys, ["mql_entries", "mql_entries_sal", "mql_entries_sql"],
         ["COUNT(*)", _sum_flag("reached_sal"), _sum_flag("reached_sql")],
-        [COHORT], date_from, date_to, " AND prev_day >= %s",
+        [COHORT], date_from, date_to,
     )
     rows = []
     if not keys and not groups:
