@@ -138,6 +138,11 @@ class ReportRollup(models.Model):
     timezone = models.CharField(max_length=64, blank=True)
     build_seconds = models.FloatField(default=0)
     entries = models.PositiveIntegerField(default=0, help_text="Stage entries the rollup was built from.")
+    span_bins = models.JSONField(
+        default=dict, blank=True,
+        help_text="Per velocity measure: the bins of span lengths (upper bounds, each bin's smallest and largest "
+                  "length) and the SLA hours the bins were cut at.",
+    )
 
     def __str__(self) -> str:
         return f"report rollup built {self.built_at:%Y-%m-%d %H:%M}" if self.built_at else "report rollup (never built)"
@@ -225,14 +230,44 @@ class RollupExit(models.Model):
 class RollupSpan(RollupDimensions):
     """One measured span of the velocity report (`measure`: decision, touch or won): its length
     `x` (business hours, or days for won), the local day and week of its start, the rep holding
-    the lead after the start, and the lead's dimensions. Percentiles need every value, so these
-    are not summed: the report sorts a range's spans instead of finding and measuring them."""
+    the lead after the start, the lead's dimensions, and the length's `bin` (see
+    `RollupSpanWeek`; None for a span without a length). A percentile needs the values around its
+    rank: the report finds the bin holding that rank from `RollupSpanWeek` and sorts only the
+    range's spans in that bin (or, for a filtered report, all of the range's spans)."""
 
     measure = models.CharField(max_length=8)
     day = models.DateField()
     week = models.DateField()
     owner_key = models.IntegerField(null=True)
     x = models.FloatField(null=True)
+    bin = models.SmallIntegerField(null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["measure", "day"], name="rollup_span_day_idx")]
+        indexes = [
+            # A range's spans; with their bins and reps, for the edge days of the bins' reading.
+            models.Index(fields=["measure", "day"], include=["bin", "owner_key"], name="rollup_span_day_idx"),
+            # The spans of one bin in a range: overall and by week, and one rep's.
+            models.Index(fields=["measure", "bin", "day"], include=["x"], name="rollup_span_bin_idx"),
+            models.Index(fields=["measure", "owner_key", "bin", "day"], include=["x"], name="rollup_span_rep_idx"),
+        ]
+
+
+class RollupSpanWeek(models.Model):
+    """How many spans of a `measure` started up to the end of `week` (cumulative over weeks), per
+    length bin: `counts` is the comma-separated count of each bin, in bin order. One row per week
+    from the group's first span on, for each grouping the unfiltered velocity report shows
+    (`kind`): `all` (value ""), `rep` (the rep holding the lead after the start, by id, "" for
+    none) and the lead dimensions it groups by (`source`, `team`, `owner`, `country`, as in
+    `RollupSpan`). A range's spans per bin are two rows subtracted, plus its partial first and
+    last weeks counted from `RollupSpan`."""
+
+    measure = models.CharField(max_length=8)
+    kind = models.CharField(max_length=8)
+    value = models.CharField(max_length=150)
+    week = models.DateField()
+    counts = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["measure", "kind", "week", "value"], name="rollup_span_week_unique"),
+        ]

@@ -33,14 +33,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Max, Min
+from django.db.models import F
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from leads.models import Lead, Stage, StageTransition, Team
+from leads.models import Lead, Stage, Team
 
-from . import selectors
-from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan
+from . import rollup_spans, selectors
+from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanWeek
 
 KINDS = ("team", "owner", "country")
 # Funnel measures: the stages of the funnel report, each a column of RollupDay.
@@ -95,7 +95,7 @@ def build() -> ReportRollup | None:
             selectors._report_settings()
         built_at = timezone.now()
         with connection.cursor() as cursor:
-            for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan):
+            for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan, RollupSpanWeek):
                 cursor.execute(f"DELETE FROM {_table(model)}")
             cursor.execute("DROP TABLE IF EXISTS rollup_facts")
             facts_sql, facts_params = _facts_sql(tz)
@@ -109,17 +109,21 @@ def build() -> ReportRollup | None:
             cursor.execute(_repeats_sql())
             cursor.execute(_exits_sql())
             cursor.execute("DROP TABLE rollup_facts")
-            for sql, params in _spans_sql():
-                cursor.execute(sql, params)
+            span_bins = rollup_spans.build(cursor, _dims_sql)
         state.built_at = built_at
         state.timezone = timezone.get_current_timezone_name()
         state.entries = entries
+        state.span_bins = span_bins
         state.build_seconds = round(time.perf_counter() - started, 3)
         state.save()
     if connection.vendor == "postgresql":
+        # VACUUM (outside a transaction only) also marks the pages all-visible, so the
+        # velocity report's bin look-ups are index-only scans.
+        command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
         with connection.cursor() as cursor:
             cursor.execute(
-                f"ANALYZE {_table(RollupDay)}, {_table(RollupRepeat)}, {_table(RollupExit)}, {_table(RollupSpan)}"
+                f"{command} {_table(RollupDay)}, {_table(RollupRepeat)}, {_table(RollupExit)}, {_table(RollupSpan)},"
+                f" {_table(RollupSpanWeek)}"
             )
     return state
 
@@ -225,28 +229,6 @@ def _exits_sql() -> str:
     )
 
 
-def _spans_sql() -> list[tuple[str, list]]:
-    """INSERTs of every span velocity measures, whatever its start, computed as the live report
-    computes them (`selectors._span_sql`) with the lead's dimensions."""
-    moments = StageTransition.objects.aggregate(first=Min("at"), last=Max("at"))
-    if moments["first"] is None:
-        return []
-    start, end = selectors._bounds(
-        moments["first"].date() - dt.timedelta(days=1), moments["last"].date() + dt.timedelta(days=1)
-    )
-    clocks = {"decision": selectors._clock("mql_decision"), "touch": selectors._clock("sal_first_touch"), "won": None}
-    keys = {f"l_{kind}": kind for kind in ("source", *KINDS)}
-    statements = []
-    for name, span in selectors.velocity_spans(selectors.ReportFilters(), start, end).items():
-        ctes, spans, params = selectors._span_sql(span, clock=clocks[name], keys=keys, day_key=True)
-        statements.append((
-            f"INSERT INTO {_table(RollupSpan)} (measure, x, week, day, owner_key, source, team, owner, country)"
-            f" WITH {ctes} SELECT '{name}', x, week_key, day_key, owner_key, {_dims_sql('l_')} FROM ({spans}) s",
-            params,
-        ))
-    return statements
-
-
 # --- Reading ------------------------------------------------------------------------------------
 
 
@@ -259,6 +241,11 @@ class Plan:
     value: str | None
     source: str | None
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    built_at: dt.datetime | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return self.value is not None or self.source is not None
 
     def where(self, date_from: dt.date, date_to: dt.date) -> tuple[str, list]:
         """For RollupDay and RollupExit."""
@@ -333,7 +320,7 @@ def plan(filters: selectors.ReportFilters, fields: list[str]) -> Plan | None:
         value = "?" if user is None else str(user)  # an unknown rep: no rows, as live
     elif kind == "country" and filters.country:
         value = filters.country.upper()
-    return Plan(kind=kind, value=value, source=filters.source or None)
+    return Plan(kind=kind, value=value, source=filters.source or None, built_at=state.built_at)
 
 
 def _fill_labels(plan_: Plan, values: set[str]) -> None:
@@ -479,16 +466,31 @@ def repeat_recycles(plan_: Plan, group: str | None, date_from: dt.date, date_to:
     return {plan_.label(group, row[0]): int(row[1]) for row in rows}
 
 
+def span_bins(plan_: Plan, measure: str, sla_hours: float | None) -> dict[str, Any] | None:
+    """The bins `distribution` reads a measure from, or None when it sorts the spans instead: a
+    filtered report, or bins the rollup could not cut for the SLA as it is now."""
+    return None if plan_.filtered else rollup_spans.bins_for(measure, sla_hours, plan_.built_at)
+
+
 def distribution(plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *,
-                 sla_hours: float | None) -> dict:
-    """`selectors._distribution` of the spans starting in the range, from RollupSpan."""
-    where, params = plan_.span_where(measure, date_from, date_to)
-    group_column = f", {plan_.repeat_column(group)} AS group_key" if group else ""
-    spans = (
-        f"WITH h AS {'MATERIALIZED' if connection.vendor == 'postgresql' else ''}"
-        f" (SELECT x, week AS week_key, owner_key{group_column} FROM {_table(RollupSpan)} WHERE {where})"
-    )
-    result = selectors._slices(spans, params, sla_hours=sla_hours, group=bool(group))
+                 sla_hours: float | None, cut: dict[str, Any] | None = None) -> dict:
+    """`selectors._distribution` of the spans starting in the range: from the bins (`span_bins`,
+    `rollup_spans`) when given them; otherwise by sorting the range's spans from RollupSpan."""
+    if cut is not None:
+        result = rollup_spans.distribution(measure, FIELD_KIND[group] if group else None, date_from, date_to,
+                                           sla_hours=sla_hours, cut=cut)
+        reps = {int(k) for (kind, k) in result if kind == "owner" and k}
+        names = dict(get_user_model().objects.filter(pk__in=reps).values_list("pk", "username")) if reps else {}
+        result = {(kind, names.get(int(k), "") if kind == "owner" and k else k): stats
+                  for (kind, k), stats in result.items()}
+    else:
+        where, params = plan_.span_where(measure, date_from, date_to)
+        group_column = f", {plan_.repeat_column(group)} AS group_key" if group else ""
+        spans = (
+            f"WITH h AS {'MATERIALIZED' if connection.vendor == 'postgresql' else ''}"
+            f" (SELECT x, week AS week_key, owner_key{group_column} FROM {_table(RollupSpan)} WHERE {where})"
+        )
+        result = selectors._slices(spans, params, sla_hours=sla_hours, group=bool(group))
     if not group or FIELD_KIND[group] not in ("team", "owner"):
         return result
     _fill_labels(plan_, {k for (kind, k) in result if kind == "group"})

@@ -489,16 +489,32 @@ class _Clock:
     calendar_id: int | None  # None: plain elapsed hours
 
 
-def _clock(kind: str) -> _Clock:
-    policy = (
-        SlaPolicy.objects.select_related("calendar").filter(clock=kind, active=True).first()
-    )
-    if policy is None:
-        return _Clock(hours=None, calendar_id=None)
-    if not policy.business_time:
-        return _Clock(hours=policy.duration_hours, calendar_id=None)
-    ensure_business_days(policy.calendar)
-    return _Clock(hours=policy.duration_hours, calendar_id=policy.calendar_id)
+def _clocks(*kinds: str) -> dict[str, _Clock]:
+    """The active SLA policy's clock of each kind (one query; each calendar's business days
+    checked once)."""
+    policies: dict[str, SlaPolicy] = {}
+    for policy in SlaPolicy.objects.select_related("calendar").filter(clock__in=kinds, active=True).order_by("pk"):
+        policies.setdefault(policy.clock, policy)
+    result, checked = {}, set()
+    for kind in kinds:
+        policy = policies.get(kind)
+        if policy is None:
+            result[kind] = _Clock(hours=None, calendar_id=None)
+        elif not policy.business_time:
+            result[kind] = _Clock(hours=policy.duration_hours, calendar_id=None)
+        else:
+            if policy.calendar_id not in checked:
+                ensure_business_days(policy.calendar)
+                checked.add(policy.calendar_id)
+            result[kind] = _Clock(hours=policy.duration_hours, calendar_id=policy.calendar_id)
+    return result
+
+
+def velocity_clocks() -> dict[str, _Clock | None]:
+    """What each velocity measure counts in: business hours on the SLA's calendar (decision,
+    touch), or elapsed days (won: None)."""
+    clocks = _clocks(SlaClock.MQL_DECISION, SlaClock.SAL_FIRST_TOUCH)
+    return {"decision": clocks[SlaClock.MQL_DECISION], "touch": clocks[SlaClock.SAL_FIRST_TOUCH], "won": None}
 
 
 # --- Percentiles --------------------------------------------------------------------------
@@ -716,15 +732,18 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     SLA), and MQL→won in days; overall, by owner, by week of the stage entry, and by group."""
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
-    clocks = {"decision": _clock(SlaClock.MQL_DECISION), "touch": _clock(SlaClock.SAL_FIRST_TOUCH), "won": None}
+    clocks = velocity_clocks()
     decision_clock, touch_clock = clocks["decision"], clocks["touch"]
     sla_hours = {"decision": decision_clock.hours, "touch": touch_clock.hours, "won": None}
     plan = rollup.plan(filters, [group] if group else [])
     if plan is not None:
-        queries = [
-            functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
-            for name in clocks
-        ]
+        queries = []
+        for name in clocks:
+            cut = rollup.span_bins(plan, name, sla_hours[name])
+            query = functools.partial(rollup.distribution, plan, name, group, date_from, date_to,
+                                      sla_hours=sla_hours[name], cut=cut)
+            query.cheap = cut is not None  # from the bins: a few milliseconds, no thread needed
+            queries.append(query)
     else:
         queries = [
             functools.partial(_distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
@@ -1027,7 +1046,7 @@ def _all_at_once(*queries: functools.partial) -> list[Any]:
     most, as separate requests would. Inside a transaction (a test, or a caller's atomic block)
     other connections could not see its rows: one after another there.
     """
-    if all(getattr(query.func, "cheap", False) for query in queries):
+    if all(getattr(query, "cheap", False) or getattr(query.func, "cheap", False) for query in queries):
         return [query() for query in queries]  # rollup reads: a few milliseconds each
     if connection.vendor != "postgresql" or connection.in_atomic_block or len(queries) < 2:
         return [_in_report_transaction(query) for query in queries]

@@ -190,3 +190,101 @@ def test_a_second_worker_leaves_the_build_to_the_first():
         release.set()
         thread.join()
     assert rollup.build().built_at is not None
+
+
+# --- Velocity's percentiles from the bins ---------------------------------------------------------
+
+
+@pytest.fixture
+def many_spans(sla_policies, team, rep, rep2):
+    """Six weeks of random MQL decisions, first touches and wins (seeded): lengths on and off
+    working hours, over weekends, equal ones (decisions at the MQL minute: 0 hours) and the SLA's
+    exact hours, by two reps and nobody, across sources and countries."""
+    import random
+
+    from leads.models import Touch
+
+    rng = random.Random(6)
+    other = Team.objects.create(name="EMEA")
+    first = MONDAY - dt.timedelta(days=21)
+    for n in range(90):
+        owner = rng.choice([rep, rep2, None])
+        lead = LeadFactory(email=f"r{n}@x.example", source=rng.choice(["ads", "webinar", "events"]),
+                           owner=owner, team=rng.choice([team, other, None]), country=rng.choice(["US", "DE"]),
+                           stage=Stage.MQL, created_at=at(-22, 8))
+        mql = dt.datetime.combine(first + dt.timedelta(days=rng.randrange(42)), dt.time(rng.randrange(24)),
+                                  tzinfo=dt.timezone.utc) + dt.timedelta(minutes=rng.choice([0, 0, 15, 37]))
+        move(lead, Stage.LEAD, Stage.MQL, mql, "score")
+        kind = rng.random()
+        if kind < 0.1:
+            continue  # undecided: no span
+        if kind < 0.2:
+            decided = mql  # 0 hours, a value many spans share
+        elif kind < 0.3 and mql.weekday() < 4 and 9 <= mql.hour < 17:
+            decided = mql + dt.timedelta(days=2)  # exactly the SLA's 16 working hours
+        else:
+            decided = mql + dt.timedelta(hours=rng.randrange(1, 120), minutes=rng.choice([0, 30]))
+        if rng.random() < 0.3:
+            move(lead, Stage.MQL, Stage.RECYCLED, decided, "bad_timing")
+            continue
+        move(lead, Stage.MQL, Stage.SAL, decided)
+        if rng.random() < 0.7:
+            Touch.objects.create(lead=lead, user=owner, kind="call", outcome="connected",
+                                 at=decided + dt.timedelta(hours=rng.randrange(0, 40)))
+        if rng.random() < 0.3:
+            move(lead, Stage.SAL, Stage.WON, decided + dt.timedelta(days=rng.randrange(1, 9)))
+
+
+VELOCITY_RANGES = [
+    (MONDAY - dt.timedelta(days=21), MONDAY + dt.timedelta(days=20)),  # all of it, Monday to Sunday
+    (MONDAY - dt.timedelta(days=30), MONDAY + dt.timedelta(days=60)),  # wider than the history
+    (MONDAY - dt.timedelta(days=12), MONDAY + dt.timedelta(days=9)),  # mid-week to mid-week
+    (MONDAY + dt.timedelta(days=2), MONDAY + dt.timedelta(days=4)),  # inside one week
+    (MONDAY + dt.timedelta(days=3), MONDAY + dt.timedelta(days=3)),  # one day
+    (MONDAY - dt.timedelta(days=8), MONDAY - dt.timedelta(days=1)),  # Sunday to Sunday
+    (MONDAY + dt.timedelta(days=30), MONDAY + dt.timedelta(days=40)),  # after it
+]
+
+
+@pytest.mark.parametrize("bins", [2, 5, 128])
+def test_velocity_percentiles_from_the_bins_are_the_sorted_ones(many_spans, monkeypatch, bins):
+    """The unfiltered velocity report, overall, by rep, by week and by each grouping, read from
+    the bins (few bins: many lengths per bin, ranks falling either side of a bin's edge) gives
+    the live report's numbers."""
+    from reports import rollup_spans
+
+    monkeypatch.setattr(rollup_spans, "BINS", bins)
+    groupings = (None, "source", "team", "owner", "country")
+    expected = {(g, r): live("velocity", group_by=g, date_range=r) for g in groupings for r in VELOCITY_RANGES}
+    rollup.build()
+    cut = ReportRollup.objects.get().span_bins["decision"]
+    if bins < 128:  # bins holding several lengths: their ranks are sorted out of RollupSpan
+        assert sum(1 for low, high in zip(cut["low"], cut["high"], strict=True) if low != high) >= 2
+    assert 16.0 in cut["upper"]
+    for (g, r), result in expected.items():
+        with CaptureQueriesContext(connection) as ctx:
+            assert from_rollup("velocity", group_by=g, date_range=r) == result, (g, r)
+        assert any("reports_rollupspanweek" in q["sql"] for q in ctx.captured_queries)
+    whole = expected[(None, VELOCITY_RANGES[0])]
+    assert whole["mql_decision"]["count"] >= 60 and len(whole["by_week"]) == 6 and len(whole["by_owner"]) == 3
+
+
+def test_velocity_sorts_the_spans_when_the_bins_cannot_answer(many_spans):
+    """Filtered, or with the SLA changed since the build, velocity sorts the range's spans from
+    the rollup: the live numbers, with the SLA as it is now."""
+    from sla.models import SlaPolicy
+
+    rollup.build()
+    shapes_ = [{"filters": ReportFilters(source="ads")}, {"filters": ReportFilters(country="de"), "group_by": "source"}]
+    SlaPolicy.objects.filter(clock="mql_decision").update(duration_hours=12)
+    shapes_.append({})
+    for kwargs in shapes_:
+        with CaptureQueriesContext(connection) as ctx:
+            result = from_rollup("velocity", date_range=VELOCITY_RANGES[0], **kwargs)
+        assert result == live("velocity", date_range=VELOCITY_RANGES[0], **kwargs)
+        assert any('"reports_rollupspan"' in q["sql"] for q in ctx.captured_queries)
+    assert result["mql_decision"]["sla_hours"] == 12
+    # Unfiltered, the touches and wins still come from the bins; the decisions (cut at 16 hours) not.
+    from_bins = [q["sql"] for q in ctx.captured_queries if "reports_rollupspanweek" in q["sql"]]
+    assert any("'touch'" in sql for sql in from_bins)
+    assert not any("'decision'" in sql for sql in from_bins)

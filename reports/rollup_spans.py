@@ -1,0 +1,548 @@
+"""Velocity's spans in the report rollup, and their percentiles without sorting a whole range.
+
+The build (`build`, part of `rollup.build`'s transaction) measures every span velocity reports
+as the live report does (`selectors._span_sql`) into `RollupSpan`, and cuts each measure's
+lengths into about `BINS` bins holding as many spans each (bin i: lengths in (upper[i-1],
+upper[i]]; the SLA's hours are one of the bounds). `RollupSpanWeek` then counts, per bin, the
+spans started up to each week's end, cumulatively, for each grouping the unfiltered report
+shows: overall (and so by week), by rep, and by each lead dimension it groups by.
+
+Reading (`distribution`): a range's spans per bin are the difference of two cumulative rows,
+plus the range's partial first and last weeks counted from `RollupSpan` (at most 13 days). From
+the bin counts, the rank a percentile needs (the backend's `percentile_cont` interpolates between
+the values at two ranks) falls in one bin; only the range's spans of that bin are sorted, in one
+query for every group's ranks. A bin whose lengths are all equal (0 hours, say) needs no query;
+the share within the SLA is the count of the bins up to the SLA's bound. The answer is the sort's
+answer: tests/reports/test_rollup.py compares both on random spans with a handful of bins.
+
+A filtered report (a source, a team, a rep or a country), a measure with an unmeasured span, or
+an SLA changed since the build sorts the range's spans from `RollupSpan` instead
+(`rollup.distribution`), as the rollup did before it had bins.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+import math
+from typing import Any
+
+from django.db import connection
+from django.db.models import Max, Min
+
+from leads.models import StageTransition
+
+from . import selectors
+from .models import ReportRollup, RollupSpan, RollupSpanWeek
+
+BINS = 128
+# The groupings `RollupSpanWeek` keeps: overall, by rep after the start, by lead dimension.
+GROUP_KINDS = ("source", "team", "owner", "country")
+WEEK = dt.timedelta(days=7)
+DAY = dt.timedelta(days=1)
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+# --- Building -----------------------------------------------------------------------------------
+
+
+def build(cursor, dims_sql) -> dict[str, Any]:
+    """Fill `RollupSpan` and `RollupSpanWeek` (emptied by the caller) from the stage history;
+    return the bins for `ReportRollup.span_bins`. `dims_sql(prefix)` selects the lead's
+    dimensions as `rollup` stores them."""
+    text = "text" if _pg() else "TEXT"
+    cursor.execute("DROP TABLE IF EXISTS rollup_spans")
+    cursor.execute(
+        "CREATE TEMP TABLE rollup_spans (measure varchar(8), x double precision, week date, day date,"
+        " owner_key integer, source varchar(100), team varchar(150), owner varchar(150), country varchar(150))"
+    )
+    moments = StageTransition.objects.aggregate(first=Min("at"), last=Max("at"))
+    if moments["first"] is None:
+        cursor.execute("DROP TABLE rollup_spans")
+        return {}
+    start, end = selectors._bounds(
+        moments["first"].date() - DAY, moments["last"].date() + DAY
+    )
+    clocks = selectors.velocity_clocks()
+    keys = {f"l_{kind}": kind for kind in GROUP_KINDS}
+    # The week's Monday as a date (SQLite's truncation gives a date and time as text).
+    week = "week_key" if _pg() else "date(week_key)"
+    for name, span in selectors.velocity_spans(selectors.ReportFilters(), start, end).items():
+        ctes, spans, params = selectors._span_sql(span, clock=clocks[name], keys=keys, day_key=True)
+        cursor.execute(
+            "INSERT INTO rollup_spans (measure, x, week, day, owner_key, source, team, owner, country)"
+            f" WITH {ctes} SELECT '{name}', x, {week}, day_key, owner_key, {dims_sql('l_')} FROM ({spans}) s",
+            params,
+        )
+    bins: dict[str, Any] = {}
+    for name, clock in clocks.items():
+        bins[name] = _cut(cursor, name, None if clock is None else clock.hours)
+    bin_sql = _bin_sql(bins)
+    cases = " ".join(f"WHEN '{name}' THEN {sql}" for name, (sql, _) in bin_sql.items())
+    case_params = [p for _, params in bin_sql.values() for p in params]
+    cursor.execute(
+        f"INSERT INTO {_table(RollupSpan)} (measure, x, week, day, owner_key, source, team, owner, country, bin)"
+        " SELECT measure, x, week, day, owner_key, source, team, owner, country,"
+        f" CASE WHEN x IS NULL THEN NULL ELSE CASE measure {cases} END END"
+        " FROM rollup_spans s ORDER BY measure, day",
+        case_params,
+    )
+    cursor.execute("SELECT MIN(week), MAX(week), COUNT(*) FROM rollup_spans")
+    first_week, last_week, count = cursor.fetchone()
+    cursor.execute("DROP TABLE rollup_spans")
+    if first_week is None:
+        return {}
+    cursor.execute(
+        f"SELECT measure, bin, MIN(x), MAX(x) FROM {_table(RollupSpan)} WHERE bin IS NOT NULL GROUP BY measure, bin"
+    )
+    for measure, bin_, low, high in cursor.fetchall():
+        bins[measure]["low"][bin_] = low
+        bins[measure]["high"][bin_] = high
+    # Every count fits the digits of the number of spans.
+    width = len(str(count))
+    _build_weeks(cursor, bins, _as_date(first_week), _as_date(last_week), text, width)
+    bins["last_week"] = _as_date(last_week).isoformat()
+    bins["width"] = width
+    return bins
+
+
+def _cut(cursor, measure: str, sla_hours: float | None) -> dict[str, Any]:
+    """The bins of a measure: bounds at every (n / BINS)-th length in order, around each length
+    shared by a quarter of that many spans or more, and at the SLA."""
+    cursor.execute("SELECT COUNT(x), COUNT(*) FROM rollup_spans WHERE measure = %s", [measure])
+    measured, count = cursor.fetchone()
+    step = max(1, math.ceil(measured / BINS))
+    cursor.execute(
+        "SELECT x FROM (SELECT x, ROW_NUMBER() OVER (ORDER BY x) AS rn FROM rollup_spans"
+        " WHERE measure = %s AND x IS NOT NULL) q WHERE rn %% %s = 0",
+        [measure, step],
+    )
+    upper = {float(row[0]) for row in cursor.fetchall()}
+    # A length many spans share (0 hours, a whole number of working days) gets a bin of its own,
+    # bounded by the next smaller length: a rank in it needs no sort.
+    cursor.execute(
+        "SELECT x, below FROM (SELECT x, n, LAG(x) OVER (ORDER BY x) AS below FROM"
+        " (SELECT x, COUNT(*) AS n FROM rollup_spans WHERE measure = %s AND x IS NOT NULL GROUP BY x) d) q"
+        " WHERE n >= %s",
+        [measure, max(2, step // 4)],
+    )
+    for x, below in cursor.fetchall():
+        upper.update(float(v) for v in (x, below) if v is not None)
+    if sla_hours is not None:
+        upper.add(float(sla_hours))
+    bounds = sorted(upper)
+    return {
+        "upper": bounds,
+        "low": [None] * (len(bounds) + 1),
+        "high": [None] * (len(bounds) + 1),
+        "sla": sla_hours,
+        "unmeasured": count - measured,
+    }
+
+
+def _bin_sql(bins: dict[str, Any]) -> dict[str, tuple[str, list]]:
+    """Per measure, SQL for a span's bin: how many bounds lie below its length `x`."""
+    result = {}
+    for name, cut in bins.items():
+        bounds = cut["upper"]
+        if not bounds:
+            result[name] = ("0", [])
+        elif _pg():
+            # width_bucket counts the bounds at or below its operand: negated, those at or above x.
+            result[name] = (f"{len(bounds)} - width_bucket(-x, CAST(%s AS double precision[]))",
+                            [sorted(-b for b in bounds)])
+        else:
+            result[name] = ("(" + " + ".join("CASE WHEN x > %s THEN 1 ELSE 0 END" for _ in bounds) + ")", bounds)
+    return result
+
+
+def _build_weeks(cursor, bins: dict[str, Any], first_week: dt.date, last_week: dt.date, text: str,
+                 width: int) -> None:
+    """`RollupSpanWeek`: every group's counts up to each week and bin, from its first week to the
+    last, each count `width` digits."""
+    cursor.execute("DROP TABLE IF EXISTS rollup_span_weeks")
+    cursor.execute("CREATE TEMP TABLE rollup_span_weeks (week date)")
+    weeks = []
+    week = first_week
+    while week <= last_week:
+        weeks.append([week])
+        week += WEEK
+    cursor.executemany("INSERT INTO rollup_span_weeks (week) VALUES (%s)", weeks)
+    cursor.execute("DROP TABLE IF EXISTS rollup_span_bins")
+    cursor.execute("CREATE TEMP TABLE rollup_span_bins (measure varchar(8), bin integer)")
+    cursor.executemany(
+        "INSERT INTO rollup_span_bins (measure, bin) VALUES (%s, %s)",
+        [[name, b] for name, cut in bins.items() for b in range(len(cut["upper"]) + 1)],
+    )
+    span = _table(RollupSpan)
+    groupings = [("'all'", "''", "")] + [("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")]
+    groupings += [(f"'{kind}'", kind, f", {kind}") for kind in GROUP_KINDS]
+    cells = " UNION ALL ".join(
+        f"SELECT measure, {kind} AS kind, {value} AS value, week, bin, COUNT(*) AS n FROM {span}"
+        f" WHERE bin IS NOT NULL GROUP BY measure{group}, week, bin"
+        for kind, value, group in groupings
+    )
+    # Tables, not CTEs, so that PostgreSQL knows their sizes and hashes the grid's join.
+    cursor.execute("DROP TABLE IF EXISTS rollup_span_cells")
+    cursor.execute(f"CREATE TEMP TABLE rollup_span_cells AS {cells}")
+    cursor.execute("DROP TABLE IF EXISTS rollup_span_grid")
+    cursor.execute(
+        "CREATE TEMP TABLE rollup_span_grid AS SELECT f.measure, f.kind, f.value, w.week, b.bin"
+        " FROM (SELECT measure, kind, value, MIN(week) AS first FROM rollup_span_cells"
+        " GROUP BY measure, kind, value) f"
+        " JOIN rollup_span_weeks w ON w.week >= f.first JOIN rollup_span_bins b ON b.measure = f.measure"
+    )
+    if _pg():
+        cursor.execute("ANALYZE rollup_span_cells, rollup_span_grid")
+        joined = f"string_agg(lpad(CAST(upto AS text), {int(width)}, '0'), '' ORDER BY bin)"
+        ordered = "upto"
+    else:
+        # SQLite's group_concat follows the order of the rows it is given.
+        joined = "group_concat(printf('%0" + str(int(width)) + "d', upto), '')"
+        ordered = "(SELECT * FROM upto ORDER BY measure, kind, value, week, bin)"
+    cursor.execute(
+        f"INSERT INTO {_table(RollupSpanWeek)} (measure, kind, value, week, counts)"
+        " WITH running AS (SELECT g.measure, g.kind, g.value, g.week, g.bin, SUM(COALESCE(c.n, 0)) OVER"
+        " (PARTITION BY g.measure, g.kind, g.value, g.bin ORDER BY g.week ROWS UNBOUNDED PRECEDING) AS total"
+        " FROM rollup_span_grid g LEFT JOIN rollup_span_cells c ON c.measure = g.measure AND c.kind = g.kind"
+        " AND c.value = g.value AND c.week = g.week AND c.bin = g.bin),"
+        " upto AS (SELECT measure, kind, value, week, bin, SUM(total) OVER"
+        " (PARTITION BY measure, kind, value, week ORDER BY bin ROWS UNBOUNDED PRECEDING) AS upto FROM running)"
+        f" SELECT measure, kind, value, week, {joined} FROM {ordered} r GROUP BY measure, kind, value, week"
+    )
+    cursor.execute("DROP TABLE rollup_span_cells")
+    cursor.execute("DROP TABLE rollup_span_grid")
+    cursor.execute("DROP TABLE rollup_span_weeks")
+    cursor.execute("DROP TABLE rollup_span_bins")
+
+
+# --- Reading ------------------------------------------------------------------------------------
+
+
+# Bins parsed from `ReportRollup.span_bins`, for the build that cut them.
+_CUTS: dict[tuple, dict[str, Any] | None] = {}
+
+
+def bins_for(measure: str, sla_hours: float | None, built_at: dt.datetime | None) -> dict[str, Any] | None:
+    """The measure's bins from the build at `built_at` if its percentiles can be read from them:
+    every span measured, the SLA cut where it is now."""
+    if built_at is None:
+        return None
+    key = (built_at, measure)
+    if key not in _CUTS:
+        row = ReportRollup.objects.filter(pk=1, built_at=built_at).values_list(
+            f"span_bins__{measure}", "span_bins__last_week", "span_bins__width"
+        ).first()
+        if len(_CUTS) > 30:
+            _CUTS.clear()
+        _CUTS[key] = None if not row or not all(row) else {
+            **row[0], "last_week": _as_date(row[1]), "width": row[2],
+        }
+    cut = _CUTS[key]
+    if cut is None or cut["unmeasured"] or cut["sla"] != sla_hours:
+        return None
+    return cut
+
+
+class _Upto:
+    """A group's spans in the bins up to each bin, as a sum of signed terms: `RollupSpanWeek` rows
+    (fixed-width counts up to each bin, read where needed, never parsed whole) and the spans of a
+    few edge days ({bin: count}, summed up to a bin by bisection)."""
+
+    def __init__(self, width: int):
+        self.width = width
+        self.rows: list[tuple[int, str]] = []
+        self.edges: list[tuple[int, list[int], list[int]]] = []
+        self.seen: dict[int, int] = {}
+
+    def add_row(self, sign: int, counts: str | None) -> None:
+        if counts:
+            self.rows.append((sign, counts))
+
+    def add_edge(self, sign: int, per_bin: dict[int, int] | None) -> None:
+        if per_bin:
+            bins = sorted(per_bin)
+            self.edges.append((sign, bins, list(itertools.accumulate(per_bin[b] for b in bins))))
+
+    def __call__(self, b: int) -> int:
+        """Spans in bins 0..b."""
+        if b < 0:
+            return 0
+        total = self.seen.get(b)
+        if total is not None:
+            return total
+        start = self.width * b
+        end = start + self.width
+        total = 0
+        for sign, counts in self.rows:
+            total += sign * int(counts[start:end])
+        for sign, bins, running in self.edges:
+            i = bisect.bisect_right(bins, b)
+            if i:
+                total += sign * running[i - 1]
+        self.seen[b] = total
+        return total
+
+
+def distribution(measure: str, group_kind: str | None, date_from: dt.date, date_to: dt.date, *,
+                 sla_hours: float | None, cut: dict[str, Any]) -> dict:
+    """`selectors._slices` of the unfiltered spans starting in [date_from, date_to], grouped by
+    `group_kind` (a lead dimension) too, from the bins: {(slice, key): (count, median, p90, share)}
+    with the rep slice keyed by user id (text, "" for none) and the group slice by raw value."""
+    last = cut["last_week"]
+    first_monday, last_monday = _monday(date_from), _monday(date_to)
+    kinds = ["rep", *([group_kind] if group_kind else [])]
+    # The spans up to the end of a day d: the row of the week before d's week plus d's week up to
+    # d, or the row of d's week minus the rest of it, whichever has fewer days to count.
+    sides = [_side(date_from - DAY), _side(date_to)]
+    weeks = [week for week, _sign, _days in sides]
+    cumulative = _cumulative(measure, kinds, weeks, first_monday - WEEK, last_monday, last)
+    edges = _edges(measure, group_kind, [days for _week, _sign, days in sides])
+
+    def row(kind: str, value: str, week: dt.date) -> str | None:
+        return cumulative.get((kind, value, min(week, last)))
+
+    def side(upto: _Upto, sign: int, kind: str, value: str, which: int) -> None:
+        week, edge_sign, _days = sides[which]
+        upto.add_row(sign, row(kind, value, week))
+        upto.add_edge(sign * edge_sign, edges.get((which, kind, value)))
+
+    groups: list[tuple[str, str, _Upto, dt.date, dt.date]] = []
+    for kind in ["all", *kinds]:
+        values = {v for (k, v, _w) in cumulative if k == kind} | {v for (_s, k, v) in edges if k == kind}
+        for value in sorted(values):
+            upto = _Upto(cut["width"])
+            side(upto, -1, kind, value, 0)
+            side(upto, 1, kind, value, 1)
+            label = {"all": "total", "rep": "owner"}.get(kind, "group")
+            groups.append((label, value, upto, date_from, date_to))
+    week = first_monday
+    while week <= last_monday:
+        upto = _Upto(cut["width"])
+        if week == first_monday:
+            side(upto, -1, "all", "", 0)
+        else:
+            upto.add_row(-1, row("all", "", week - WEEK))
+        if week == last_monday:
+            side(upto, 1, "all", "", 1)
+        else:
+            upto.add_row(1, row("all", "", week))
+        groups.append(("week", week.isoformat(), upto, max(week, date_from), min(week + 6 * DAY, date_to)))
+        week += WEEK
+    return _percentiles(measure, group_kind, groups, cut, sla_hours)
+
+
+def _side(day: dt.date) -> tuple[dt.date, int, tuple[dt.date, dt.date] | None]:
+    """The spans up to the end of `day` as (the week whose row to take, the sign of the edge
+    days, the edge days): Monday to Wednesday count their days on top of the previous week;
+    Thursday to Saturday take their week and subtract the days after them; Sunday is its week."""
+    monday = _monday(day)
+    if day.weekday() < 3:
+        return monday - WEEK, 1, (monday, day)
+    return monday, -1, (day + DAY, monday + 6 * DAY) if day.weekday() < 6 else None
+
+
+def _cumulative(measure: str, kinds: list[str], weeks: list[dt.date], first_week: dt.date,
+                last_week: dt.date, last: dt.date) -> dict[tuple, str]:
+    """The `RollupSpanWeek` rows a range needs: every week of the range and the one before
+    (overall), and the weeks its start and end need (each group)."""
+    table = _table(RollupSpanWeek)
+    weeks = sorted({min(w, last) for w in weeks})
+    marks = ", ".join("%s" for _ in weeks)
+    kinds_sql = ", ".join("%s" for _ in kinds)
+    rows = _fetch(
+        f"SELECT kind, value, week, counts FROM {table} WHERE measure = %s AND kind = 'all'"
+        f" AND week >= %s AND week <= %s"
+        f" UNION ALL SELECT kind, value, week, counts FROM {table} WHERE measure = %s AND kind IN ({kinds_sql})"
+        f" AND week IN ({marks})",
+        [measure, min(first_week, last), min(last_week, last), measure, *kinds, *weeks],
+    )
+    return {(kind, value, _as_date(week)): counts for kind, value, week, counts in rows}
+
+
+def _edges(measure: str, group_kind: str | None, edges: list[tuple[dt.date, dt.date] | None]) -> dict:
+    """{(side, kind, value): {bin: count}}: the spans of each side's edge days (index-only ranges
+    of `RollupSpan`), overall, by rep and by the grouping's dimension."""
+    parts, params = [], []
+    column = f", {group_kind}" if group_kind else ""
+    for side, edge in enumerate(edges):
+        if edge is not None:
+            parts.append(
+                f"SELECT {side} AS side, bin, owner_key{column} FROM {_table(RollupSpan)}"
+                " WHERE measure = %s AND day >= %s AND day <= %s"
+            )
+            params += [measure, *edge]
+    if not parts:
+        return {}
+    text = "text" if _pg() else "TEXT"
+    groupings = [("'all'", "''", ""), ("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")]
+    if group_kind:
+        groupings.append((f"'{group_kind}'", group_kind, f", {group_kind}"))
+    edge_rows = " UNION ALL ".join(parts)
+    selects = " UNION ALL ".join(
+        f"SELECT side, {kind}, {value}, bin, COUNT(*) FROM ({edge_rows}) e GROUP BY side{group}, bin"
+        for kind, value, group in groupings
+    )
+    result: dict[tuple, dict[int, int]] = {}
+    for side, kind, value, bin_, n in _fetch(selects, params * len(groupings)):
+        result.setdefault((side, kind, value), {})[bin_] = n
+    return result
+
+
+def _ranks(n: int, p: float, pg: bool) -> tuple[int, float]:
+    """The zero-based rank and the fraction towards the next one at which the backend's
+    percentile interpolates: PostgreSQL's percentile_cont, or its SQLite equivalent
+    (`selectors._interpolated_sql`), float operation for float operation."""
+    if pg:
+        position = p * (n - 1)
+        first = math.floor(position)
+        return first, position - first
+    position = 1 + p * (n - 1)
+    first = int(position)
+    return first - 1, position - first
+
+
+def _locate(upto: _Upto, size: int, rank: int, lo: int = 0) -> int:
+    """The bin holding a rank: the first (from `lo`) whose spans up to it outnumber the rank."""
+    hi = size - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if upto(mid) > rank:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _percentiles(measure: str, group_kind: str | None, groups: list, cut: dict[str, Any],
+                 sla_hours: float | None) -> dict:
+    """Count, median, p90 and share within SLA of each group (label, key, spans up to each bin,
+    first day, last day): the values at the ranks come from the bins, or from a sort of one bin's
+    spans."""
+    size = len(cut["upper"]) + 1
+    low, high = cut["low"], cut["high"]
+    pg = _pg()
+    sla_bin = cut["upper"].index(float(sla_hours)) if sla_hours is not None else None
+    # (label, key, bin, first day, last day, first rank in bin): how many ranks from there to fetch.
+    wanted: dict[tuple, int] = {}
+    plans = []
+    for label, key, upto, first_day, last_day in groups:
+        n = upto(size - 1)
+        if n <= 0:
+            continue
+        picks, start = [], 0
+        for p in (0.5, 0.9):
+            rank, fraction = _ranks(n, p, pg)
+            count = 2 if rank + 1 < n and fraction != 0 else 1
+            b = start = _locate(upto, size, rank, start)  # the 90th's rank is not below the median's
+            before, through = upto(b - 1), upto(b)
+            ends = []
+            for r in range(rank, rank + count):
+                if r >= through:  # the next rank is in a later bin
+                    b = _locate(upto, size, r, b)
+                    before, through = upto(b - 1), upto(b)
+                if low[b] == high[b]:
+                    ends.append((None, low[b]))
+                else:
+                    ends.append(((label, key, b, first_day, last_day, r - before), None))
+            targets = [target for target, _value in ends if target is not None]
+            if len(targets) == 2 and targets[0][:5] == targets[1][:5]:
+                wanted[targets[0]] = max(wanted.get(targets[0], 1), 2)  # both ranks from one sort
+            else:
+                for target in targets:
+                    wanted.setdefault(target, 1)
+            picks.append((ends, fraction))
+        share = None if sla_bin is None else upto(sla_bin) / n
+        plans.append((label, key, n, picks, share))
+    fetched = _values(measure, group_kind, wanted)
+    result = {}
+    for label, key, n, picks, share in plans:
+        stats = []
+        for ends, fraction in picks:
+            values = [fetched[target] if value is None else value for target, value in ends]
+            lo = values[0]
+            # As the backend interpolates: lo + fraction * (hi - lo).
+            stats.append(lo if len(values) == 1 else lo + fraction * (values[1] - lo))
+        result[(label, key)] = (n, stats[0], stats[1], share)
+    return result
+
+
+def _values(measure: str, group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, float]:
+    """The lengths at the wanted ranks (and the one after, where two are wanted) among the spans
+    of a bin, group and days: one query, sorting each target's bin (an index range) only."""
+    if not wanted:
+        return {}
+    span = _table(RollupSpan)
+    conditions = {
+        "total": "", "week": "",
+        "owner": " AND s.owner_key = t.k", "owner_none": " AND s.owner_key IS NULL",
+        "group": f" AND s.{group_kind} = t.k" if group_kind else "",
+    }
+    targets = list(wanted)
+    buckets: dict[str, list] = {}
+    for i, target in enumerate(targets):
+        label, key, b, first_day, last_day, rank = target
+        if label == "owner":
+            kind, k = ("owner", int(key)) if key else ("owner_none", None)
+        else:
+            kind, k = label, key if label == "group" else None
+        buckets.setdefault(kind, []).append((i, b, first_day, last_day, rank, rank + wanted[target], k))
+    # Numbers and dates written out (ours, typed here): a thousand parameters cost more to pass
+    # than the query takes. A group's value, the lead's, goes as a parameter.
+    date = "DATE '{}'" if _pg() else "'{}'"
+    ctes, selects, params = [], [], []
+    for n, rows in enumerate(buckets.values()):
+        values = []
+        for i, b, lo, hi, r, r_end, k in rows:
+            if isinstance(k, str):
+                key, params = "%s", [*params, k]
+            else:
+                key = "NULL" if k is None else str(int(k))
+            values.append(f"({int(i)}, {int(b)}, {date.format(lo.isoformat())}, {date.format(hi.isoformat())},"
+                          f" {int(r)}, {int(r_end)}, {key})")
+        ctes.append(f"t{n} (i, b, lo, hi, r, r_end, k) AS (VALUES {', '.join(values)})")
+    for n, kind in enumerate(buckets):
+        where = f"s.measure = %s AND s.bin = t.b AND s.day >= t.lo AND s.day <= t.hi{conditions[kind]}"
+        if _pg():
+            # Each target's bin sorted on its own, only as far as its ranks (a top-N sort).
+            selects.append(
+                f"SELECT t.i, s.x FROM t{n} t CROSS JOIN LATERAL (SELECT x FROM {span} s WHERE {where}"
+                f" ORDER BY x OFFSET t.r LIMIT t.r_end - t.r) s"
+            )
+        else:
+            selects.append(
+                f"SELECT i, x FROM (SELECT t.i, t.r, t.r_end, s.x, ROW_NUMBER() OVER (PARTITION BY t.i ORDER BY s.x)"
+                f" AS rn FROM t{n} t JOIN {span} s ON {where}) q{n} WHERE rn > r AND rn <= r_end"
+            )
+        params.append(measure)
+    found: dict[int, list[float]] = {}
+    for i, x in _fetch(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params):
+        found.setdefault(i, []).append(x)
+    result = {}
+    for i, xs in found.items():
+        label, key, b, first_day, last_day, rank = targets[i]
+        for step, x in enumerate(sorted(xs)):  # the values at consecutive ranks, in order
+            result[(label, key, b, first_day, last_day, rank + step)] = x
+    return result
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
