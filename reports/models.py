@@ -231,8 +231,8 @@ class RollupSpan(RollupDimensions):
     """One measured span of the velocity report (`measure`: decision, touch or won): its length
     `x` (business hours, or days for won), the local day and week of its start, the rep holding
     the lead after the start, the lead's dimensions, and the length's `bin` (see
-    `RollupSpanWeek`; None for a span without a length). A percentile needs the values around its
-    rank: the report finds the bin holding that rank from `RollupSpanWeek` and sorts only the
+    `RollupSpanPeriod`; None for a span without a length). A percentile needs the values around its
+    rank: the report finds the bin holding that rank from `RollupSpanPeriod` and sorts only the
     range's spans in that bin (or, for a filtered report, all of the range's spans)."""
 
     measure = models.CharField(max_length=8)
@@ -252,22 +252,23 @@ class RollupSpan(RollupDimensions):
         ]
 
 
-class RollupSpanWeek(models.Model):
-    """How many spans of a `measure` started up to the end of `week` (cumulative over weeks), per
-    length bin: `counts` is the comma-separated count of each bin, in bin order. One row per week
-    from the group's first span on, for each grouping the unfiltered velocity report shows
-    (`kind`): `all` (value ""), `rep` (the rep holding the lead after the start, by id, "" for
-    none) and the lead dimensions it groups by (`source`, `team`, `owner`, `country`, as in
-    `RollupSpan`). A range's spans per bin are two rows subtracted, plus its partial first and
-    last weeks counted from `RollupSpan`."""
+class RollupSpanPeriod(models.Model):
+    """How many spans of a `measure` started up to the end of a half-week (`period`: its Monday
+    for Monday–Wednesday, its Thursday for Thursday–Sunday), cumulatively, per length bin:
+    `counts` holds, in bin order, the spans in that bin and the bins below it, each a fixed number
+    of digits. One row per half-week from the group's first span on, for each grouping the
+    unfiltered velocity report shows (`kind`): `all` (value ""), `rep` (the rep holding the lead
+    after the start, by id, "" for none) and the lead dimensions it groups by (`source`, `team`,
+    `owner`, `country`, as in `RollupSpan`). A range's spans per bin are two rows subtracted,
+    give or take the spans of at most two days at each end, counted from `RollupSpan`."""
 
     measure = models.CharField(max_length=8)
     kind = models.CharField(max_length=8)
     value = models.CharField(max_length=150)
-    week = models.DateField()
+    period = models.DateField()
     counts = models.TextField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["measure", "kind", "week", "value"], name="rollup_span_week_unique"),
+            models.UniqueConstraint(fields=["measure", "kind", "period", "value"], name="rollup_span_period_unique"),
         ]

@@ -40,7 +40,7 @@ from django.utils import timezone
 from leads.models import Lead, Stage, Team
 
 from . import rollup_spans, selectors
-from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanWeek
+from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanPeriod
 
 KINDS = ("team", "owner", "country")
 # Funnel measures: the stages of the funnel report, each a column of RollupDay.
@@ -95,7 +95,7 @@ def build() -> ReportRollup | None:
             selectors._report_settings()
         built_at = timezone.now()
         with connection.cursor() as cursor:
-            for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan, RollupSpanWeek):
+            for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan, RollupSpanPeriod):
                 cursor.execute(f"DELETE FROM {_table(model)}")
             cursor.execute("DROP TABLE IF EXISTS rollup_facts")
             facts_sql, facts_params = _facts_sql(tz)
@@ -123,7 +123,7 @@ def build() -> ReportRollup | None:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"{command} {_table(RollupDay)}, {_table(RollupRepeat)}, {_table(RollupExit)}, {_table(RollupSpan)},"
-                f" {_table(RollupSpanWeek)}"
+                f" {_table(RollupSpanPeriod)}"
             )
     return state
 
@@ -472,25 +472,43 @@ def span_bins(plan_: Plan, measure: str, sla_hours: float | None) -> dict[str, A
     return None if plan_.filtered else rollup_spans.bins_for(measure, sla_hours, plan_.built_at)
 
 
+def distributions(plan_: Plan, cuts: dict[str, tuple[dict[str, Any], float | None]], group: str | None,
+                  date_from: dt.date, date_to: dt.date) -> dict[str, dict]:
+    """`selectors._distribution` of the spans starting in the range, for each measure of `cuts`
+    (measure: (its bins from `span_bins`, SLA hours)), read from the bins (`rollup_spans`)."""
+    results = rollup_spans.distributions(cuts, FIELD_KIND[group] if group else None, date_from, date_to)
+    # Reps by id, named as the live report names them ("" for none or a deleted user).
+    names = plan_.labels.setdefault("rep", {})
+    missing = {int(k) for result in results.values() for (kind, k) in result if kind == "owner" and k}
+    if missing:
+        users = get_user_model().objects.filter(pk__in=missing).values_list("pk", "username")
+        names.update({str(pk): name for pk, name in users})
+    return {
+        measure: _group_labels(plan_, group, {
+            (kind, names.get(k, "") if kind == "owner" else k): stats for (kind, k), stats in result.items()
+        })
+        for measure, result in results.items()
+    }
+
+
+distributions.cheap = True  # a few milliseconds: no thread of its own
+
+
 def distribution(plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *,
-                 sla_hours: float | None, cut: dict[str, Any] | None = None) -> dict:
-    """`selectors._distribution` of the spans starting in the range: from the bins (`span_bins`,
-    `rollup_spans`) when given them; otherwise by sorting the range's spans from RollupSpan."""
-    if cut is not None:
-        result = rollup_spans.distribution(measure, FIELD_KIND[group] if group else None, date_from, date_to,
-                                           sla_hours=sla_hours, cut=cut)
-        reps = {int(k) for (kind, k) in result if kind == "owner" and k}
-        names = dict(get_user_model().objects.filter(pk__in=reps).values_list("pk", "username")) if reps else {}
-        result = {(kind, names.get(int(k), "") if kind == "owner" and k else k): stats
-                  for (kind, k), stats in result.items()}
-    else:
-        where, params = plan_.span_where(measure, date_from, date_to)
-        group_column = f", {plan_.repeat_column(group)} AS group_key" if group else ""
-        spans = (
-            f"WITH h AS {'MATERIALIZED' if connection.vendor == 'postgresql' else ''}"
-            f" (SELECT x, week AS week_key, owner_key{group_column} FROM {_table(RollupSpan)} WHERE {where})"
-        )
-        result = selectors._slices(spans, params, sla_hours=sla_hours, group=bool(group))
+                 sla_hours: float | None) -> dict:
+    """`selectors._distribution` of the spans starting in the range, by sorting the range's spans
+    from RollupSpan (a filtered report, or bins cut at another SLA)."""
+    where, params = plan_.span_where(measure, date_from, date_to)
+    group_column = f", {plan_.repeat_column(group)} AS group_key" if group else ""
+    spans = (
+        f"WITH h AS {'MATERIALIZED' if connection.vendor == 'postgresql' else ''}"
+        f" (SELECT x, week AS week_key, owner_key{group_column} FROM {_table(RollupSpan)} WHERE {where})"
+    )
+    return _group_labels(plan_, group, selectors._slices(spans, params, sla_hours=sla_hours, group=bool(group)))
+
+
+def _group_labels(plan_: Plan, group: str | None, result: dict) -> dict:
+    """A team's or rep's group keyed by name, as the live report keys it."""
     if not group or FIELD_KIND[group] not in ("team", "owner"):
         return result
     _fill_labels(plan_, {k for (kind, k) in result if kind == "group"})

@@ -3,7 +3,7 @@
 The build (`build`, part of `rollup.build`'s transaction) measures every span velocity reports
 as the live report does (`selectors._span_sql`) into `RollupSpan`, and cuts each measure's
 lengths into about `BINS` bins holding as many spans each (bin i: lengths in (upper[i-1],
-upper[i]]; the SLA's hours are one of the bounds). `RollupSpanWeek` then counts, per bin, the
+upper[i]]; the SLA's hours are one of the bounds). `RollupSpanPeriod` then counts, per bin, the
 spans started up to each week's end, cumulatively, for each grouping the unfiltered report
 shows: overall (and so by week), by rep, and by each lead dimension it groups by.
 
@@ -34,12 +34,13 @@ from django.db.models import Max, Min
 from leads.models import StageTransition
 
 from . import selectors
-from .models import ReportRollup, RollupSpan, RollupSpanWeek
+from .models import ReportRollup, RollupSpan, RollupSpanPeriod
 
 BINS = 128
-# The groupings `RollupSpanWeek` keeps: overall, by rep after the start, by lead dimension.
+# The groupings `RollupSpanPeriod` keeps: overall, by rep after the start, by lead dimension.
 GROUP_KINDS = ("source", "team", "owner", "country")
 WEEK = dt.timedelta(days=7)
+HALF = dt.timedelta(days=3)  # Monday to Thursday: where a week's second half starts
 DAY = dt.timedelta(days=1)
 
 
@@ -63,10 +64,9 @@ def _as_date(value: Any) -> dt.date:
 
 
 def build(cursor, dims_sql) -> dict[str, Any]:
-    """Fill `RollupSpan` and `RollupSpanWeek` (emptied by the caller) from the stage history;
+    """Fill `RollupSpan` and `RollupSpanPeriod` (emptied by the caller) from the stage history;
     return the bins for `ReportRollup.span_bins`. `dims_sql(prefix)` selects the lead's
     dimensions as `rollup` stores them."""
-    text = "text" if _pg() else "TEXT"
     cursor.execute("DROP TABLE IF EXISTS rollup_spans")
     cursor.execute(
         "CREATE TEMP TABLE rollup_spans (measure varchar(8), x double precision, week date, day date,"
@@ -105,6 +105,7 @@ def build(cursor, dims_sql) -> dict[str, Any]:
     )
     cursor.execute("SELECT MIN(week), MAX(week), COUNT(*) FROM rollup_spans")
     first_week, last_week, count = cursor.fetchone()
+    last_period = None if last_week is None else _as_date(last_week) + HALF
     cursor.execute("DROP TABLE rollup_spans")
     if first_week is None:
         return {}
@@ -116,8 +117,8 @@ def build(cursor, dims_sql) -> dict[str, Any]:
         bins[measure]["high"][bin_] = high
     # Every count fits the digits of the number of spans.
     width = len(str(count))
-    _build_weeks(cursor, bins, _as_date(first_week), _as_date(last_week), text, width)
-    bins["last_week"] = _as_date(last_week).isoformat()
+    _build_periods(cursor, bins, _as_date(first_week), last_period, width)
+    bins["last_period"] = last_period.isoformat()
     bins["width"] = width
     return bins
 
@@ -172,30 +173,36 @@ def _bin_sql(bins: dict[str, Any]) -> dict[str, tuple[str, list]]:
     return result
 
 
-def _build_weeks(cursor, bins: dict[str, Any], first_week: dt.date, last_week: dt.date, text: str,
-                 width: int) -> None:
-    """`RollupSpanWeek`: every group's counts up to each week and bin, from its first week to the
-    last, each count `width` digits."""
-    cursor.execute("DROP TABLE IF EXISTS rollup_span_weeks")
-    cursor.execute("CREATE TEMP TABLE rollup_span_weeks (week date)")
-    weeks = []
-    week = first_week
-    while week <= last_week:
-        weeks.append([week])
-        week += WEEK
-    cursor.executemany("INSERT INTO rollup_span_weeks (week) VALUES (%s)", weeks)
+def _build_periods(cursor, bins: dict[str, Any], first: dt.date, last: dt.date, width: int) -> None:
+    """`RollupSpanPeriod`: every group's counts up to each half-week and bin, from its first
+    half-week to the last, each count `width` digits."""
+    text = "text" if _pg() else "TEXT"
+    cursor.execute("DROP TABLE IF EXISTS rollup_span_periods")
+    cursor.execute("CREATE TEMP TABLE rollup_span_periods (period date)")
+    periods = []
+    monday = first
+    while monday <= last:
+        periods += [[monday], [monday + HALF]]
+        monday += WEEK
+    cursor.executemany("INSERT INTO rollup_span_periods (period) VALUES (%s)", periods)
     cursor.execute("DROP TABLE IF EXISTS rollup_span_bins")
     cursor.execute("CREATE TEMP TABLE rollup_span_bins (measure varchar(8), bin integer)")
     cursor.executemany(
         "INSERT INTO rollup_span_bins (measure, bin) VALUES (%s, %s)",
         [[name, b] for name, cut in bins.items() for b in range(len(cut["upper"]) + 1)],
     )
+    # A span's half-week: its week's Monday, or the Thursday from Thursday on.
+    if _pg():
+        period = "week + CASE WHEN day - week >= 3 THEN 3 ELSE 0 END"
+    else:
+        period = "CASE WHEN julianday(day) - julianday(week) >= 3 THEN date(week, '+3 days') ELSE week END"
     span = _table(RollupSpan)
     groupings = [("'all'", "''", "")] + [("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")]
     groupings += [(f"'{kind}'", kind, f", {kind}") for kind in GROUP_KINDS]
     cells = " UNION ALL ".join(
-        f"SELECT measure, {kind} AS kind, {value} AS value, week, bin, COUNT(*) AS n FROM {span}"
-        f" WHERE bin IS NOT NULL GROUP BY measure{group}, week, bin"
+        f"SELECT measure, {kind} AS kind, {value} AS value, period, bin, COUNT(*) AS n"
+        f" FROM (SELECT measure, owner_key, {', '.join(GROUP_KINDS)}, bin, {period} AS period FROM {span}"
+        f" WHERE bin IS NOT NULL) s GROUP BY measure{group}, period, bin"
         for kind, value, group in groupings
     )
     # Tables, not CTEs, so that PostgreSQL knows their sizes and hashes the grid's join.
@@ -203,10 +210,10 @@ def _build_weeks(cursor, bins: dict[str, Any], first_week: dt.date, last_week: d
     cursor.execute(f"CREATE TEMP TABLE rollup_span_cells AS {cells}")
     cursor.execute("DROP TABLE IF EXISTS rollup_span_grid")
     cursor.execute(
-        "CREATE TEMP TABLE rollup_span_grid AS SELECT f.measure, f.kind, f.value, w.week, b.bin"
-        " FROM (SELECT measure, kind, value, MIN(week) AS first FROM rollup_span_cells"
+        "CREATE TEMP TABLE rollup_span_grid AS SELECT f.measure, f.kind, f.value, p.period, b.bin"
+        " FROM (SELECT measure, kind, value, MIN(period) AS first FROM rollup_span_cells"
         " GROUP BY measure, kind, value) f"
-        " JOIN rollup_span_weeks w ON w.week >= f.first JOIN rollup_span_bins b ON b.measure = f.measure"
+        " JOIN rollup_span_periods p ON p.period >= f.first JOIN rollup_span_bins b ON b.measure = f.measure"
     )
     if _pg():
         cursor.execute("ANALYZE rollup_span_cells, rollup_span_grid")
@@ -215,20 +222,20 @@ def _build_weeks(cursor, bins: dict[str, Any], first_week: dt.date, last_week: d
     else:
         # SQLite's group_concat follows the order of the rows it is given.
         joined = "group_concat(printf('%0" + str(int(width)) + "d', upto), '')"
-        ordered = "(SELECT * FROM upto ORDER BY measure, kind, value, week, bin)"
+        ordered = "(SELECT * FROM upto ORDER BY measure, kind, value, period, bin)"
     cursor.execute(
-        f"INSERT INTO {_table(RollupSpanWeek)} (measure, kind, value, week, counts)"
-        " WITH running AS (SELECT g.measure, g.kind, g.value, g.week, g.bin, SUM(COALESCE(c.n, 0)) OVER"
-        " (PARTITION BY g.measure, g.kind, g.value, g.bin ORDER BY g.week ROWS UNBOUNDED PRECEDING) AS total"
+        f"INSERT INTO {_table(RollupSpanPeriod)} (measure, kind, value, period, counts)"
+        " WITH running AS (SELECT g.measure, g.kind, g.value, g.period, g.bin, SUM(COALESCE(c.n, 0)) OVER"
+        " (PARTITION BY g.measure, g.kind, g.value, g.bin ORDER BY g.period ROWS UNBOUNDED PRECEDING) AS total"
         " FROM rollup_span_grid g LEFT JOIN rollup_span_cells c ON c.measure = g.measure AND c.kind = g.kind"
-        " AND c.value = g.value AND c.week = g.week AND c.bin = g.bin),"
-        " upto AS (SELECT measure, kind, value, week, bin, SUM(total) OVER"
-        " (PARTITION BY measure, kind, value, week ORDER BY bin ROWS UNBOUNDED PRECEDING) AS upto FROM running)"
-        f" SELECT measure, kind, value, week, {joined} FROM {ordered} r GROUP BY measure, kind, value, week"
+        " AND c.value = g.value AND c.period = g.period AND c.bin = g.bin),"
+        " upto AS (SELECT measure, kind, value, period, bin, SUM(total) OVER"
+        " (PARTITION BY measure, kind, value, period ORDER BY bin ROWS UNBOUNDED PRECEDING) AS upto FROM running)"
+        f" SELECT measure, kind, value, period, {joined} FROM {ordered} r GROUP BY measure, kind, value, period"
     )
     cursor.execute("DROP TABLE rollup_span_cells")
     cursor.execute("DROP TABLE rollup_span_grid")
-    cursor.execute("DROP TABLE rollup_span_weeks")
+    cursor.execute("DROP TABLE rollup_span_periods")
     cursor.execute("DROP TABLE rollup_span_bins")
 
 
@@ -247,12 +254,12 @@ def bins_for(measure: str, sla_hours: float | None, built_at: dt.datetime | None
     key = (built_at, measure)
     if key not in _CUTS:
         row = ReportRollup.objects.filter(pk=1, built_at=built_at).values_list(
-            f"span_bins__{measure}", "span_bins__last_week", "span_bins__width"
+            f"span_bins__{measure}", "span_bins__last_period", "span_bins__width"
         ).first()
         if len(_CUTS) > 30:
             _CUTS.clear()
         _CUTS[key] = None if not row or not all(row) else {
-            **row[0], "last_week": _as_date(row[1]), "width": row[2],
+            **row[0], "last_period": _as_date(row[1]), "width": row[2],
         }
     cut = _CUTS[key]
     if cut is None or cut["unmeasured"] or cut["sla"] != sla_hours:
@@ -261,7 +268,7 @@ def bins_for(measure: str, sla_hours: float | None, built_at: dt.datetime | None
 
 
 class _Upto:
-    """A group's spans in the bins up to each bin, as a sum of signed terms: `RollupSpanWeek` rows
+    """A group's spans in the bins up to each bin, as a sum of signed terms: `RollupSpanPeriod` rows
     (fixed-width counts up to each bin, read where needed, never parsed whole) and the spans of a
     few edge days ({bin: count}, summed up to a bin by bisection)."""
 
@@ -282,11 +289,11 @@ class _Upto:
 
     def __call__(self, b: int) -> int:
         """Spans in bins 0..b."""
+        seen = self.seen
+        if b in seen:
+            return seen[b]
         if b < 0:
             return 0
-        total = self.seen.get(b)
-        if total is not None:
-            return total
         start = self.width * b
         end = start + self.width
         total = 0
@@ -296,112 +303,139 @@ class _Upto:
             i = bisect.bisect_right(bins, b)
             if i:
                 total += sign * running[i - 1]
-        self.seen[b] = total
+        seen[b] = total
         return total
 
 
-def distribution(measure: str, group_kind: str | None, date_from: dt.date, date_to: dt.date, *,
-                 sla_hours: float | None, cut: dict[str, Any]) -> dict:
-    """`selectors._slices` of the unfiltered spans starting in [date_from, date_to], grouped by
-    `group_kind` (a lead dimension) too, from the bins: {(slice, key): (count, median, p90, share)}
-    with the rep slice keyed by user id (text, "" for none) and the group slice by raw value."""
-    last = cut["last_week"]
+def distributions(cuts: dict[str, tuple[dict[str, Any], float | None]], group_kind: str | None,
+                  date_from: dt.date, date_to: dt.date) -> dict[str, dict]:
+    """`selectors._slices` of the unfiltered spans starting in [date_from, date_to] of each measure
+    in `cuts` (measure: (bins, SLA hours)), grouped by `group_kind` (a lead dimension) too, from
+    the bins, in three queries whatever the measures: {measure: {(slice, key): (count, median,
+    p90, share)}}, the rep slice keyed by user id (text, "" for none), the group slice by value."""
+    if not cuts:
+        return {}
+    measures = list(cuts)
+    last = next(iter(cuts.values()))[0]["last_period"]
     first_monday, last_monday = _monday(date_from), _monday(date_to)
     kinds = ["rep", *([group_kind] if group_kind else [])]
-    # The spans up to the end of a day d: the row of the week before d's week plus d's week up to
-    # d, or the row of d's week minus the rest of it, whichever has fewer days to count.
     sides = [_side(date_from - DAY), _side(date_to)]
-    weeks = [week for week, _sign, _days in sides]
-    cumulative = _cumulative(measure, kinds, weeks, first_monday - WEEK, last_monday, last)
-    edges = _edges(measure, group_kind, [days for _week, _sign, days in sides])
+    cumulative = _cumulative(measures, kinds, [period for period, _sign, _days in sides],
+                             first_monday - WEEK + HALF, last_monday + HALF, last)
+    edges = _edges(measures, group_kind, [days for _week, _sign, days in sides])
+    planned = {}
+    for measure, (cut, sla_hours) in cuts.items():
+        groups = _groups(measure, cut["width"], kinds, cumulative, edges, sides, last, date_from, date_to)
+        planned[measure] = _plan(measure, groups, cut, sla_hours)
+    wanted = {target: count for plans, targets in planned.values() for target, count in targets.items()}
+    fetched = _values(group_kind, wanted)
+    return {measure: _finish(plans, fetched) for measure, (plans, _targets) in planned.items()}
 
-    def row(kind: str, value: str, week: dt.date) -> str | None:
-        return cumulative.get((kind, value, min(week, last)))
+
+def _groups(measure: str, width: int, kinds: list[str], cumulative: dict, edges: dict, sides: list,
+            last: dt.date, date_from: dt.date, date_to: dt.date) -> list[tuple[str, str, _Upto, dt.date, dt.date]]:
+    """Every group of a measure's slices (label, key, its spans up to each bin, first and last
+    day): overall, by rep, by group, and by week."""
+
+    def row(kind: str, value: str, period: dt.date) -> str | None:
+        return cumulative.get((measure, kind, value, min(period, last)))
 
     def side(upto: _Upto, sign: int, kind: str, value: str, which: int) -> None:
-        week, edge_sign, _days = sides[which]
-        upto.add_row(sign, row(kind, value, week))
-        upto.add_edge(sign * edge_sign, edges.get((which, kind, value)))
+        period, edge_sign, _days = sides[which]
+        upto.add_row(sign, row(kind, value, period))
+        upto.add_edge(sign * edge_sign, edges.get((measure, which, kind, value)))
 
-    groups: list[tuple[str, str, _Upto, dt.date, dt.date]] = []
+    groups = []
     for kind in ["all", *kinds]:
-        values = {v for (k, v, _w) in cumulative if k == kind} | {v for (_s, k, v) in edges if k == kind}
+        values = {v for (m, k, v, _p) in cumulative if m == measure and k == kind}
+        values |= {v for (m, _s, k, v) in edges if m == measure and k == kind}
         for value in sorted(values):
-            upto = _Upto(cut["width"])
+            upto = _Upto(width)
             side(upto, -1, kind, value, 0)
             side(upto, 1, kind, value, 1)
             label = {"all": "total", "rep": "owner"}.get(kind, "group")
             groups.append((label, value, upto, date_from, date_to))
+    # By week: a week's spans are those up to its Sunday (its Thursday's row) less those up to the
+    # Sunday before; the range's first and last weeks end where the range does.
+    first_monday, last_monday = _monday(date_from), _monday(date_to)
     week = first_monday
     while week <= last_monday:
-        upto = _Upto(cut["width"])
+        upto = _Upto(width)
         if week == first_monday:
             side(upto, -1, "all", "", 0)
         else:
-            upto.add_row(-1, row("all", "", week - WEEK))
+            upto.add_row(-1, row("all", "", week - WEEK + HALF))
         if week == last_monday:
             side(upto, 1, "all", "", 1)
         else:
-            upto.add_row(1, row("all", "", week))
+            upto.add_row(1, row("all", "", week + HALF))
         groups.append(("week", week.isoformat(), upto, max(week, date_from), min(week + 6 * DAY, date_to)))
         week += WEEK
-    return _percentiles(measure, group_kind, groups, cut, sla_hours)
+    return groups
 
 
 def _side(day: dt.date) -> tuple[dt.date, int, tuple[dt.date, dt.date] | None]:
-    """The spans up to the end of `day` as (the week whose row to take, the sign of the edge
-    days, the edge days): Monday to Wednesday count their days on top of the previous week;
-    Thursday to Saturday take their week and subtract the days after them; Sunday is its week."""
+    """The spans up to the end of `day` as (the half-week whose row to take, the sign of the edge
+    days, the edge days): the nearest half-week end (a Wednesday or a Sunday) at or before the
+    day, plus the days after it; or the nearest after, minus the days after the day, whichever
+    counts fewer days (two at most)."""
     monday = _monday(day)
-    if day.weekday() < 3:
-        return monday - WEEK, 1, (monday, day)
-    return monday, -1, (day + DAY, monday + 6 * DAY) if day.weekday() < 6 else None
+    ends = [(monday - DAY, monday - WEEK + HALF), (monday + 2 * DAY, monday), (monday + 6 * DAY, monday + HALF)]
+    before = max((end for end in ends if end[0] <= day), key=lambda end: end[0])
+    after = min((end for end in ends if end[0] >= day), key=lambda end: end[0])
+    if (day - before[0]) <= (after[0] - day):
+        return before[1], 1, (before[0] + DAY, day) if day > before[0] else None
+    return after[1], -1, (day + DAY, after[0])
 
 
-def _cumulative(measure: str, kinds: list[str], weeks: list[dt.date], first_week: dt.date,
-                last_week: dt.date, last: dt.date) -> dict[tuple, str]:
-    """The `RollupSpanWeek` rows a range needs: every week of the range and the one before
-    (overall), and the weeks its start and end need (each group)."""
-    table = _table(RollupSpanWeek)
-    weeks = sorted({min(w, last) for w in weeks})
-    marks = ", ".join("%s" for _ in weeks)
-    kinds_sql = ", ".join("%s" for _ in kinds)
+def _cumulative(measures: list[str], kinds: list[str], periods: list[dt.date], first: dt.date,
+                last_needed: dt.date, last: dt.date) -> dict[tuple, str]:
+    """The `RollupSpanPeriod` rows a range needs: the half-weeks from `first` to `last_needed`
+    (overall: its weeks), and those its start and end need (each group)."""
+    table = _table(RollupSpanPeriod)
+    periods = sorted({min(p, last) for p in periods})
+    in_measures = ", ".join("%s" for _ in measures)
     rows = _fetch(
-        f"SELECT kind, value, week, counts FROM {table} WHERE measure = %s AND kind = 'all'"
-        f" AND week >= %s AND week <= %s"
-        f" UNION ALL SELECT kind, value, week, counts FROM {table} WHERE measure = %s AND kind IN ({kinds_sql})"
-        f" AND week IN ({marks})",
-        [measure, min(first_week, last), min(last_week, last), measure, *kinds, *weeks],
+        f"SELECT measure, kind, value, period, counts FROM {table} WHERE measure IN ({in_measures})"
+        f" AND kind = 'all' AND period >= %s AND period <= %s"
+        f" UNION ALL SELECT measure, kind, value, period, counts FROM {table} WHERE measure IN ({in_measures})"
+        f" AND kind IN ({', '.join('%s' for _ in kinds)}) AND period IN ({', '.join('%s' for _ in periods)})",
+        [*measures, min(first, last), min(last_needed, last), *measures, *kinds, *periods],
     )
-    return {(kind, value, _as_date(week)): counts for kind, value, week, counts in rows}
+    return {(measure, kind, value, _as_date(period)): counts for measure, kind, value, period, counts in rows}
 
 
-def _edges(measure: str, group_kind: str | None, edges: list[tuple[dt.date, dt.date] | None]) -> dict:
-    """{(side, kind, value): {bin: count}}: the spans of each side's edge days (index-only ranges
-    of `RollupSpan`), overall, by rep and by the grouping's dimension."""
+def _edges(measures: list[str], group_kind: str | None, edges: list[tuple[dt.date, dt.date] | None]) -> dict:
+    """{(measure, side, kind, value): {bin: count}}: the spans of each side's edge days
+    (index-only ranges of `RollupSpan`), overall, by rep and by the grouping's dimension."""
     parts, params = [], []
     column = f", {group_kind}" if group_kind else ""
+    in_measures = ", ".join("%s" for _ in measures)
     for side, edge in enumerate(edges):
         if edge is not None:
             parts.append(
-                f"SELECT {side} AS side, bin, owner_key{column} FROM {_table(RollupSpan)}"
-                " WHERE measure = %s AND day >= %s AND day <= %s"
+                f"SELECT measure, {side} AS side, bin, owner_key{column} FROM {_table(RollupSpan)}"
+                f" WHERE measure IN ({in_measures}) AND day >= %s AND day <= %s"
             )
-            params += [measure, *edge]
+            params += [*measures, *edge]
     if not parts:
         return {}
     text = "text" if _pg() else "TEXT"
-    groupings = [("'all'", "''", ""), ("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")]
+    groupings = [("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")]
     if group_kind:
         groupings.append((f"'{group_kind}'", group_kind, f", {group_kind}"))
     edge_rows = " UNION ALL ".join(parts)
     selects = " UNION ALL ".join(
-        f"SELECT side, {kind}, {value}, bin, COUNT(*) FROM ({edge_rows}) e GROUP BY side{group}, bin"
+        f"SELECT measure, side, {kind}, {value}, bin, COUNT(*) FROM ({edge_rows}) e"
+        f" GROUP BY measure, side{group}, bin"
         for kind, value, group in groupings
     )
     result: dict[tuple, dict[int, int]] = {}
-    for side, kind, value, bin_, n in _fetch(selects, params * len(groupings)):
-        result.setdefault((side, kind, value), {})[bin_] = n
+    for measure, side, kind, value, bin_, n in _fetch(selects, params * len(groupings)):
+        result.setdefault((measure, side, kind, value), {})[bin_] = n
+        if kind == "rep":  # every span has one rep or none: overall is the reps' sum
+            overall = result.setdefault((measure, side, "all", ""), {})
+            overall[bin_] = overall.get(bin_, 0) + n
     return result
 
 
@@ -430,16 +464,14 @@ def _locate(upto: _Upto, size: int, rank: int, lo: int = 0) -> int:
     return lo
 
 
-def _percentiles(measure: str, group_kind: str | None, groups: list, cut: dict[str, Any],
-                 sla_hours: float | None) -> dict:
-    """Count, median, p90 and share within SLA of each group (label, key, spans up to each bin,
-    first day, last day): the values at the ranks come from the bins, or from a sort of one bin's
-    spans."""
+def _plan(measure: str, groups: list, cut: dict[str, Any], sla_hours: float | None) -> tuple[list, dict]:
+    """Count, share within SLA and where the median's and p90's ranks are, per group: a value
+    (a bin whose lengths are all equal) or a target to fetch, (measure, label, key, bin, first day,
+    last day, rank in bin), with how many consecutive ranks from there."""
     size = len(cut["upper"]) + 1
     low, high = cut["low"], cut["high"]
     pg = _pg()
     sla_bin = cut["upper"].index(float(sla_hours)) if sla_hours is not None else None
-    # (label, key, bin, first day, last day, first rank in bin): how many ranks from there to fetch.
     wanted: dict[tuple, int] = {}
     plans = []
     for label, key, upto, first_day, last_day in groups:
@@ -460,9 +492,9 @@ def _percentiles(measure: str, group_kind: str | None, groups: list, cut: dict[s
                 if low[b] == high[b]:
                     ends.append((None, low[b]))
                 else:
-                    ends.append(((label, key, b, first_day, last_day, r - before), None))
+                    ends.append(((measure, label, key, b, first_day, last_day, r - before), None))
             targets = [target for target, _value in ends if target is not None]
-            if len(targets) == 2 and targets[0][:5] == targets[1][:5]:
+            if len(targets) == 2 and targets[0][:6] == targets[1][:6]:
                 wanted[targets[0]] = max(wanted.get(targets[0], 1), 2)  # both ranks from one sort
             else:
                 for target in targets:
@@ -470,20 +502,23 @@ def _percentiles(measure: str, group_kind: str | None, groups: list, cut: dict[s
             picks.append((ends, fraction))
         share = None if sla_bin is None else upto(sla_bin) / n
         plans.append((label, key, n, picks, share))
-    fetched = _values(measure, group_kind, wanted)
+    return plans, wanted
+
+
+def _finish(plans: list, fetched: dict[tuple, float]) -> dict:
+    """The groups' (count, median, p90, share), interpolating as the backend does."""
     result = {}
     for label, key, n, picks, share in plans:
         stats = []
         for ends, fraction in picks:
             values = [fetched[target] if value is None else value for target, value in ends]
             lo = values[0]
-            # As the backend interpolates: lo + fraction * (hi - lo).
             stats.append(lo if len(values) == 1 else lo + fraction * (values[1] - lo))
         result[(label, key)] = (n, stats[0], stats[1], share)
     return result
 
 
-def _values(measure: str, group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, float]:
+def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, float]:
     """The lengths at the wanted ranks (and the one after, where two are wanted) among the spans
     of a bin, group and days: one query, sorting each target's bin (an index range) only."""
     if not wanted:
@@ -497,28 +532,30 @@ def _values(measure: str, group_kind: str | None, wanted: dict[tuple, int]) -> d
     targets = list(wanted)
     buckets: dict[str, list] = {}
     for i, target in enumerate(targets):
-        label, key, b, first_day, last_day, rank = target
+        measure, label, key, b, first_day, last_day, rank = target
         if label == "owner":
             kind, k = ("owner", int(key)) if key else ("owner_none", None)
         else:
             kind, k = label, key if label == "group" else None
-        buckets.setdefault(kind, []).append((i, b, first_day, last_day, rank, rank + wanted[target], k))
+        buckets.setdefault(kind, []).append((i, measure, b, first_day, last_day, rank, rank + wanted[target], k))
     # Numbers and dates written out (ours, typed here): a thousand parameters cost more to pass
     # than the query takes. A group's value, the lead's, goes as a parameter.
     date = "DATE '{}'" if _pg() else "'{}'"
     ctes, selects, params = [], [], []
     for n, rows in enumerate(buckets.values()):
         values = []
-        for i, b, lo, hi, r, r_end, k in rows:
+        for i, measure, b, lo, hi, r, r_end, k in rows:
             if isinstance(k, str):
                 key, params = "%s", [*params, k]
             else:
                 key = "NULL" if k is None else str(int(k))
-            values.append(f"({int(i)}, {int(b)}, {date.format(lo.isoformat())}, {date.format(hi.isoformat())},"
+            assert measure.isalpha()
+            values.append(f"({int(i)}, '{measure}', {int(b)}, {date.format(lo.isoformat())},"
+                          f" {date.format(hi.isoformat())},"
                           f" {int(r)}, {int(r_end)}, {key})")
-        ctes.append(f"t{n} (i, b, lo, hi, r, r_end, k) AS (VALUES {', '.join(values)})")
+        ctes.append(f"t{n} (i, m, b, lo, hi, r, r_end, k) AS (VALUES {', '.join(values)})")
     for n, kind in enumerate(buckets):
-        where = f"s.measure = %s AND s.bin = t.b AND s.day >= t.lo AND s.day <= t.hi{conditions[kind]}"
+        where = f"s.measure = t.m AND s.bin = t.b AND s.day >= t.lo AND s.day <= t.hi{conditions[kind]}"
         if _pg():
             # Each target's bin sorted on its own, only as far as its ranks (a top-N sort).
             selects.append(
@@ -530,15 +567,14 @@ def _values(measure: str, group_kind: str | None, wanted: dict[tuple, int]) -> d
                 f"SELECT i, x FROM (SELECT t.i, t.r, t.r_end, s.x, ROW_NUMBER() OVER (PARTITION BY t.i ORDER BY s.x)"
                 f" AS rn FROM t{n} t JOIN {span} s ON {where}) q{n} WHERE rn > r AND rn <= r_end"
             )
-        params.append(measure)
     found: dict[int, list[float]] = {}
     for i, x in _fetch(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params):
         found.setdefault(i, []).append(x)
     result = {}
     for i, xs in found.items():
-        label, key, b, first_day, last_day, rank = targets[i]
+        *place, rank = targets[i]
         for step, x in enumerate(sorted(xs)):  # the values at consecutive ranks, in order
-            result[(label, key, b, first_day, last_day, rank + step)] = x
+            result[(*place, rank + step)] = x
     return result
 
 

@@ -358,7 +358,7 @@ def _calendar_signature(calendar: Calendar) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def ensure_business_days(business_calendar: BusinessCalendar) -> None:
+def ensure_business_days(business_calendar: BusinessCalendar) -> Calendar:
     """Make the `BusinessDay` and `BusinessUtcDay` rows of a calendar match its definition
     (idempotent).
 
@@ -375,7 +375,7 @@ def ensure_business_days(business_calendar: BusinessCalendar) -> None:
         lowest=Min("signature"), highest=Max("signature")
     )
     if current["lowest"] == current["highest"] == signature:
-        return
+        return calendar
     rows = []
     seconds = 0.0
     day = CALENDAR_FIRST_DAY
@@ -401,6 +401,7 @@ def ensure_business_days(business_calendar: BusinessCalendar) -> None:
         # and the velocity report over a year takes seconds instead of under one.
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {BusinessDay._meta.db_table}, {BusinessUtcDay._meta.db_table}")
+    return calendar
 
 
 def _utc_days(
@@ -487,15 +488,16 @@ def _worked_before(epoch_sql: str, day: str, calendar_id: int) -> str:
 class _Clock:
     hours: float | None
     calendar_id: int | None  # None: plain elapsed hours
+    hours_per_day: float = 24.0  # of the calendar: a working day, for "3.1 days"
 
 
-def _clocks(*kinds: str) -> dict[str, _Clock]:
+def _clocks(*kinds: str, business_days: bool = True) -> dict[str, _Clock]:
     """The active SLA policy's clock of each kind (one query; each calendar's business days
-    checked once)."""
+    checked once, unless `business_days` is False: a rollup read measures no time)."""
     policies: dict[str, SlaPolicy] = {}
     for policy in SlaPolicy.objects.select_related("calendar").filter(clock__in=kinds, active=True).order_by("pk"):
         policies.setdefault(policy.clock, policy)
-    result, checked = {}, set()
+    result, calendars = {}, {}
     for kind in kinds:
         policy = policies.get(kind)
         if policy is None:
@@ -503,17 +505,19 @@ def _clocks(*kinds: str) -> dict[str, _Clock]:
         elif not policy.business_time:
             result[kind] = _Clock(hours=policy.duration_hours, calendar_id=None)
         else:
-            if policy.calendar_id not in checked:
-                ensure_business_days(policy.calendar)
-                checked.add(policy.calendar_id)
-            result[kind] = _Clock(hours=policy.duration_hours, calendar_id=policy.calendar_id)
+            if policy.calendar_id not in calendars:
+                calendars[policy.calendar_id] = (
+                    ensure_business_days(policy.calendar) if business_days else policy.calendar.as_calendar()
+                )
+            result[kind] = _Clock(hours=policy.duration_hours, calendar_id=policy.calendar_id,
+                                  hours_per_day=calendars[policy.calendar_id].hours_per_day)
     return result
 
 
-def velocity_clocks() -> dict[str, _Clock | None]:
+def velocity_clocks(*, business_days: bool = True) -> dict[str, _Clock | None]:
     """What each velocity measure counts in: business hours on the SLA's calendar (decision,
     touch), or elapsed days (won: None)."""
-    clocks = _clocks(SlaClock.MQL_DECISION, SlaClock.SAL_FIRST_TOUCH)
+    clocks = _clocks(SlaClock.MQL_DECISION, SlaClock.SAL_FIRST_TOUCH, business_days=business_days)
     return {"decision": clocks[SlaClock.MQL_DECISION], "touch": clocks[SlaClock.SAL_FIRST_TOUCH], "won": None}
 
 
@@ -732,24 +736,29 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     SLA), and MQL→won in days; overall, by owner, by week of the stage entry, and by group."""
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
-    clocks = velocity_clocks()
+    plan = rollup.plan(filters, [group] if group else [])
+    clocks = velocity_clocks(business_days=plan is None)  # the rollup's spans are measured already
     decision_clock, touch_clock = clocks["decision"], clocks["touch"]
     sla_hours = {"decision": decision_clock.hours, "touch": touch_clock.hours, "won": None}
-    plan = rollup.plan(filters, [group] if group else [])
     if plan is not None:
-        queries = []
-        for name in clocks:
-            cut = rollup.span_bins(plan, name, sla_hours[name])
-            query = functools.partial(rollup.distribution, plan, name, group, date_from, date_to,
-                                      sla_hours=sla_hours[name], cut=cut)
-            query.cheap = cut is not None  # from the bins: a few milliseconds, no thread needed
-            queries.append(query)
+        # From the rollup: the measures its bins can answer in one go, the others by sorting.
+        cuts = {name: (rollup.span_bins(plan, name, sla_hours[name]), sla_hours[name]) for name in clocks}
+        binned = {name: cut for name, cut in cuts.items() if cut[0] is not None}
+        queries = [functools.partial(rollup.distributions, plan, binned, group, date_from, date_to)]
+        queries += [
+            functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
+            for name in clocks if name not in binned
+        ]
+        results = _all_at_once(*queries)
+        sorted_ = iter(results[1:])
+        results = [results[0][name] if name in binned else next(sorted_) for name in clocks]
     else:
         queries = [
             functools.partial(_distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
             for name, span in velocity_spans(filters, start, end).items()
         ]
-    decisions, touches, wins = _all_at_once(*queries)
+        results = _all_at_once(*queries)
+    decisions, touches, wins = results
 
     def block(kind: str, key: str) -> dict[str, Any]:
         return {
@@ -761,7 +770,7 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     def keys(kind: str) -> list[str]:
         return sorted({k for source in (decisions, touches, wins) for (kd, k) in source if kd == kind})
 
-    hours_per_day = _hours_per_day(decision_clock)
+    hours_per_day = decision_clock.hours_per_day
     result: dict[str, Any] = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
     result.update(block("total", ""))
     result["summary"] = plain_verdict(
@@ -794,12 +803,6 @@ def velocity_spans(filters: ReportFilters, start: dt.datetime, end: dt.datetime)
         "won": _Span(rows=base.filter(to_stage=Stage.WON), pick="MAX", first=start, last=end,
                      ends=entries().filter(to_stage=Stage.MQL)),
     }
-
-
-def _hours_per_day(clock: _Clock) -> float:
-    if clock.calendar_id is None:
-        return 24.0
-    return BusinessCalendar.objects.get(pk=clock.calendar_id).as_calendar().hours_per_day
 
 
 # --- Rejections ---------------------------------------------------------------------------
@@ -1046,7 +1049,7 @@ def _all_at_once(*queries: functools.partial) -> list[Any]:
     most, as separate requests would. Inside a transaction (a test, or a caller's atomic block)
     other connections could not see its rows: one after another there.
     """
-    if all(getattr(query, "cheap", False) or getattr(query.func, "cheap", False) for query in queries):
+    if all(getattr(query.func, "cheap", False) for query in queries):
         return [query() for query in queries]  # rollup reads: a few milliseconds each
     if connection.vendor != "postgresql" or connection.in_atomic_block or len(queries) < 2:
         return [_in_report_transaction(query) for query in queries]

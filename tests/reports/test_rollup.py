@@ -243,6 +243,8 @@ VELOCITY_RANGES = [
     (MONDAY + dt.timedelta(days=3), MONDAY + dt.timedelta(days=3)),  # one day
     (MONDAY - dt.timedelta(days=8), MONDAY - dt.timedelta(days=1)),  # Sunday to Sunday
     (MONDAY + dt.timedelta(days=30), MONDAY + dt.timedelta(days=40)),  # after it
+    # Starting and ending on each day of the week (the rollup counts half-weeks and edge days).
+    *((MONDAY - dt.timedelta(days=20 - k), MONDAY + dt.timedelta(days=4 + k)) for k in range(6)),
 ]
 
 
@@ -264,7 +266,7 @@ def test_velocity_percentiles_from_the_bins_are_the_sorted_ones(many_spans, monk
     for (g, r), result in expected.items():
         with CaptureQueriesContext(connection) as ctx:
             assert from_rollup("velocity", group_by=g, date_range=r) == result, (g, r)
-        assert any("reports_rollupspanweek" in q["sql"] for q in ctx.captured_queries)
+        assert any("reports_rollupspanperiod" in q["sql"] for q in ctx.captured_queries)
     whole = expected[(None, VELOCITY_RANGES[0])]
     assert whole["mql_decision"]["count"] >= 60 and len(whole["by_week"]) == 6 and len(whole["by_owner"]) == 3
 
@@ -285,6 +287,6 @@ def test_velocity_sorts_the_spans_when_the_bins_cannot_answer(many_spans):
         assert any('"reports_rollupspan"' in q["sql"] for q in ctx.captured_queries)
     assert result["mql_decision"]["sla_hours"] == 12
     # Unfiltered, the touches and wins still come from the bins; the decisions (cut at 16 hours) not.
-    from_bins = [q["sql"] for q in ctx.captured_queries if "reports_rollupspanweek" in q["sql"]]
+    from_bins = [q["sql"] for q in ctx.captured_queries if "reports_rollupspanperiod" in q["sql"]]
     assert any("'touch'" in sql for sql in from_bins)
     assert not any("'decision'" in sql for sql in from_bins)
