@@ -1,8 +1,7 @@
 """The report rollup: the count reports (funnel, efficiency, sources, rejections, commitment)
 added up per day, so a year is a few thousand small rows instead of millions of stage entries,
-and velocity's spans already found and measured (`RollupSpan`: percentiles need every value, so
-the report still sorts a range's spans, but no longer matches starts to ends or works out
-business hours).
+and velocity's spans already found and measured, with the counts per length bin that let its
+percentiles sort only a bin's spans (`rollup_spans`).
 
 `build()` recomputes it from the stage history in one transaction (a beat task every few
 minutes, `manage.py build_report_rollup` by hand); the reports in `selectors` read it while it

@@ -3,17 +3,19 @@
 The build (`build`, part of `rollup.build`'s transaction) measures every span velocity reports
 as the live report does (`selectors._span_sql`) into `RollupSpan`, and cuts each measure's
 lengths into about `BINS` bins holding as many spans each (bin i: lengths in (upper[i-1],
-upper[i]]; the SLA's hours are one of the bounds). `RollupSpanPeriod` then counts, per bin, the
-spans started up to each week's end, cumulatively, for each grouping the unfiltered report
-shows: overall (and so by week), by rep, and by each lead dimension it groups by.
+upper[i]]; a length many spans share gets a bin of its own, and the SLA's hours are a bound).
+`RollupSpanPeriod` then counts the spans started up to the end of each half-week (Wednesday,
+Sunday) in each bin and the bins below it, for each grouping the unfiltered report shows:
+overall (and so by week), by rep, and by each lead dimension it groups by.
 
-Reading (`distribution`): a range's spans per bin are the difference of two cumulative rows,
-plus the range's partial first and last weeks counted from `RollupSpan` (at most 13 days). From
-the bin counts, the rank a percentile needs (the backend's `percentile_cont` interpolates between
-the values at two ranks) falls in one bin; only the range's spans of that bin are sorted, in one
-query for every group's ranks. A bin whose lengths are all equal (0 hours, say) needs no query;
-the share within the SLA is the count of the bins up to the SLA's bound. The answer is the sort's
-answer: tests/reports/test_rollup.py compares both on random spans with a handful of bins.
+Reading (`distributions`, the three measures in three queries): a range's spans up to each bin
+are the difference of two rows, give or take the spans of at most two days at each end, counted
+from `RollupSpan`. A percentile's rank (the backend's `percentile_cont` interpolates between the
+values at two ranks) is found in its bin by bisection over those counts; only the range's spans
+of that bin are sorted, in one query for every group's ranks, and a bin whose lengths are all
+equal (0 hours, say) needs none. The share within the SLA is the count up to the SLA's bound.
+The answer is the sort's: tests/reports/test_rollup.py compares both on random spans with 2, 5
+and 128 bins, ranges starting and ending on every day of the week.
 
 A filtered report (a source, a team, a rep or a country), a measure with an unmeasured span, or
 an SLA changed since the build sorts the range's spans from `RollupSpan` instead
