@@ -40,6 +40,7 @@ from leads.models import Lead, Stage, Team
 
 from . import rollup_spans, selectors
 from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanPeriod
+from .rollup_spans import _as_date, _fetch, _table
 
 KINDS = ("team", "owner", "country")
 # Funnel measures: the stages of the funnel report, each a column of RollupDay.
@@ -48,10 +49,6 @@ COHORT = "cohort"
 COUNTS = ("created", "entries", *FUNNEL, "mql_entries", "mql_entries_sal", "mql_entries_sql")
 # A lead field the live reports group by, and the rollup dimension that holds it.
 FIELD_KIND = {"source": "source", "team__name": "team", "owner__username": "owner", "country": "country"}
-
-
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
 
 
 def _stages(stages) -> str:
@@ -332,12 +329,6 @@ def _fill_labels(plan_: Plan, values: set[str]) -> None:
         }
 
 
-def _fetch(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_counts: list[str],
              measures, date_from: dt.date, date_to: dt.date) -> dict[tuple, tuple]:
     """Sums of `day_counts` per group of `fields`, and `repeat_counts` per group and measure over
@@ -425,10 +416,6 @@ def mql_entries_by_day(plan_: Plan, date_from: dt.date, date_to: dt.date) -> dic
 def mql_entries_by_group(plan_: Plan, group: str, date_from: dt.date, date_to: dt.date) -> dict[Any, int]:
     groups = _grouped(plan_, [group], ["mql_entries"], [], (), date_from, date_to)
     return {plan_.label(group, key[0]): sums[0] for key, (sums, _) in groups.items() if sums[0]}
-
-
-def _as_date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def exits(plan_: Plan, group: str | None, date_from: dt.date, date_to: dt.date) -> list[tuple]:

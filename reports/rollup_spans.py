@@ -50,8 +50,12 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _pg() -> bool:
-    return connection.vendor == "postgresql"
+def _groupings(kinds) -> list[tuple[str, str, str]]:
+    """(kind literal, its value's SQL, GROUP BY columns) over `RollupSpan` columns: by rep after
+    the start (its id as text, "" for none) and by each lead dimension of `kinds`."""
+    text = "text" if selectors._pg() else "TEXT"
+    rep = ("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")
+    return [rep, *((f"'{kind}'", kind, f", {kind}") for kind in kinds)]
 
 
 def _monday(day: dt.date) -> dt.date:
@@ -84,7 +88,7 @@ def build(cursor, dims_sql) -> dict[str, Any]:
     clocks = selectors.velocity_clocks()
     keys = {f"l_{kind}": kind for kind in GROUP_KINDS}
     # The week's Monday as a date (SQLite's truncation gives a date and time as text).
-    week = "week_key" if _pg() else "date(week_key)"
+    week = "week_key" if selectors._pg() else "date(week_key)"
     for name, span in selectors.velocity_spans(selectors.ReportFilters(), start, end).items():
         ctes, spans, params = selectors._span_sql(span, clock=clocks[name], keys=keys, day_key=True)
         cursor.execute(
@@ -166,7 +170,7 @@ def _bin_sql(bins: dict[str, Any]) -> dict[str, tuple[str, list]]:
         bounds = cut["upper"]
         if not bounds:
             result[name] = ("0", [])
-        elif _pg():
+        elif selectors._pg():
             # width_bucket counts the bounds at or below its operand: negated, those at or above x.
             result[name] = (f"{len(bounds)} - width_bucket(-x, CAST(%s AS double precision[]))",
                             [sorted(-b for b in bounds)])
@@ -178,7 +182,6 @@ def _bin_sql(bins: dict[str, Any]) -> dict[str, tuple[str, list]]:
 def _build_periods(cursor, bins: dict[str, Any], first: dt.date, last: dt.date, width: int) -> None:
     """`RollupSpanPeriod`: every group's counts up to each half-week and bin, from its first
     half-week to the last, each count `width` digits."""
-    text = "text" if _pg() else "TEXT"
     cursor.execute("DROP TABLE IF EXISTS rollup_span_periods")
     cursor.execute("CREATE TEMP TABLE rollup_span_periods (period date)")
     periods = []
@@ -194,13 +197,12 @@ def _build_periods(cursor, bins: dict[str, Any], first: dt.date, last: dt.date, 
         [[name, b] for name, cut in bins.items() for b in range(len(cut["upper"]) + 1)],
     )
     # A span's half-week: its week's Monday, or the Thursday from Thursday on.
-    if _pg():
+    if selectors._pg():
         period = "week + CASE WHEN day - week >= 3 THEN 3 ELSE 0 END"
     else:
         period = "CASE WHEN julianday(day) - julianday(week) >= 3 THEN date(week, '+3 days') ELSE week END"
     span = _table(RollupSpan)
-    groupings = [("'all'", "''", "")] + [("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")]
-    groupings += [(f"'{kind}'", kind, f", {kind}") for kind in GROUP_KINDS]
+    groupings = [("'all'", "''", ""), *_groupings(GROUP_KINDS)]
     cells = " UNION ALL ".join(
         f"SELECT measure, {kind} AS kind, {value} AS value, period, bin, COUNT(*) AS n"
         f" FROM (SELECT measure, owner_key, {', '.join(GROUP_KINDS)}, bin, {period} AS period FROM {span}"
@@ -217,7 +219,7 @@ def _build_periods(cursor, bins: dict[str, Any], first: dt.date, last: dt.date, 
         " GROUP BY measure, kind, value) f"
         " JOIN rollup_span_periods p ON p.period >= f.first JOIN rollup_span_bins b ON b.measure = f.measure"
     )
-    if _pg():
+    if selectors._pg():
         cursor.execute("ANALYZE rollup_span_cells, rollup_span_grid")
         joined = f"string_agg(lpad(CAST(upto AS text), {int(width)}, '0'), '' ORDER BY bin)"
         ordered = "upto"
@@ -422,10 +424,7 @@ def _edges(measures: list[str], group_kind: str | None, edges: list[tuple[dt.dat
             params += [*measures, *edge]
     if not parts:
         return {}
-    text = "text" if _pg() else "TEXT"
-    groupings = [("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")]
-    if group_kind:
-        groupings.append((f"'{group_kind}'", group_kind, f", {group_kind}"))
+    groupings = _groupings([group_kind] if group_kind else [])
     edge_rows = " UNION ALL ".join(parts)
     selects = " UNION ALL ".join(
         f"SELECT measure, side, {kind}, {value}, bin, COUNT(*) FROM ({edge_rows}) e"
@@ -472,7 +471,7 @@ def _plan(measure: str, groups: list, cut: dict[str, Any], sla_hours: float | No
     last day, rank in bin), with how many consecutive ranks from there."""
     size = len(cut["upper"]) + 1
     low, high = cut["low"], cut["high"]
-    pg = _pg()
+    pg = selectors._pg()
     sla_bin = cut["upper"].index(float(sla_hours)) if sla_hours is not None else None
     wanted: dict[tuple, int] = {}
     plans = []
@@ -542,7 +541,7 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
         buckets.setdefault(kind, []).append((i, measure, b, first_day, last_day, rank, rank + wanted[target], k))
     # Numbers and dates written out (ours, typed here): a thousand parameters cost more to pass
     # than the query takes. A group's value, the lead's, goes as a parameter.
-    date = "DATE '{}'" if _pg() else "'{}'"
+    date = "DATE '{}'" if selectors._pg() else "'{}'"
     ctes, selects, params = [], [], []
     for n, rows in enumerate(buckets.values()):
         values = []
@@ -558,7 +557,7 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
         ctes.append(f"t{n} (i, m, b, lo, hi, r, r_end, k) AS (VALUES {', '.join(values)})")
     for n, kind in enumerate(buckets):
         where = f"s.measure = t.m AND s.bin = t.b AND s.day >= t.lo AND s.day <= t.hi{conditions[kind]}"
-        if _pg():
+        if selectors._pg():
             # Each target's bin sorted on its own, only as far as its ranks (a top-N sort).
             selects.append(
                 f"SELECT t.i, s.x FROM t{n} t CROSS JOIN LATERAL (SELECT x FROM {span} s WHERE {where}"
