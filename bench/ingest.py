@@ -91,6 +91,7 @@ def seed_history(database: str, per_lead: int) -> None:
 
 def activate_spec_definition(*, marketer) -> None:
     from leads.management.commands.seed_demo import DEFINITION
+    from scoring import definitions
     from scoring import services as scoring
     from sla.services import install_default_policies
     from tests.factories import TeamFactory, add_rep, make_user
@@ -100,9 +101,9 @@ def activate_spec_definition(*, marketer) -> None:
     team = TeamFactory(name="Bench US", territories=["US"], is_fallback=True, manager=manager)
     for n in range(5):
         add_rep(team, make_user(f"bench-rep{n}", "sales_rep"))
-    definition = scoring.import_definition(DEFINITION, user=marketer)
-    scoring.sign_definition(definition, user=marketer)
-    scoring.sign_definition(definition, user=manager)
+    definition = definitions.import_definition(DEFINITION, user=marketer)
+    definitions.sign_definition(definition, user=marketer)
+    definitions.sign_definition(definition, user=manager)
     scoring.activate_definition(definition, user=manager, rescore="now")
 
 

@@ -54,7 +54,7 @@ def main() -> None:
     from leads.models import Event, Lead
     from scoring import services
 
-    # Promotions go one by one through leads.transitions.promote_to_mql (lock, assignment, SLA
+    # Promotions go one by one through leads.lifecycle.promote_to_mql (lock, assignment, SLA
     # clock, audit row, webhook outbox): timed apart from the set-based scoring.
     promote_log: list[tuple[int, float]] = []
     original_promote = services._promote

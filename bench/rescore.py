@@ -33,7 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--count-only", action="store_true",
         help="Count the leads that would be promoted instead of promoting them (times the "
-        "set-based scoring alone; promotions go through leads.transitions.promote_batch_to_mql).",
+        "set-based scoring alone; promotions go through leads.lifecycle.promote_batch_to_mql).",
     )
     parser.add_argument(
         "--workers", type=int, default=None,
@@ -71,7 +71,7 @@ def main() -> None:
     django.setup()
     from scoring import services
 
-    # Time spent promoting (leads.transitions.promote_batch_to_mql: assignment, SLA clock, audit
+    # Time spent promoting (leads.lifecycle.promote_batch_to_mql: assignment, SLA clock, audit
     # rows, webhook outbox) is reported apart from the set-based scoring. With several workers
     # it is summed over them, and "scoring s" is the wall time less promote s / workers.
     promote_seconds = [0.0]

@@ -8,7 +8,7 @@ The sweep changes data, so it runs on a copy (CREATE DATABASE ... TEMPLATE), dro
 unless --keep. Policies as SPEC section 4, with the MQL clock recycling on breach (the set-based
 path). The generated data has few open clocks, so for each "N due" row the bench puts N open
 leads (existing MQLs/SALs first, then leads moved to MQL with an owner of a team) one hour past
-their deadline; their warning points are stored as the transitions module stores them.
+their deadline; their warning points are stored as the lifecycle stores them.
 Emails go to Django's in-memory backend: counted, not sent. Each N-due sweep starts right after
 a CHECKPOINT (the worst case for full-page writes, but the same for every run). Prints a table
 and the EXPLAIN of the "nothing due" query, which must use the partial index lead_sla_due_idx.

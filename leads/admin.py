@@ -1,7 +1,7 @@
 """Admin screens for marketers and managers.
 
 Stage, scores, owner and SLA columns are read-only here: every stage change goes through
-`leads.transitions`, offered as admin actions. Errors from a move are shown per lead as admin
+`leads.lifecycle`, offered as admin actions. Errors from a move are shown per lead as admin
 messages; the rest of the selection still goes ahead.
 """
 
@@ -18,9 +18,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from . import permissions, transitions
+from . import lifecycle, permissions
 from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
-from .transitions import Actor, TransitionError
+from .lifecycle import Actor, TransitionError
 
 # Columns only the lifecycle and scoring write.
 LIFECYCLE_FIELDS = (
@@ -222,7 +222,7 @@ class LeadAdmin(admin.ModelAdmin):
         return _note_action(
             self, request, queryset, form_class=NoteForm, title="Promote to MQL",
             action="promote_to_mql", verb="Promoted",
-            run=lambda lead, data: transitions.promote_to_mql(
+            run=lambda lead, data: lifecycle.promote_to_mql(
                 lead, actor=actor, reason="manual", note=data["note"]),
         )
 
@@ -232,14 +232,14 @@ class LeadAdmin(admin.ModelAdmin):
         return _note_action(
             self, request, queryset, form_class=OverrideForm, title="Reopen / override stage",
             action="override_stage", verb="Moved",
-            run=lambda lead, data: transitions.override(
+            run=lambda lead, data: lifecycle.override(
                 lead, actor=actor, to_stage=data["to_stage"], note=data["note"]),
         )
 
     @admin.action(description="Reassign round-robin", permissions=["override"])
     def reassign_round_robin(self, request, queryset):
         actor = Actor.person(request.user)
-        _apply_each(request, queryset, lambda lead: transitions.reassign(lead, actor=actor),
+        _apply_each(request, queryset, lambda lead: lifecycle.reassign(lead, actor=actor),
                     "Reassigned", self)
 
 

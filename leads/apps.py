@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class LeadsConfig(AppConfig):
     name = "leads"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Connect the webhook outbox's signal receivers and register the tasks.
+        from . import tasks, webhooks  # noqa: F401

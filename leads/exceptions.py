@@ -1,7 +1,7 @@
 """One error shape for the whole API: ``{"code": ..., "detail": ..., "fields": {...}}``.
 
 Integrations branch on `code`, so codes are stable; `detail` is for people. Domain errors from
-`leads.transitions` carry their own code and details and are mapped here, so every endpoint that
+`leads.lifecycle` carry their own code and details and are mapped here, so every endpoint that
 calls a transition answers the same way without its own try/except.
 """
 
@@ -15,17 +15,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from leads import transitions
+from leads import lifecycle
 
-# TransitionError code -> HTTP status.
-TRANSITION_STATUS = {
-    "invalid_transition": status.HTTP_409_CONFLICT,
-    "touches_required": status.HTTP_409_CONFLICT,
-    "permission_denied": status.HTTP_403_FORBIDDEN,
-    "invalid_reason": status.HTTP_400_BAD_REQUEST,
-    "bant_required": status.HTTP_400_BAD_REQUEST,
-    "note_required": status.HTTP_400_BAD_REQUEST,
-}
 
 # DRF exception class -> stable code (DRF's own default_code values are mostly fine, these are
 # the ones the SPEC names differently).
@@ -72,9 +63,9 @@ def error_body(code: str, detail: str, fields: dict[str, Any] | None = None, **e
     return body
 
 
-def transition_error_response(exc: transitions.TransitionError) -> Response:
+def transition_error_response(exc: lifecycle.TransitionError) -> Response:
     code = exc.code
-    http_status = TRANSITION_STATUS.get(code, status.HTTP_400_BAD_REQUEST)
+    http_status = lifecycle.http_status(exc)
     details = dict(exc.details)
     field = details.pop("field", None)
     fields = {field: [exc.message]} if field else {}
@@ -82,7 +73,7 @@ def transition_error_response(exc: transitions.TransitionError) -> Response:
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, transitions.TransitionError):
+    if isinstance(exc, lifecycle.TransitionError):
         return transition_error_response(exc)
     if isinstance(exc, ApiError):
         return Response(

@@ -1,4 +1,4 @@
-"""Forms of the browser pages. They validate and shape input; `leads.transitions` decides."""
+"""Forms of the browser pages. They validate and shape input; `leads.lifecycle` decides."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from .models import Stage, TeamMembership, TouchKind, TouchOutcome
-from .transitions import BANT_KEYS, DISQUALIFY_REASONS, RECYCLE_REASONS
+from .lifecycle import BANT_KEYS, DISQUALIFY_REASONS, RECYCLE_REASONS
 
 REASON_LABELS = {
     "unable_to_reach": "Unable to reach",
@@ -76,7 +76,7 @@ YES_NO = [("yes", "Yes"), ("no", "No")]
 
 class BantForm(forms.Form):
     """Budget, authority, need and timeline, each yes/no with a note; how many must be yes is
-    the SLA policy's business, checked by `transitions.qualify`."""
+    the SLA policy's business, checked by `lifecycle.qualify`."""
 
     budget = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
     budget_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)

@@ -21,26 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .exceptions import ApiError
+from .models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 KEEP_FOR = dt.timedelta(hours=24)
-
-
-class IdempotencyKey(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    method = models.CharField(max_length=10)
-    path = models.CharField(max_length=500)
-    body_hash = models.CharField(max_length=64)
-    status_code = models.PositiveIntegerField(null=True)
-    response = models.JSONField(null=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key"),
-        ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
 
 
 def _body_hash(request: Request) -> str:

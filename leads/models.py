@@ -1,15 +1,23 @@
 """The lead lifecycle's data: leads, teams, behaviour events, the stage audit trail, touches.
 
 `Lead.stage` and its companions are denormalised for fast inboxes and sweeps; they are written
-only by `leads.transitions`. `StageTransition` is the append-only record of every move.
+only by `leads.lifecycle.core`. `StageTransition` is the append-only record of every move.
 """
 
 from __future__ import annotations
 
+import secrets
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from scoring.engine import fit_grade
+
+from .url_guard import check_url
 
 
 class Stage(models.TextChoices):
@@ -106,7 +114,7 @@ class Lead(models.Model):
     source = models.CharField(max_length=100, blank=True)
     attributes = models.JSONField(default=dict, blank=True)
 
-    # Denormalised lifecycle state, written only by leads.transitions.
+    # Denormalised lifecycle state, written only by leads.lifecycle.
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.LEAD)
     stage_entered_at = models.DateTimeField(default=timezone.now)
     owner = models.ForeignKey(
@@ -191,8 +199,6 @@ class Lead(models.Model):
 
     @property
     def fit_grade(self) -> str:
-        from scoring.engine import fit_grade
-
         return fit_grade(self.fit_score)
 
 
@@ -338,6 +344,123 @@ class Touch(models.Model):
         return f"{self.get_kind_display()} ({self.get_outcome_display()})"
 
 
-# Models that live beside the API code they serve, registered with this app.
-from .idempotency import IdempotencyKey  # noqa: E402,F401
-from .webhooks import WebhookAttempt, WebhookDelivery, WebhookSubscription  # noqa: E402,F401
+# --- Webhooks: subscriptions, the outbox and its delivery log (`leads.webhooks` writes them) ---
+
+
+class WebhookEvent(models.TextChoices):
+    MQL = "lead.mql", "Lead became MQL"
+    SAL = "lead.sal", "Lead accepted (SAL)"
+    SQL = "lead.sql", "Lead qualified (SQL)"
+    RECYCLED = "lead.recycled", "Lead recycled"
+    DISQUALIFIED = "lead.disqualified", "Lead disqualified"
+    SLA_BREACHED = "sla.breached", "SLA breached"
+
+
+def new_secret() -> str:
+    return secrets.token_hex(24)
+
+
+class WebhookSubscription(models.Model):
+    url = models.URLField(max_length=500)
+    events = models.JSONField(
+        default=list, help_text="Event names, e.g. [\"lead.mql\", \"lead.sal\"]."
+    )
+    secret = models.CharField(
+        max_length=128, default=new_secret,
+        help_text="Shared secret for the X-LeadFlow-Signature HMAC.",
+    )
+    active = models.BooleanField(default=True)
+    failing = models.BooleanField(
+        default=False, help_text="Set after repeated failed deliveries; cleared by a success."
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def clean(self) -> None:
+        check_url(self.url)
+        unknown = sorted(set(self.events) - set(WebhookEvent.values))
+        if unknown:
+            raise ValidationError({"events": f"Unknown events: {', '.join(unknown)}."})
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    GAVE_UP = "gave_up", "Gave up after 24 hours"
+
+
+class WebhookDelivery(models.Model):
+    """The outbox: one row per event per subscription; its UUID is the delivery id receivers see."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A worker's claim on the row, so two workers never post the same delivery at once.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], name="webhook_pending_idx",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.subscription.url} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """The delivery log: every POST tried, with the receiver's answer."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField(default=timezone.now)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at"]
+
+
+# --- API idempotency keys (`leads.idempotency`) -------------------------------------------------
+
+
+class IdempotencyKey(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    body_hash = models.CharField(max_length=64)
+    status_code = models.PositiveIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]

@@ -1,6 +1,6 @@
 """Who may see and do what (SPEC section 1). Plain functions over users and leads.
 
-Views, API views and the transitions module ask these; nothing else decides access.
+Views, API views and the lifecycle ask these; nothing else decides access.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _in_rep_reach(user, lead: Lead) -> bool:
 
 
 def can_move(user, lead: Lead, move: str) -> bool:
-    """May `user` make `move` (a function name of leads.transitions) on `lead` right now?"""
+    """May `user` make `move` (a function name of leads.lifecycle) on `lead` right now?"""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:

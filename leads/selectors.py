@@ -14,6 +14,9 @@ from django.db import connection
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from sla import clocks
+from sla.models import SlaBreach
+
 from . import permissions
 from .models import Lead, Stage
 
@@ -174,12 +177,7 @@ class SlaClockReader:
     """Loads the active SLA policies once and answers per lead; bounded by the page size."""
 
     def __init__(self) -> None:
-        from sla.models import SlaPolicy
-
-        self.policies = {
-            policy.clock: policy
-            for policy in SlaPolicy.objects.filter(active=True).select_related("calendar")
-        }
+        self.policies = clocks.active_policies()
         self._calendars: dict[int, Any] = {}
 
     def status(self, lead: Lead, *, now: dt.datetime | None = None) -> SlaStatus:
@@ -202,7 +200,7 @@ class SlaClockReader:
     def _warn_at(self, lead: Lead, policy) -> dt.datetime | None:
         stored = getattr(lead, "sla_warn_at", None)
         if stored is not None:
-            return stored  # set with the deadline by leads.transitions
+            return stored  # set with the deadline by leads.lifecycle
         start, due = lead.stage_entered_at, lead.sla_due_at
         if policy is None:
             return start + (due - start) * DEFAULT_WARNING_SHARE
@@ -293,8 +291,6 @@ def breach_window_start(now: dt.datetime | None = None) -> dt.datetime:
 
 
 def breaches_since(since: dt.datetime) -> QuerySet:
-    from sla.models import SlaBreach
-
     return (
         SlaBreach.objects.filter(detected_at__gte=since)
         .select_related("lead", "owner", "policy")

@@ -10,7 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import transitions
+from . import lifecycle
 from .models import Event, Lead, StageTransition, Touch, TouchKind, TouchOutcome
 from .webhooks import WebhookEvent, WebhookSubscription, check_url
 
@@ -147,15 +147,15 @@ class NoteSerializer(serializers.Serializer):
 
 
 class RejectSerializer(NoteSerializer):
-    reason = serializers.ChoiceField(choices=sorted(transitions.REJECT_REASONS))
+    reason = serializers.ChoiceField(choices=sorted(lifecycle.REJECT_REASONS))
 
 
 class RecycleSerializer(NoteSerializer):
-    reason = serializers.ChoiceField(choices=sorted(transitions.RECYCLE_REASONS))
+    reason = serializers.ChoiceField(choices=sorted(lifecycle.RECYCLE_REASONS))
 
 
 class DisqualifySerializer(NoteSerializer):
-    reason = serializers.ChoiceField(choices=sorted(transitions.DISQUALIFY_REASONS))
+    reason = serializers.ChoiceField(choices=sorted(lifecycle.DISQUALIFY_REASONS))
 
 
 class CloseSerializer(NoteSerializer):
@@ -201,10 +201,10 @@ class QualifySerializer(NoteSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         bant = dict(attrs.get("bant") or {})
-        for key in transitions.BANT_KEYS:
+        for key in lifecycle.BANT_KEYS:
             if key in attrs:
                 bant[key] = attrs[key]
-        missing = [key for key in transitions.BANT_KEYS if key not in bant]
+        missing = [key for key in lifecycle.BANT_KEYS if key not in bant]
         if missing:
             raise serializers.ValidationError(
                 {"bant": [f"Record yes or no for: {', '.join(missing)}."]}

@@ -1,6 +1,6 @@
 """The rep's pages: the inbox and the lead page, with their in-place (htmx) actions.
 
-Every action calls one function of `leads.transitions` with `Actor.person(request.user)`; the
+Every action calls one function of `leads.lifecycle` with `Actor.person(request.user)`; the
 domain error's `.message` is what the user reads. An htmx request gets back a fragment of the
 same template the full page is built from (the inbox row, or the lead page's panel); without
 JavaScript the same forms post normally and redirect back with a message.
@@ -25,7 +25,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from . import permissions, selectors, transitions
+from sla import clocks as sla_clocks
+
+from . import lifecycle, permissions, selectors
 from .forms import (
     BantForm,
     CloseForm,
@@ -37,20 +39,10 @@ from .forms import (
     RejectForm,
     TouchForm,
 )
+from .lifecycle import Actor, TransitionError
 from .models import Lead, Stage, StageTransition
-from .transitions import Actor, TransitionError
 
 INBOX_PAGE_SIZE = 25
-
-# HTTP status for each domain error code: the same mapping the API uses.
-ERROR_STATUS = {
-    "invalid_transition": 409,
-    "touches_required": 409,
-    "permission_denied": 403,
-    "invalid_reason": 400,
-    "bant_required": 400,
-    "note_required": 400,
-}
 
 
 @login_required
@@ -92,7 +84,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 def _row_context(user, lead: Lead, clocks: selectors.SlaClockReader, **extra: Any) -> dict[str, Any]:
-    moves = transitions.allowed_moves(lead.stage)
+    moves = lifecycle.allowed_moves(lead.stage)
     return {
         "lead": lead,
         "sla": clocks.status(lead),
@@ -132,7 +124,7 @@ def _lead_context(
 ) -> dict[str, Any]:
     user = request.user
     bound = bound or {}
-    moves = set(transitions.allowed_moves(lead.stage))
+    moves = set(lifecycle.allowed_moves(lead.stage))
 
     def may(move: str, *, table_move: str | None = None) -> bool:
         return (table_move or move) in moves and permissions.can_move(user, lead, move)
@@ -157,8 +149,8 @@ def _lead_context(
         "sla": selectors.SlaClockReader().status(lead),
         "can": can,
         "any_action": any(can.values()),
-        "missing_touches": transitions.missing_touches(lead) if lead.stage == Stage.SAL else [],
-        "bant_required": transitions.bant_required() if can["qualify"] else None,
+        "missing_touches": sla_clocks.missing_touches(lead) if lead.stage == Stage.SAL else [],
+        "bant_required": sla_clocks.bant_required() if can["qualify"] else None,
         "touch_form": bound.get("touch") or TouchForm(auto_id="touch-%s"),
         "bant_form": bound.get("bant") or BantForm(auto_id="bant-%s"),
         "reject_form": bound.get("reject") or RejectForm(auto_id="reject-%s"),
@@ -183,7 +175,8 @@ def _lead_context(
 def _explanation(lead: Lead) -> tuple[dict[str, Any] | None, bool]:
     """The scoring app's explanation and whether its partial template is there to show it.
 
-    The scoring app may not provide either yet; the page then shows a plain fit/behavior summary.
+    Without either (a site running leads without scoring) the page shows a plain fit/behavior
+    summary: an optional dependency, not a cycle, hence the import here.
     """
     try:
         from scoring.services import explain_lead
@@ -261,7 +254,7 @@ def _perform(
     except TransitionError as exc:
         lead.refresh_from_db()
         return _answer(
-            request, lead, surface, error=exc.message, status=ERROR_STATUS.get(exc.code, 409),
+            request, lead, surface, error=exc.message, status=lifecycle.http_status(exc),
             bound={form_key: form} if form_key else None,
         )
     lead.refresh_from_db()
@@ -341,7 +334,7 @@ def _fragment(
 def accept(request: HttpRequest, pk: int) -> HttpResponse:
     return _perform(
         request, pk, form_key=None,
-        action=lambda lead, actor, _form: transitions.accept(lead, actor=actor),
+        action=lambda lead, actor, _form: lifecycle.accept(lead, actor=actor),
         done=lambda lead: "Accepted: the lead is now a SAL. Make the first touch.",
     )
 
@@ -352,7 +345,7 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
     form = PromoteForm(request.POST, auto_id="promote-%s")
     return _perform(
         request, pk, form_key="promote", form=form,
-        action=lambda lead, actor, f: transitions.promote_to_mql(
+        action=lambda lead, actor, f: lifecycle.promote_to_mql(
             lead, actor=actor, reason="manual", note=f.cleaned_data["note"]
         ),
         done=lambda lead: (
@@ -368,7 +361,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     form = RejectForm(request.POST)
     return _perform(
         request, pk, form_key="reject", form=form,
-        action=lambda lead, actor, f: transitions.reject(
+        action=lambda lead, actor, f: lifecycle.reject(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: f"Rejected: the lead is now {lead.get_stage_display().lower()}.",
@@ -381,7 +374,7 @@ def recycle(request: HttpRequest, pk: int) -> HttpResponse:
     form = RecycleForm(request.POST)
     return _perform(
         request, pk, form_key="recycle", form=form,
-        action=lambda lead, actor, f: transitions.recycle(
+        action=lambda lead, actor, f: lifecycle.recycle(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: "Recycled: the lead is back with marketing.",
@@ -394,7 +387,7 @@ def disqualify(request: HttpRequest, pk: int) -> HttpResponse:
     form = DisqualifyForm(request.POST)
     return _perform(
         request, pk, form_key="disqualify", form=form,
-        action=lambda lead, actor, f: transitions.disqualify(
+        action=lambda lead, actor, f: lifecycle.disqualify(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: "Disqualified.",
@@ -407,7 +400,7 @@ def qualify(request: HttpRequest, pk: int) -> HttpResponse:
     form = BantForm(request.POST, auto_id="bant-%s")
     return _perform(
         request, pk, form_key="bant", form=form,
-        action=lambda lead, actor, f: transitions.qualify(
+        action=lambda lead, actor, f: lifecycle.qualify(
             lead, actor=actor, bant=f.bant(), note=f.cleaned_data["note"]
         ),
         done=lambda lead: "Qualified: the lead is now a SQL.",
@@ -420,7 +413,7 @@ def close(request: HttpRequest, pk: int) -> HttpResponse:
     form = CloseForm(request.POST, auto_id="close-%s")
     return _perform(
         request, pk, form_key="close", form=form,
-        action=lambda lead, actor, f: transitions.close(
+        action=lambda lead, actor, f: lifecycle.close(
             lead, actor=actor, outcome=f.cleaned_data["outcome"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: f"Closed as {lead.get_stage_display().lower()}.",
@@ -438,7 +431,7 @@ def log_touch(request: HttpRequest, pk: int) -> HttpResponse:
 
     return _perform(
         request, pk, form_key="touch", form=form,
-        action=lambda lead, actor, f: transitions.log_touch(
+        action=lambda lead, actor, f: lifecycle.log_touch(
             lead, actor=actor, kind=f.cleaned_data["kind"], outcome=f.cleaned_data["outcome"],
             note=f.cleaned_data["note"],
         ),
@@ -453,7 +446,7 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReassignForm(request.POST, team_id=lead.team_id, auto_id="reassign-%s")
     return _perform(
         request, pk, form_key="reassign", form=form,
-        action=lambda lead, actor, f: transitions.reassign(
+        action=lambda lead, actor, f: lifecycle.reassign(
             lead, actor=actor, owner=f.cleaned_data["owner"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: (

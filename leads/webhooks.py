@@ -26,9 +26,21 @@ from django.db import connection, models, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from .models import Lead, Stage
+from leadflow.celery import task as celery_task
+from sla.signals import sla_breached as sla_breached_signal
+
+from .models import (
+    DeliveryStatus,
+    Lead,
+    Stage,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 from .row_versions import unless_changed
-from .signals import stage_changed
+from .signals import stage_changed, stage_changed_batch
+from .url_guard import check_url
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +48,6 @@ SIGNATURE_HEADER = "X-LeadFlow-Signature"
 GIVE_UP_AFTER = dt.timedelta(hours=24)
 # Consecutive failed attempts after which a subscription is shown as failing in the admin.
 FAILING_AFTER = 5
-
-
-class WebhookEvent(models.TextChoices):
-    MQL = "lead.mql", "Lead became MQL"
-    SAL = "lead.sal", "Lead accepted (SAL)"
-    SQL = "lead.sql", "Lead qualified (SQL)"
-    RECYCLED = "lead.recycled", "Lead recycled"
-    DISQUALIFIED = "lead.disqualified", "Lead disqualified"
-    SLA_BREACHED = "sla.breached", "SLA breached"
 
 
 STAGE_EVENTS = {
@@ -56,96 +59,6 @@ STAGE_EVENTS = {
 }
 
 
-def _new_secret() -> str:
-    return secrets.token_hex(24)
-
-
-class WebhookSubscription(models.Model):
-    url = models.URLField(max_length=500)
-    events = models.JSONField(
-        default=list, help_text="Event names, e.g. [\"lead.mql\", \"lead.sal\"]."
-    )
-    secret = models.CharField(
-        max_length=128, default=_new_secret,
-        help_text="Shared secret for the X-LeadFlow-Signature HMAC.",
-    )
-    active = models.BooleanField(default=True)
-    failing = models.BooleanField(
-        default=False, help_text="Set after repeated failed deliveries; cleared by a success."
-    )
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return self.url
-
-    def clean(self) -> None:
-        check_url(self.url)
-        unknown = sorted(set(self.events) - set(WebhookEvent.values))
-        if unknown:
-            raise ValidationError({"events": f"Unknown events: {', '.join(unknown)}."})
-
-
-class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    GAVE_UP = "gave_up", "Gave up after 24 hours"
-
-
-class WebhookDelivery(models.Model):
-    """The outbox: one row per event per subscription; its UUID is the delivery id receivers see."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    subscription = models.ForeignKey(
-        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
-    )
-    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
-    payload = models.JSONField()
-    status = models.CharField(
-        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    # A worker's claim on the row, so two workers never post the same delivery at once.
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name_plural = "webhook deliveries"
-        indexes = [
-            models.Index(
-                fields=["next_attempt_at"], name="webhook_pending_idx",
-                condition=models.Q(status="pending"),
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.event} → {self.subscription.url} ({self.status})"
-
-
-class WebhookAttempt(models.Model):
-    """The delivery log: every POST tried, with the receiver's answer."""
-
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
-    at = models.DateTimeField(default=timezone.now)
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-at"]
-
-
 # --- Signing and the SSRF guard --------------------------------------------------------------
 
 
@@ -155,32 +68,6 @@ def sign(body: bytes, secret: str) -> str:
 
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-        or ip.is_multicast or ip.is_unspecified
-    )
-
-
-def check_url(url: str) -> None:
-    """Refuse non-HTTP URLs, and under production settings URLs resolving to private networks
-    (a webhook must not become a way to reach the internal network)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError({"url": "Webhook URLs must be http:// or https:// with a host."})
-    if settings.WEBHOOKS_ALLOW_PRIVATE:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ValidationError({"url": f"Cannot resolve host '{parts.hostname}'."}) from exc
-    if any(_is_private(info[4][0]) for info in infos):
-        raise ValidationError(
-            {"url": "This URL resolves to a private or loopback address, which is not allowed."}
-        )
 
 
 # --- The outbox --------------------------------------------------------------------------------
@@ -250,11 +137,10 @@ def enqueue(event: str, payload_for: Any) -> list[WebhookDelivery]:
 
 def schedule(ids: list[str]) -> None:
     """Hand deliveries to Celery; a broker outage is fine, the beat task picks them up later."""
-    from .tasks import deliver_webhook
-
+    deliver = celery_task("leads.tasks.deliver_webhook")
     for delivery_id in ids:
         try:
-            deliver_webhook.apply_async((delivery_id,), retry=False)
+            deliver.apply_async((delivery_id,), retry=False)
         except Exception:  # noqa: BLE001 - any broker error: the outbox row stays pending
             log.warning("Broker unavailable; webhook delivery %s left for redelivery", delivery_id)
             return
@@ -297,3 +183,40 @@ def sla_breached(*, lead: Lead, clock: str, due_at: dt.datetime, action: str) ->
         }
 
     enqueue(WebhookEvent.SLA_BREACHED.value, payload_for)
+
+
+# --- Batches: the set-based paths (batch promotion, the SLA sweep) send one signal per batch ---
+# A batch of 250,000 breaches must not cost 250,000 subscription look-ups when nobody
+# subscribes, so each receiver asks once per batch whether anyone listens for the events at
+# hand, and only then writes outbox rows row by row.
+
+
+def _subscribed(events: set[str]) -> bool:
+    return any(
+        events & set(events_of)
+        for events_of in WebhookSubscription.objects.filter(active=True).values_list("events", flat=True)
+    )
+
+
+@receiver(stage_changed_batch, dispatch_uid="leads.webhooks.batch_to_outbox")
+def batch_to_outbox(
+    sender: Any, *, transitions: Any, to_stages: set[str] | None = None, **kwargs: Any
+) -> None:
+    stages = to_stages if to_stages is not None else set(
+        transitions.values_list("to_stage", flat=True).distinct()
+    )
+    events = {str(STAGE_EVENTS[s]) for s in stages if s in STAGE_EVENTS}
+    if not events or not _subscribed(events):
+        return
+    for transition in transitions.select_related("lead", "lead__owner"):
+        write_outbox(sender, transition=transition, lead=transition.lead)
+
+
+@receiver(sla_breached_signal, dispatch_uid="leads.webhooks.breaches_to_outbox")
+def breaches_to_outbox(sender: Any, *, breaches: Any, **kwargs: Any) -> None:
+    if not _subscribed({WebhookEvent.SLA_BREACHED.value}):
+        return
+    for breach in breaches.select_related("lead", "lead__owner"):
+        sla_breached(
+            lead=breach.lead, clock=breach.clock, due_at=breach.due_at, action=breach.action
+        )

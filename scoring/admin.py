@@ -21,7 +21,7 @@ from django.utils.html import format_html
 
 from leads import permissions
 
-from . import services
+from . import definitions, services
 from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
 from .preview import DEFAULT_WINDOW_DAYS, preview
 
@@ -135,7 +135,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             return
         for definition in queryset:
             try:
-                copy = services.clone_definition(definition, user=request.user)
+                copy = definitions.clone_definition(definition, user=request.user)
             except ValidationError as exc:
                 self.message_user(request, f"v{definition.version}: {exc}", messages.ERROR)
                 continue
@@ -145,8 +145,8 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
     def sign(self, request: HttpRequest, queryset: QuerySet) -> None:
         for definition in queryset:
             try:
-                services.sign_definition(definition, user=request.user)
-            except services.DefinitionError as exc:
+                definitions.sign_definition(definition, user=request.user)
+            except definitions.DefinitionError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 continue
             self.message_user(request, f"v{definition.version} signed by {request.user.username}.")
@@ -159,7 +159,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         definition = queryset.get()
         try:
             services.activate_definition(definition, user=request.user)
-        except services.DefinitionError as exc:
+        except definitions.DefinitionError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return
         self.message_user(
@@ -207,7 +207,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)
         if not self.has_view_permission(request, definition):
             return HttpResponseRedirect(reverse("admin:index"))
-        body = json.dumps(services.definition_to_dict(definition), indent=2, ensure_ascii=False)
+        body = json.dumps(definitions.definition_to_dict(definition), indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="definition-v{definition.version}.json"'
         return response

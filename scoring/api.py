@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from leads import permissions
 from leads.exceptions import ApiError
 
-from . import services
+from . import definitions, services
 from .models import QualifiedLeadDefinition
 from .preview import preview
 
@@ -35,12 +35,12 @@ DOMAIN_STATUS = {
 }
 
 
-def _domain_error(exc: services.DefinitionError) -> ApiError:
+def _domain_error(exc: definitions.DefinitionError) -> ApiError:
     return ApiError(exc.message, code=exc.code, status_code=DOMAIN_STATUS.get(exc.code, 400))
 
 
 def definition_json(definition: QualifiedLeadDefinition) -> dict[str, Any]:
-    data = services.definition_to_dict(definition)
+    data = definitions.definition_to_dict(definition)
     data.update(
         id=definition.pk,
         version=definition.version,
@@ -114,7 +114,7 @@ class DefinitionViewSet(viewsets.ViewSet):
         if not permissions.is_marketing(request.user):
             raise PermissionDenied("Only marketing creates and edits definition drafts.")
         try:
-            definition = services.create_definition(request.data, user=request.user)
+            definition = definitions.create_definition(request.data, user=request.user)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
         return Response(definition_json(self._get(definition.pk)), status=status.HTTP_201_CREATED)
@@ -128,8 +128,8 @@ class DefinitionViewSet(viewsets.ViewSet):
     def sign(self, request: Request, pk: int) -> Response:
         definition = self._get(pk)
         try:
-            services.sign_definition(definition, user=request.user)
-        except services.DefinitionError as exc:
+            definitions.sign_definition(definition, user=request.user)
+        except definitions.DefinitionError as exc:
             raise _domain_error(exc) from None
         return Response(definition_json(self._get(pk)))
 
@@ -139,7 +139,7 @@ class DefinitionViewSet(viewsets.ViewSet):
         definition = self._get(pk)
         try:
             services.activate_definition(definition, user=request.user)
-        except services.DefinitionError as exc:
+        except definitions.DefinitionError as exc:
             raise _domain_error(exc) from None
         return Response(definition_json(self._get(pk)))
 

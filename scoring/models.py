@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .engine import validate_condition
+
 
 class DefinitionState(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -35,8 +37,6 @@ def default_hand_raisers() -> list[str]:
 
 
 def _check_condition(operator: str, value, *, field: str = "value") -> None:
-    from scoring.engine import validate_condition
-
     problem = validate_condition(operator, value)
     if problem:
         raise ValidationError({field: problem})

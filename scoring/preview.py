@@ -19,7 +19,8 @@ from leads.models import Event, Lead, Stage, StageTransition
 
 from . import engine
 from .models import QualifiedLeadDefinition
-from .services import FACT_FIELDS, compiled
+from .definitions import compiled
+from .services import FACT_FIELDS
 
 DEFAULT_WINDOW_DAYS = 90
 LIST_LIMIT = 100

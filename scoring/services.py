@@ -3,7 +3,7 @@
 Every path (events, lead changes, activation, the daily decay refresh, `rescore --all`) goes
 through `_score_batch`: load the batch's leads and their relevant events in two queries, score
 them with the compiled definition, write the changed scores in one statement, then promote the
-leads that now qualify, the whole batch at once, through `leads.transitions.promote_batch_to_mql`
+leads that now qualify, the whole batch at once, through `leads.lifecycle.promote_batch_to_mql`
 (on PostgreSQL `rescore --all` sums behavior in SQL instead: `_score_range_sql`).
 """
 
@@ -22,12 +22,14 @@ from django.db import connection, connections, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from leadflow.celery import task as celery_task
 from leads import permissions
-from leads.models import OPEN_STAGES, Event, Lead, Stage
 from leads.assignment import AssignmentContention
-from leads.transitions import SYSTEM, TransitionError, promote_batch_to_mql, promote_to_mql
+from leads.lifecycle import PROMOTABLE_STAGES, SYSTEM, TransitionError, promote_batch_to_mql, promote_to_mql
+from leads.models import OPEN_STAGES, Event, Lead, Stage
 
-from . import engine
+from . import engine, sql
+from .definitions import DefinitionError, active_definition, compiled
 from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
 
 log = logging.getLogger(__name__)
@@ -44,151 +46,8 @@ SQL_BATCH_SIZE = 20000
 # the database's index maintenance (each changed row is a new row version in every index of the
 # lead table), which one connection does on one core.
 RESCORE_WORKERS = 2
-PROMOTABLE = (Stage.LEAD, Stage.RECYCLED)
 
-DEFINITION_FIELDS = (
-    "name", "fit_threshold", "behavior_threshold", "required_fields", "hand_raisers",
-    "recycle_cooldown_days",
-)
-FIT_RULE_FIELDS = ("name", "field", "operator", "value", "points")
-BEHAVIOR_RULE_FIELDS = (
-    "name", "event_type", "property", "property_operator", "property_value", "points",
-    "max_occurrences", "half_life_days",
-)
-KNOCKOUT_FIELDS = ("name", "field", "operator", "value")
-
-
-class DefinitionError(Exception):
-    """A refused definition action; `code` is stable, `message` says what to do."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-# --- Definition <-> JSON (SPEC section 9) ---------------------------------------------------
-
-
-def definition_to_dict(definition: QualifiedLeadDefinition) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(definition, name) for name in DEFINITION_FIELDS}
-    data["fit_rules"] = [
-        {name: getattr(rule, name) for name in FIT_RULE_FIELDS} for rule in definition.fit_rules.all()
-    ]
-    data["behavior_rules"] = []
-    for rule in definition.behavior_rules.all():
-        row = {name: getattr(rule, name) for name in BEHAVIOR_RULE_FIELDS}
-        if not rule.property:
-            for name in ("property", "property_operator", "property_value"):
-                row.pop(name)
-        data["behavior_rules"].append(row)
-    data["knockouts"] = [
-        {name: getattr(rule, name) for name in KNOCKOUT_FIELDS} for rule in definition.knockouts.all()
-    ]
-    return data
-
-
-def _rule_errors(prefix: str, exc: ValidationError) -> dict[str, Any]:
-    return {f"{prefix}.{name}": messages for name, messages in exc.message_dict.items()}
-
-
-def create_definition(data: Mapping[str, Any], *, user) -> QualifiedLeadDefinition:
-    """A new draft from the JSON of SPEC section 9. Nothing is written unless all of it is valid;
-    a `ValidationError` names each bad field, e.g. `fit_rules[1].value`."""
-    if not isinstance(data, Mapping):
-        raise ValidationError({"non_field_errors": ["A definition is a JSON object."]})
-    errors: dict[str, Any] = {}
-    if not str(data.get("name") or "").strip():
-        errors["name"] = ["A definition needs a name."]
-    definition = QualifiedLeadDefinition(
-        created_by=user if getattr(user, "is_authenticated", False) else None,
-        state=DefinitionState.DRAFT,
-        **{name: data[name] for name in DEFINITION_FIELDS if name in data and name != "name"},
-        name=str(data.get("name") or "").strip(),
-        review_by=data.get("review_by"),
-        notes=str(data.get("notes") or ""),
-    )
-    try:
-        definition.full_clean(exclude=["version", "name", "review_by"])
-    except ValidationError as exc:
-        errors.update(exc.message_dict)
-    rules: list[Any] = []
-    for key, model, allowed in (
-        ("fit_rules", FitRule, FIT_RULE_FIELDS),
-        ("behavior_rules", BehaviorRule, BEHAVIOR_RULE_FIELDS),
-        ("knockouts", Knockout, KNOCKOUT_FIELDS),
-    ):
-        items = data.get(key, [])
-        if not isinstance(items, list):
-            errors[key] = ["A list of rules."]
-            continue
-        for position, item in enumerate(items):
-            prefix = f"{key}[{position}]"
-            if not isinstance(item, Mapping):
-                errors[prefix] = ["A rule is a JSON object."]
-                continue
-            unknown = sorted(set(item) - set(allowed))
-            if unknown:
-                errors[prefix] = [f"Unknown key(s): {', '.join(unknown)}."]
-                continue
-            values = {name: item[name] for name in allowed if name in item}
-            for text_field in ("property", "property_operator"):
-                if text_field in values and values[text_field] is None:
-                    values[text_field] = ""
-            rule = model(position=position, **values)
-            try:
-                rule.full_clean(exclude=["definition"])
-            except ValidationError as exc:
-                errors.update(_rule_errors(prefix, exc))
-            rules.append(rule)
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        definition.save()
-        for rule in rules:
-            rule.definition = definition
-            rule.save()
-    return definition
-
-
-def compiled(definition: QualifiedLeadDefinition) -> engine.CompiledDefinition:
-    return engine.compile_definition(definition_to_dict(definition), version=definition.version)
-
-
-def active_definition() -> QualifiedLeadDefinition | None:
-    return (
-        QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE)
-        .prefetch_related("fit_rules", "behavior_rules", "knockouts")
-        .first()
-    )
-
-
-# --- Sign-off, activation, cloning ----------------------------------------------------------
-
-
-def sign_definition(definition: QualifiedLeadDefinition, *, user) -> QualifiedLeadDefinition:
-    """The calling user signs their side: marketing, or sales as a sales manager."""
-    if definition.state != DefinitionState.DRAFT:
-        raise DefinitionError(
-            f"Definition v{definition.version} is {definition.state}; only drafts are signed.",
-            code="not_a_draft",
-        )
-    now = timezone.now()
-    fields: list[str] = []
-    if permissions.has_role(user, permissions.MARKETING) or (
-        user.is_superuser and definition.marketing_signed_by_id is None
-    ):
-        definition.marketing_signed_by, definition.marketing_signed_at = user, now
-        fields += ["marketing_signed_by", "marketing_signed_at"]
-    elif permissions.has_role(user, permissions.SALES_MANAGER) or user.is_superuser:
-        definition.sales_signed_by, definition.sales_signed_at = user, now
-        fields += ["sales_signed_by", "sales_signed_at"]
-    else:
-        raise DefinitionError(
-            "Only a marketing user or a sales manager signs a definition.", code="permission_denied"
-        )
-    definition.save(update_fields=fields)
-    return definition
+# --- Activation: the new definition scores every open lead ----------------------------------
 
 
 def activate_definition(
@@ -226,24 +85,10 @@ def activate_definition(
             fields.append("review_by")
         definition.save(update_fields=fields)
         if rescore == "background":
-            from .tasks import rescore_all_task
-
-            transaction.on_commit(rescore_all_task.delay)
+            transaction.on_commit(celery_task("scoring.tasks.rescore_all").delay)
     if rescore == "now":
         rescore_all()
     return definition
-
-
-def clone_definition(definition: QualifiedLeadDefinition, *, user) -> QualifiedLeadDefinition:
-    """A new draft with the same rules and thresholds, unsigned."""
-    data = definition_to_dict(definition)
-    data["name"] = f"{definition.name} (copy)"
-    data["notes"] = definition.notes
-    return create_definition(data, user=user)
-
-
-def import_definition(data: Mapping[str, Any], *, user=None) -> QualifiedLeadDefinition:
-    return create_definition(data, user=user)
 
 
 # --- Scoring leads --------------------------------------------------------------------------
@@ -321,8 +166,6 @@ def _score_batch(
     if query is not None:
         # PostgreSQL ranks, decays and sums the events (as the set-based rescore does): the
         # thousands of event rows behind a batch never travel to Python.
-        from . import sql
-
         behaviors = sql.behavior_scores(definition, query, ids=ids, now=now)
         raised = sql.latest_hand_raisers(definition, ids=ids)
         return _score_leads(leads, definition, behaviors, _hand_raised_by(raised), now=now)
@@ -358,7 +201,7 @@ def _score_leads(
         if abs(fit - lead["fit_score"]) > 1e-9 or abs(behavior - lead["behavior_score"]) > 1e-9:
             changed.append((lead["id"], fit, behavior))
         stage = lead["stage"]
-        if stage not in PROMOTABLE or fit < definition.fit_threshold:
+        if stage not in PROMOTABLE_STAGES or fit < definition.fit_threshold:
             continue  # decide() would refuse it
         decision = engine.decide(
             definition,
@@ -382,8 +225,6 @@ def _behavior_query(definition: engine.CompiledDefinition) -> tuple[str, list[An
     SQL form (the engine scores the loaded events then)."""
     if connection.vendor != "postgresql":
         return None
-    from . import sql
-
     return sql.behavior_sql(definition, by_ids=True)
 
 
@@ -422,8 +263,6 @@ def _score_range_sql(
     fit_scores: FitScores | None = None,
 ) -> list[tuple[int, str]]:
     """`_score_batch` for an id-ordered slice of open leads, behavior summed by PostgreSQL."""
-    from . import sql
-
     lo, hi = leads[0]["id"], leads[-1]["id"]
     behaviors = sql.behavior_scores(definition, behavior_query, lo=lo, hi=hi, now=now)
     raised = sql.latest_hand_raisers(definition, lo=lo, hi=hi)
@@ -438,7 +277,7 @@ def _hand_raised_by(latest: Mapping[int, dt.datetime]) -> Callable[[dict[str, An
 
 
 def _promote(candidates: list[tuple[int, str]], *, version: int | None) -> int:
-    """Promote through the transitions module, the whole batch at once; a lead another path
+    """Promote through the lifecycle, the whole batch at once; a lead another path
     moved meanwhile is skipped. Should the batch be refused as a whole (a lost race the locks
     should have prevented), each lead is tried on its own instead."""
     try:
@@ -503,15 +342,13 @@ def rescore_after_commit(lead_ids: Iterable[int]) -> None:
     Celery worker (`SCORING_EVENTS_ASYNC`): the events API then answers as soon as its events
     are stored. Should the broker refuse the task, the leads are scored right here instead, so
     no stored event goes unscored."""
-    from .tasks import rescore_leads_task
-
     ids = sorted(set(lead_ids))
     if not ids:
         return
 
     def enqueue() -> None:
         try:
-            rescore_leads_task.delay(ids)
+            celery_task("scoring.tasks.rescore_leads").delay(ids)
         except Exception:  # noqa: BLE001 - any broker failure: score now rather than never
             log.exception("Could not queue the scoring of %d leads; scoring them now", len(ids))
             rescore_leads(ids)
@@ -542,12 +379,11 @@ def rescore_all(
     last_id = 0
     done = promoted = 0
     if connection.vendor == "postgresql":
-        from .sql import behavior_sql, range_starts
 
-        query = behavior_sql(definition)
+        query = sql.behavior_sql(definition)
         if query is not None:
             columns = ("id", "stage", "stage_entered_at", "fit_score", "behavior_score", *fact_fields(definition))
-            starts = range_starts(Lead._meta.db_table, stages=OPEN_STAGES, size=SQL_BATCH_SIZE)
+            starts = sql.range_starts(Lead._meta.db_table, stages=OPEN_STAGES, size=SQL_BATCH_SIZE)
             ranges = list(zip(starts, [*starts[1:], None]))
             total = open_leads.count()
             tally = {"scored": 0, "promoted": 0}

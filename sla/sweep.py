@@ -24,8 +24,9 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from leads.models import CLOCKED_STAGES, Lead, Team, contact_label
-from leads.transitions import ExpiredClock, due_sla_clocks, due_sla_window, expire_sla_batch
 
+from . import clocks
+from .due import ExpiredClock, due_sla_clocks, due_sla_window, expire_sla_batch
 from .models import BreachAction, SlaPolicy
 
 logger = logging.getLogger(__name__)
@@ -63,13 +64,6 @@ class SweepResult:
         )
 
 
-def active_policies() -> dict[str, SlaPolicy]:
-    return {
-        policy.clock: policy
-        for policy in SlaPolicy.objects.filter(active=True).select_related("calendar")
-    }
-
-
 def run_sweep(
     *,
     now: dt.datetime | None = None,
@@ -87,7 +81,7 @@ def run_sweep(
     result = SweepResult(now=now)
     if not dry_run and not _anything_to_do(now):
         return result
-    policies = active_policies()
+    policies = clocks.active_policies()
     if dry_run:
         result.would_breach = _would_breach(now=now, policies=policies, batch_size=batch_size)
         return result
@@ -114,7 +108,7 @@ def run_sweep(
 
     while True:
         # A window of due ids in deadline order, claimed batch by batch in table order: see
-        # "The SLA sweep's set-based path" in leads.transitions.
+        # `sla.due`.
         window = due_sla_window(now=now, limit=window_size)
         chunks = [window[start : start + batch_size] for start in range(0, len(window), batch_size)]
         acted = _expire_chunks(chunks, now=now, policies=policies, batch_size=batch_size,
@@ -280,7 +274,7 @@ def _send_notifications(
     # Each recipient's digest lists its first DIGEST_LINES breaches: stop reading the backlog
     # once every digest is full.
     unwritten = sum(min(DIGEST_LINES, breaches) for breaches, _ in counts.values())
-    base = getattr(settings, "SITE_URL", "").rstrip("/")
+    base = settings.LEADFLOW_BASE_URL.rstrip("/")
     for item in breached:
         if not unwritten:
             break

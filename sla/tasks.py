@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
 from django.db import OperationalError
 
@@ -19,8 +21,6 @@ from .sweep import run_sweep
 )
 def sla_sweep(now: str | None = None) -> dict[str, int]:
     """Beat's every-minute sweep. `now` (ISO 8601) is for tests and replays."""
-    import datetime as dt
-
     moment = dt.datetime.fromisoformat(now) if now else None
     result = run_sweep(now=moment)
     return {"breached": result.breached_total, "warned": result.warned, "emails": result.emails}

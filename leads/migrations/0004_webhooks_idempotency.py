@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import leads.webhooks
+import leads.models
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('url', models.URLField(max_length=500)),
                 ('events', models.JSONField(default=list, help_text='Event names, e.g. ["lead.mql", "lead.sal"].')),
-                ('secret', models.CharField(default=leads.webhooks._new_secret, help_text='Shared secret for the X-LeadFlow-Signature HMAC.', max_length=128)),
+                ('secret', models.CharField(default=leads.models.new_secret, help_text='Shared secret for the X-LeadFlow-Signature HMAC.', max_length=128)),
                 ('active', models.BooleanField(default=True)),
                 ('failing', models.BooleanField(default=False, help_text='Set after repeated failed deliveries; cleared by a success.')),
                 ('consecutive_failures', models.PositiveIntegerField(default=0)),

@@ -8,7 +8,7 @@ import pytest
 
 from leads.api import ingest_events
 from leads.models import Event, Lead, Stage
-from scoring import services
+from scoring import definitions, services
 from sla.services import install_default_policies
 from tests.factories import LeadFactory
 from tests.scoring.conftest import SPEC_DEFINITION
@@ -21,9 +21,9 @@ def test_concurrent_batches_on_the_same_leads_all_succeed_and_promote_each_lead_
     team, marketer, manager
 ):
     install_default_policies()
-    definition = services.create_definition(SPEC_DEFINITION, user=marketer)
-    services.sign_definition(definition, user=marketer)
-    services.sign_definition(definition, user=manager)
+    definition = definitions.create_definition(SPEC_DEFINITION, user=marketer)
+    definitions.sign_definition(definition, user=marketer)
+    definitions.sign_definition(definition, user=manager)
     services.activate_definition(definition, user=marketer, rescore="no")
     leads = [LeadFactory(job_title="VP Marketing", company="Acme") for _ in range(40)]
 

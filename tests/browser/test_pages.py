@@ -9,9 +9,9 @@ import re
 import pytest
 from django.utils import timezone
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Stage, StageTransition, Touch
-from leads.transitions import SYSTEM, HistoricalStep
+from leads.lifecycle import SYSTEM, HistoricalStep
 from sla.models import BusinessCalendar, SlaPolicy
 from tests.browser.conftest import log_in
 from tests.factories import LeadFactory
@@ -45,7 +45,7 @@ def test_rep_accepts_in_place_works_the_lead_to_sql_and_another_rep_cannot_open_
     new = LeadFactory(country="US", first_name="Nina", last_name="Newlead", company="Globex",
                       job_title="VP Marketing", fit_score=82, behavior_score=51, source="webinar")
     new.events.create(type="demo_request", event_id="browser-evt-1", properties={"url": "/demo"})
-    transitions.promote_to_mql(new, actor=SYSTEM, owner=rep)
+    lifecycle.promote_to_mql(new, actor=SYSTEM, owner=rep)
     new.refresh_from_db()
     assert new.stage == Stage.MQL and new.sla_due_at is not None
 
@@ -113,12 +113,12 @@ def test_a_rep_who_accepts_a_lead_a_teammate_already_took_reads_why_in_place(
     live_server, new_page, rep, rep2, team, policies
 ):
     from leads.models import TeamMembership
-    from leads.transitions import Actor
+    from leads.lifecycle import Actor
 
     # Everyone away at promotion: the MQL waits unassigned in both reps' inboxes.
     TeamMembership.objects.filter(team=team).update(is_away=True)
     lead = LeadFactory(country="US", first_name="Tara", last_name="Taken")
-    transitions.promote_to_mql(lead, actor=SYSTEM)
+    lifecycle.promote_to_mql(lead, actor=SYSTEM)
     TeamMembership.objects.filter(team=team).update(is_away=False)
 
     page = new_page()
@@ -127,7 +127,7 @@ def test_a_rep_who_accepts_a_lead_a_teammate_already_took_reads_why_in_place(
     assert "team, unassigned" in row.inner_text()
     page.evaluate("window.__inboxMarker = 'same page'")
 
-    transitions.accept(lead, actor=Actor.person(rep2))  # rep2 is quicker
+    lifecycle.accept(lead, actor=Actor.person(rep2))  # rep2 is quicker
     row.get_by_role("button", name="Accept").click()
 
     page.wait_for_selector(f"#lead-row-{lead.pk} .error")
@@ -158,7 +158,7 @@ def _history(team, rep, *, now: dt.datetime) -> None:
                            reason=step[2] if len(step) > 2 else "", owner_id=rep.pk)
             for step in plan
         ]
-        transitions.record_history(lead, steps=steps, actor=SYSTEM)
+        lifecycle.record_history(lead, steps=steps, actor=SYSTEM)
 
 
 def test_manager_dashboard_draws_every_chart_without_javascript_errors(

@@ -8,7 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Stage, StageTransition
 from tests.factories import EventFactory, LeadFactory, make_user
 
@@ -32,7 +32,7 @@ def test_lead_admin_pages_load_for_marketer_and_manager(request, client, team, w
     client.force_login(user)
     lead = LeadFactory(company="Globex Ltd")
     EventFactory(lead=lead)
-    transitions.promote_to_mql(lead, actor=transitions.SYSTEM)
+    lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM)
     assert client.get(reverse("admin:index")).status_code == 200
     listing = client.get(CHANGELIST, {"stage": "mql", "q": "Globex"})
     assert listing.status_code == 200
@@ -150,7 +150,7 @@ def test_reassigning_a_closed_lead_is_refused_with_a_message(client, team, manag
 def test_audit_trail_cannot_be_added_changed_or_deleted_in_the_admin(client, team):
     admin_user = make_user("root", is_staff=True, is_superuser=True)
     client.force_login(admin_user)
-    row = transitions.promote_to_mql(LeadFactory(), actor=transitions.SYSTEM)
+    row = lifecycle.promote_to_mql(LeadFactory(), actor=lifecycle.SYSTEM)
     assert client.get(reverse("admin:leads_stagetransition_add")).status_code == 403
     assert client.get(reverse("admin:leads_stagetransition_delete", args=[row.pk])).status_code == 403
     view = client.get(reverse("admin:leads_stagetransition_change", args=[row.pk]))

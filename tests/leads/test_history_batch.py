@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Stage, StageTransition
 from sla.models import BusinessCalendar
 from sla.services import install_default_policies
@@ -20,8 +20,8 @@ def at(day: int, hour: int = 10) -> dt.datetime:
     return dt.datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
-def journeys(rep) -> list[list[transitions.HistoricalStep]]:
-    step = transitions.HistoricalStep
+def journeys(rep) -> list[list[lifecycle.HistoricalStep]]:
+    step = lifecycle.HistoricalStep
     return [
         [step(Stage.MQL, at(2), owner_id=rep.pk), step(Stage.SAL, at(3), owner_id=rep.pk)],
         [step(Stage.MQL, at(2)), step(Stage.RECYCLED, at(4), reason="no_budget"),
@@ -40,9 +40,9 @@ def test_batch_gives_each_lead_the_state_and_rows_the_single_path_gives(policies
     singles = [LeadFactory() for _ in range(4)]
     batched = [LeadFactory() for _ in range(4)]
     for lead, steps in zip(singles, journeys(rep), strict=True):
-        transitions.record_history(lead, steps=steps, actor=transitions.SYSTEM)
-    written = transitions.record_history_batch(
-        list(zip(batched, journeys(rep), strict=True)), actor=transitions.SYSTEM
+        lifecycle.record_history(lead, steps=steps, actor=lifecycle.SYSTEM)
+    written = lifecycle.record_history_batch(
+        list(zip(batched, journeys(rep), strict=True)), actor=lifecycle.SYSTEM
     )
 
     assert len(written) == 2 + 4 + 2
@@ -67,31 +67,31 @@ def test_batch_gives_each_lead_the_state_and_rows_the_single_path_gives(policies
 
 def test_rerunning_a_batch_writes_nothing_and_a_lead_named_twice_is_merged(policies, rep):
     lead = LeadFactory()
-    first, second = [transitions.HistoricalStep(Stage.MQL, at(2))], [
-        transitions.HistoricalStep(Stage.MQL, at(2)), transitions.HistoricalStep(Stage.SAL, at(5)),
+    first, second = [lifecycle.HistoricalStep(Stage.MQL, at(2))], [
+        lifecycle.HistoricalStep(Stage.MQL, at(2)), lifecycle.HistoricalStep(Stage.SAL, at(5)),
     ]
-    written = transitions.record_history_batch([(lead, first), (lead, second)], actor=transitions.SYSTEM)
+    written = lifecycle.record_history_batch([(lead, first), (lead, second)], actor=lifecycle.SYSTEM)
 
     assert [(row.from_stage, row.to_stage) for row in written] == [(Stage.LEAD, Stage.MQL), (Stage.MQL, Stage.SAL)]
     assert lead.stage == Stage.SAL  # the caller's instance sees the new state
-    assert transitions.record_history_batch([(lead, second)], actor=transitions.SYSTEM) == []
+    assert lifecycle.record_history_batch([(lead, second)], actor=lifecycle.SYSTEM) == []
     assert StageTransition.objects.filter(lead=lead).count() == 2
 
 
 def test_a_step_without_a_time_zone_is_refused_and_nothing_is_written(policies):
     lead = LeadFactory()
-    good = transitions.HistoricalStep(Stage.MQL, at(2))
-    naive = transitions.HistoricalStep(Stage.SAL, dt.datetime(2026, 3, 3, 10))
-    with pytest.raises(transitions.InvalidReason):
-        transitions.record_history_batch([(lead, [good]), (LeadFactory(), [naive])], actor=transitions.SYSTEM)
+    good = lifecycle.HistoricalStep(Stage.MQL, at(2))
+    naive = lifecycle.HistoricalStep(Stage.SAL, dt.datetime(2026, 3, 3, 10))
+    with pytest.raises(lifecycle.InvalidReason):
+        lifecycle.record_history_batch([(lead, [good]), (LeadFactory(), [naive])], actor=lifecycle.SYSTEM)
     assert not StageTransition.objects.exists()
 
 
 def test_a_lead_given_by_id_gets_the_same_history_as_an_instance(policies, rep):
     by_instance, by_id = LeadFactory(), LeadFactory()
     journey = journeys(rep)[0]
-    transitions.record_history_batch([(by_instance, journey)], actor=transitions.SYSTEM)
-    written = transitions.record_history_batch([(by_id.pk, journey)], actor=transitions.SYSTEM)
+    lifecycle.record_history_batch([(by_instance, journey)], actor=lifecycle.SYSTEM)
+    written = lifecycle.record_history_batch([(by_id.pk, journey)], actor=lifecycle.SYSTEM)
 
     assert [(row.lead_id, row.to_stage, row.at) for row in written] == [(by_id.pk, step.to_stage, step.at) for step in journey]
     assert all(row.pk for row in written)

@@ -11,9 +11,9 @@ from collections import Counter
 import pytest
 from django.db import connection, transaction
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Lead, Stage, StageTransition, TeamMembership
-from leads.transitions import SYSTEM, Actor, InvalidReason, NoteRequired, NotPermitted
+from leads.lifecycle import SYSTEM, Actor, InvalidReason, NoteRequired, NotPermitted
 from leads.webhooks import WebhookDelivery, WebhookSubscription
 from sla.models import BusinessCalendar
 from sla.services import install_default_policies
@@ -80,7 +80,7 @@ def _one_by_one(candidates: list[tuple[int, str]]) -> dict[int, tuple]:
     """What the single path leaves, rolled back afterwards so the batch starts from the same state."""
     with transaction.atomic():
         for lead in Lead.objects.filter(pk__in=[pk for pk, _ in candidates]).order_by("pk"):
-            transitions.promote_to_mql(
+            lifecycle.promote_to_mql(
                 lead, actor=SYSTEM, reason=dict(candidates)[lead.pk], definition_version=7, at=AT
             )
         state = _state([pk for pk, _ in candidates])
@@ -95,7 +95,7 @@ def test_batch_leaves_the_same_leads_audit_rows_owners_and_outbox_rows_as_one_ca
     candidates = [(lead.pk, "hand_raiser" if i % 3 == 0 else "score") for i, lead in enumerate(leads)]
     single, single_stamps = _one_by_one(candidates)
 
-    written = transitions.promote_batch_to_mql(candidates, actor=SYSTEM, definition_version=7, at=AT)
+    written = lifecycle.promote_batch_to_mql(candidates, actor=SYSTEM, definition_version=7, at=AT)
 
     assert [row.lead_id for row in written] == [lead.pk for lead in leads]
     assert _state([lead.pk for lead in leads]) == single
@@ -124,22 +124,22 @@ def _turns(stamps: dict[str, dt.datetime | None]) -> list[str]:
 def test_next_single_promotion_continues_the_turns_the_batch_left(teams):
     leads = _mixed_leads()
     us = [lead for lead in leads if lead.country in ("US", "CA", "BR")][:3]
-    transitions.promote_batch_to_mql([(lead.pk, "score") for lead in us], actor=SYSTEM)
+    lifecycle.promote_batch_to_mql([(lead.pk, "score") for lead in us], actor=SYSTEM)
     after = LeadFactory(country="US")
-    transitions.promote_to_mql(after, actor=SYSTEM)
+    lifecycle.promote_to_mql(after, actor=SYSTEM)
     owners = [Lead.objects.get(pk=lead.pk).owner.username for lead in [*us, after]]
     assert owners == ["rep1", "rep2", "rep1", "rep2"]
 
 
 def test_lead_moved_by_someone_else_meanwhile_is_skipped_not_moved_twice(teams, marketer):
     first, second, third, fourth = (LeadFactory(country="US") for _ in range(4))
-    transitions.promote_to_mql(first, actor=Actor.person(marketer), reason="manual", note="Booth visit")
-    transitions.disqualify(first, actor=SYSTEM, reason="spam")
-    transitions.promote_to_mql(second, actor=SYSTEM)
+    lifecycle.promote_to_mql(first, actor=Actor.person(marketer), reason="manual", note="Booth visit")
+    lifecycle.disqualify(first, actor=SYSTEM, reason="spam")
+    lifecycle.promote_to_mql(second, actor=SYSTEM)
     before = {lead.pk: list(StageTransition.objects.filter(lead=lead).values_list("id", flat=True))
               for lead in (first, second)}
 
-    written = transitions.promote_batch_to_mql(
+    written = lifecycle.promote_batch_to_mql(
         [(first.pk, "score"), (second.pk, "score"), (third.pk, "score"), (fourth.pk, "hand_raiser")],
         actor=SYSTEM,
     )
@@ -159,7 +159,7 @@ def test_lead_moved_by_someone_else_meanwhile_is_skipped_not_moved_twice(teams, 
 
 def test_batch_without_stage_changed_batch_receivers_sends_stage_changed_per_lead(teams):
     from leads.signals import stage_changed, stage_changed_batch
-    from sla import receivers
+    from leads import webhooks as receivers
 
     leads = _mixed_leads()[:3]
     seen = []
@@ -167,13 +167,13 @@ def test_batch_without_stage_changed_batch_receivers_sends_stage_changed_per_lea
     def receiver(sender, transition, lead, **kwargs):
         seen.append((lead.pk, transition.from_stage, transition.to_stage, lead.stage, lead.owner.username))
 
-    stage_changed_batch.disconnect(dispatch_uid="sla.receivers.batch_to_outbox")
+    stage_changed_batch.disconnect(dispatch_uid="leads.webhooks.batch_to_outbox")
     stage_changed.connect(receiver)
     try:
-        transitions.promote_batch_to_mql([(lead.pk, "score") for lead in leads], actor=SYSTEM)
+        lifecycle.promote_batch_to_mql([(lead.pk, "score") for lead in leads], actor=SYSTEM)
     finally:
         stage_changed.disconnect(receiver)
-        stage_changed_batch.connect(receivers.batch_to_outbox, dispatch_uid="sla.receivers.batch_to_outbox")
+        stage_changed_batch.connect(receivers.batch_to_outbox, dispatch_uid="leads.webhooks.batch_to_outbox")
     assert [(pk, old, new, stage) for pk, old, new, stage, _ in seen] == [
         (lead.pk, lead.stage, Stage.MQL, Stage.MQL) for lead in leads
     ]
@@ -183,15 +183,15 @@ def test_batch_without_stage_changed_batch_receivers_sends_stage_changed_per_lea
 def test_batch_checks_reasons_notes_and_who_may_promote(teams, marketer, rep):
     lead = LeadFactory()
     with pytest.raises(InvalidReason):
-        transitions.promote_batch_to_mql([(lead.pk, "because")], actor=SYSTEM)
+        lifecycle.promote_batch_to_mql([(lead.pk, "because")], actor=SYSTEM)
     with pytest.raises(NoteRequired):
-        transitions.promote_batch_to_mql([(lead.pk, "manual")], actor=Actor.person(marketer))
+        lifecycle.promote_batch_to_mql([(lead.pk, "manual")], actor=Actor.person(marketer))
     with pytest.raises(NotPermitted):
-        transitions.promote_batch_to_mql([(lead.pk, "manual")], actor=Actor.person(rep), note="x")
+        lifecycle.promote_batch_to_mql([(lead.pk, "manual")], actor=Actor.person(rep), note="x")
     lead.refresh_from_db()
     assert lead.stage == Stage.LEAD and not StageTransition.objects.filter(lead=lead).exists()
 
-    [row] = transitions.promote_batch_to_mql([(lead.pk, "manual")], actor=Actor.person(marketer), note="Met at the booth")
+    [row] = lifecycle.promote_batch_to_mql([(lead.pk, "manual")], actor=Actor.person(marketer), note="Met at the booth")
     assert (row.actor_type, row.actor, row.note, row.reason) == ("user", marketer, "Met at the booth", "manual")
 
 
@@ -201,7 +201,7 @@ def test_rescore_falls_back_to_one_by_one_when_the_batch_is_refused(teams, monke
     leads = _mixed_leads()[:4]
 
     def refuse(*args, **kwargs):
-        raise transitions.InvalidTransition(lead=leads[0], move="promote_to_mql", current_stage="changed")
+        raise lifecycle.InvalidTransition(lead=leads[0], move="promote_to_mql", current_stage="changed")
 
     monkeypatch.setattr(services, "promote_batch_to_mql", refuse)
     assert services._promote([(lead.pk, "score") for lead in leads], version=None) == 4
@@ -219,7 +219,7 @@ def test_two_batches_over_the_same_leads_at_once_promote_each_lead_once_and_even
     def promote(part):
         try:
             start.wait(timeout=30)
-            results.append(transitions.promote_batch_to_mql(part, actor=SYSTEM))
+            results.append(lifecycle.promote_batch_to_mql(part, actor=SYSTEM))
         except BaseException as exc:
             errors.append(exc)
         finally:

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from leads import transitions
+from leads import lifecycle
 from leads.management.commands.seed_demo import seed_definition
 from leads.models import ActorType, Lead, Stage, StageTransition
-from leads.transitions import (
+from leads.lifecycle import (
     SYSTEM,
     Actor,
     BantIncomplete,
@@ -27,7 +27,7 @@ from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
 
 pytestmark = pytest.mark.django_db
 
-ALL_YES = {key: {"value": True, "note": "confirmed on call"} for key in transitions.BANT_KEYS}
+ALL_YES = {key: {"value": True, "note": "confirmed on call"} for key in lifecycle.BANT_KEYS}
 
 # (move name, keyword arguments, from stage, to stage) for every row of the table.
 ALLOWED = [
@@ -82,7 +82,7 @@ def test_every_allowed_move_changes_the_stage_and_writes_one_audit_row(
     team, manager, move, kwargs, from_stage, to_stage
 ):
     lead = lead_in(from_stage, team=team)
-    row = getattr(transitions, move)(lead, actor=Actor.person(manager), **kwargs)
+    row = getattr(lifecycle, move)(lead, actor=Actor.person(manager), **kwargs)
     lead.refresh_from_db()
     assert lead.stage == to_stage
     audit = StageTransition.objects.get(lead=lead)
@@ -95,10 +95,10 @@ def test_every_allowed_move_changes_the_stage_and_writes_one_audit_row(
 def test_every_forbidden_move_is_refused_naming_the_stage_and_changes_nothing(team, move, from_stage):
     lead = lead_in(from_stage, team=team)
     with pytest.raises(InvalidTransition) as refused:
-        getattr(transitions, move)(lead, actor=SYSTEM, **MOVE_ARGS[move])
+        getattr(lifecycle, move)(lead, actor=SYSTEM, **MOVE_ARGS[move])
     assert refused.value.code == "invalid_transition"
     assert refused.value.details["current_stage"] == from_stage
-    assert refused.value.details["allowed_moves"] == transitions.allowed_moves(from_stage)
+    assert refused.value.details["allowed_moves"] == lifecycle.allowed_moves(from_stage)
     lead.refresh_from_db()
     assert lead.stage == from_stage
     assert not StageTransition.objects.filter(lead=lead).exists()
@@ -107,13 +107,13 @@ def test_every_forbidden_move_is_refused_naming_the_stage_and_changes_nothing(te
 def test_final_stages_offer_no_moves_in_the_error_message(team):
     lead = lead_in(Stage.WON, team=team)
     with pytest.raises(InvalidTransition, match="no moves"):
-        transitions.accept(lead, actor=SYSTEM)
+        lifecycle.accept(lead, actor=SYSTEM)
 
 
 def test_audit_row_records_actor_reason_scores_and_definition_version(team, rep, marketer, manager):
     definition = seed_definition(users={"marketer": marketer, "manager": manager})
     lead = lead_in(Stage.MQL, team=team, owner=rep)
-    row = transitions.reject(lead, actor=Actor.person(rep), reason="bad_timing", note="Next quarter")
+    row = lifecycle.reject(lead, actor=Actor.person(rep), reason="bad_timing", note="Next quarter")
     assert row.from_stage == Stage.MQL and row.to_stage == Stage.RECYCLED
     assert row.actor == rep and row.actor_type == ActorType.USER
     assert row.reason == "bad_timing" and row.note == "Next quarter"
@@ -124,19 +124,19 @@ def test_audit_row_records_actor_reason_scores_and_definition_version(team, rep,
 
 
 def test_system_promotion_is_recorded_as_system_without_a_user(team):
-    row = transitions.promote_to_mql(lead_in(Stage.LEAD), actor=SYSTEM)
+    row = lifecycle.promote_to_mql(lead_in(Stage.LEAD), actor=SYSTEM)
     assert row.actor_type == ActorType.SYSTEM and row.actor is None and row.reason == "score"
 
 
 def test_api_close_is_recorded_as_the_api_clients_user(team, manager):
-    row = transitions.close(lead_in(Stage.SQL, team=team), actor=Actor.api(manager), outcome="won")
+    row = lifecycle.close(lead_in(Stage.SQL, team=team), actor=Actor.api(manager), outcome="won")
     assert row.actor_type == ActorType.API and row.actor == manager
 
 
 def test_unknown_rejection_reason_is_refused_with_the_choices(team, rep):
     lead = lead_in(Stage.MQL, team=team, owner=rep)
     with pytest.raises(InvalidReason) as refused:
-        transitions.reject(lead, actor=Actor.person(rep), reason="too_busy")
+        lifecycle.reject(lead, actor=Actor.person(rep), reason="too_busy")
     assert refused.value.details["field"] == "reason"
     assert "no_budget" in refused.value.details["choices"]
     lead.refresh_from_db()
@@ -146,20 +146,20 @@ def test_unknown_rejection_reason_is_refused_with_the_choices(team, rep):
 def test_only_the_system_may_recycle_with_sla_expired(team, rep):
     lead = lead_in(Stage.MQL, team=team, owner=rep)
     with pytest.raises(InvalidReason):
-        transitions.recycle(lead, actor=Actor.person(rep), reason="sla_expired")
-    row = transitions.recycle(lead, actor=SYSTEM, reason="sla_expired")
+        lifecycle.recycle(lead, actor=Actor.person(rep), reason="sla_expired")
+    row = lifecycle.recycle(lead, actor=SYSTEM, reason="sla_expired")
     assert row.reason == "sla_expired" and row.to_stage == Stage.RECYCLED
 
 
 def test_disqualify_reason_must_be_a_disqualification_reason(team, rep):
     lead = lead_in(Stage.SAL, team=team, owner=rep)
     with pytest.raises(InvalidReason):
-        transitions.disqualify(lead, actor=Actor.person(rep), reason="no_budget")
+        lifecycle.disqualify(lead, actor=Actor.person(rep), reason="no_budget")
 
 
 def test_close_outcome_must_be_won_or_lost(team, manager):
     with pytest.raises(InvalidReason):
-        transitions.close(lead_in(Stage.SQL, team=team), actor=Actor.person(manager), outcome="maybe")
+        lifecycle.close(lead_in(Stage.SQL, team=team), actor=Actor.person(manager), outcome="maybe")
 
 
 def _qualify_policy(bant_required: int) -> SlaPolicy:
@@ -175,7 +175,7 @@ def test_qualify_needs_all_four_bant_answers_yes_by_default(team, rep):
     lead = lead_in(Stage.SAL, team=team, owner=rep)
     three = {**ALL_YES, "timeline": {"value": False, "note": "no date yet"}}
     with pytest.raises(BantIncomplete) as refused:
-        transitions.qualify(lead, actor=Actor.person(rep), bant=three)
+        lifecycle.qualify(lead, actor=Actor.person(rep), bant=three)
     assert refused.value.code == "bant_required"
     assert refused.value.details["missing"] == ["timeline"]
     lead.refresh_from_db()
@@ -186,7 +186,7 @@ def test_qualify_accepts_the_number_of_bant_yes_the_policy_requires(team, rep):
     _qualify_policy(3)
     lead = lead_in(Stage.SAL, team=team, owner=rep)
     three = {**ALL_YES, "budget": {"value": False, "note": "budget next year"}}
-    row = transitions.qualify(lead, actor=Actor.person(rep), bant=three)
+    row = lifecycle.qualify(lead, actor=Actor.person(rep), bant=three)
     assert row.to_stage == Stage.SQL
     assert row.bant["budget"] == {"value": False, "note": "budget next year"}
     assert row.bant["need"]["value"] is True
@@ -197,23 +197,23 @@ def test_qualify_with_fewer_yes_than_the_policy_requires_is_refused(team, rep):
     lead = lead_in(Stage.SAL, team=team, owner=rep)
     two = {**ALL_YES, "budget": False, "authority": False}
     with pytest.raises(BantIncomplete, match="needs 3"):
-        transitions.qualify(lead, actor=Actor.person(rep), bant=two)
+        lifecycle.qualify(lead, actor=Actor.person(rep), bant=two)
 
 
 def test_bant_answer_that_is_not_yes_or_no_is_refused_naming_it(team, rep):
     lead = lead_in(Stage.SAL, team=team, owner=rep)
     with pytest.raises(BantIncomplete) as refused:
-        transitions.qualify(lead, actor=Actor.person(rep), bant={**ALL_YES, "need": "probably"})
+        lifecycle.qualify(lead, actor=Actor.person(rep), bant={**ALL_YES, "need": "probably"})
     assert refused.value.details["field"] == "bant.need"
 
 
 def test_manual_promotion_by_a_marketer_needs_a_note(team, marketer):
     lead = lead_in(Stage.LEAD, country="US")
     with pytest.raises(NoteRequired):
-        transitions.promote_to_mql(lead, actor=Actor.person(marketer), reason="manual", note="  ")
+        lifecycle.promote_to_mql(lead, actor=Actor.person(marketer), reason="manual", note="  ")
     lead.refresh_from_db()
     assert lead.stage == Stage.LEAD
-    row = transitions.promote_to_mql(
+    row = lifecycle.promote_to_mql(
         lead, actor=Actor.person(marketer), reason="manual", note="Met at the trade show booth"
     )
     assert row.note == "Met at the trade show booth" and row.actor == marketer
@@ -223,18 +223,18 @@ def test_manual_promotion_by_a_marketer_needs_a_note(team, marketer):
 
 def test_rep_cannot_promote_a_lead_to_mql(team, rep):
     with pytest.raises(NotPermitted):
-        transitions.promote_to_mql(lead_in(Stage.LEAD), actor=Actor.person(rep), reason="manual", note="x")
+        lifecycle.promote_to_mql(lead_in(Stage.LEAD), actor=Actor.person(rep), reason="manual", note="x")
 
 
 def test_override_needs_a_note(team, manager):
     lead = lead_in(Stage.LOST, team=team)
     with pytest.raises(NoteRequired):
-        transitions.override(lead, actor=Actor.person(manager), to_stage=Stage.SQL, note="")
+        lifecycle.override(lead, actor=Actor.person(manager), to_stage=Stage.SQL, note="")
 
 
 def test_manager_reopens_a_lost_lead_with_a_note(team, manager):
     lead = lead_in(Stage.LOST, team=team)
-    row = transitions.override(lead, actor=Actor.person(manager), to_stage=Stage.SQL,
+    row = lifecycle.override(lead, actor=Actor.person(manager), to_stage=Stage.SQL,
                                note="CRM closed it by mistake")
     assert (row.from_stage, row.to_stage, row.reason) == (Stage.LOST, Stage.SQL, "override")
     lead.refresh_from_db()
@@ -246,21 +246,21 @@ def test_only_managers_may_override(request, team, role_user):
     user = request.getfixturevalue(role_user)
     lead = lead_in(Stage.LOST, team=team)
     with pytest.raises(NotPermitted):
-        transitions.override(lead, actor=Actor.person(user), to_stage=Stage.SQL, note="please")
+        lifecycle.override(lead, actor=Actor.person(user), to_stage=Stage.SQL, note="please")
     lead.refresh_from_db()
     assert lead.stage == Stage.LOST
 
 
 def test_rep_accepts_own_mql(team, rep):
     lead = lead_in(Stage.MQL, team=team, owner=rep)
-    transitions.accept(lead, actor=Actor.person(rep))
+    lifecycle.accept(lead, actor=Actor.person(rep))
     lead.refresh_from_db()
     assert lead.stage == Stage.SAL and lead.owner == rep
 
 
 def test_rep_accepting_teams_unassigned_mql_becomes_its_owner(team, rep):
     lead = lead_in(Stage.MQL, team=team, owner=None)
-    transitions.accept(lead, actor=Actor.person(rep))
+    lifecycle.accept(lead, actor=Actor.person(rep))
     lead.refresh_from_db()
     assert lead.stage == Stage.SAL and lead.owner == rep
 
@@ -268,7 +268,7 @@ def test_rep_accepting_teams_unassigned_mql_becomes_its_owner(team, rep):
 def test_rep_cannot_accept_lead_owned_by_another_rep(team, rep, rep2):
     lead = lead_in(Stage.MQL, team=team, owner=rep2)
     with pytest.raises(NotPermitted):
-        transitions.accept(lead, actor=Actor.person(rep))
+        lifecycle.accept(lead, actor=Actor.person(rep))
     lead.refresh_from_db()
     assert lead.stage == Stage.MQL and lead.owner == rep2
 
@@ -279,21 +279,21 @@ def test_rep_cannot_accept_unassigned_mql_of_another_team(team, rep):
     add_rep(other_team, outsider)
     lead = lead_in(Stage.MQL, team=other_team, owner=None)
     with pytest.raises(NotPermitted):
-        transitions.accept(lead, actor=Actor.person(rep))
+        lifecycle.accept(lead, actor=Actor.person(rep))
 
 
 def test_rep_cannot_reject_or_qualify_another_reps_lead(team, rep, rep2):
     mql = lead_in(Stage.MQL, team=team, owner=rep2)
     sal = lead_in(Stage.SAL, team=team, owner=rep2)
     with pytest.raises(NotPermitted):
-        transitions.reject(mql, actor=Actor.person(rep), reason="no_budget")
+        lifecycle.reject(mql, actor=Actor.person(rep), reason="no_budget")
     with pytest.raises(NotPermitted):
-        transitions.qualify(sal, actor=Actor.person(rep), bant=ALL_YES)
+        lifecycle.qualify(sal, actor=Actor.person(rep), bant=ALL_YES)
 
 
 def test_rep_cannot_close_an_sql(team, rep):
     with pytest.raises(NotPermitted):
-        transitions.close(lead_in(Stage.SQL, team=team, owner=rep), actor=Actor.person(rep), outcome="won")
+        lifecycle.close(lead_in(Stage.SQL, team=team, owner=rep), actor=Actor.person(rep), outcome="won")
 
 
 # --- The audit trail is append-only --------------------------------------------------------
@@ -301,7 +301,7 @@ def test_rep_cannot_close_an_sql(team, rep):
 
 @pytest.fixture
 def audit_row(team):
-    return transitions.promote_to_mql(lead_in(Stage.LEAD), actor=SYSTEM)
+    return lifecycle.promote_to_mql(lead_in(Stage.LEAD), actor=SYSTEM)
 
 
 def test_stage_transition_cannot_be_changed_by_save(audit_row):
@@ -349,7 +349,7 @@ def test_two_reps_accepting_the_same_mql_at_once_exactly_one_wins(transactional_
     def attempt(user) -> None:
         try:
             barrier.wait(timeout=10)
-            transitions.accept(Lead.objects.get(pk=lead.pk), actor=Actor.person(user))
+            lifecycle.accept(Lead.objects.get(pk=lead.pk), actor=Actor.person(user))
             outcomes[user.username] = "won"
         except Exception as exc:  # noqa: BLE001 - the loser's error is what we assert on
             outcomes[user.username] = exc

@@ -12,9 +12,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Lead, Stage, StageTransition, TeamMembership, Touch
-from leads.transitions import Actor
+from leads.lifecycle import Actor
 from sla.models import BreachAction, BusinessCalendar, SlaBreach, SlaPolicy
 from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
 
@@ -201,10 +201,10 @@ def test_a_rep_who_clicks_accept_after_a_teammate_reads_who_took_the_lead(
     # Everyone away at promotion: the MQL lands unassigned in the team, in both reps' inboxes.
     TeamMembership.objects.filter(team=team).update(is_away=True)
     lead = LeadFactory(country="US")
-    transitions.promote_to_mql(lead, actor=transitions.SYSTEM)
+    lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM)
     TeamMembership.objects.filter(team=team).update(is_away=False)
     assert lead.owner is None
-    transitions.accept(lead, actor=Actor.person(rep2))
+    lifecycle.accept(lead, actor=Actor.person(rep2))
 
     response = login(client, rep).post(f"/leads/{lead.pk}/accept/", {"surface": "row"}, **HTMX)
 
@@ -217,7 +217,7 @@ def test_a_rep_who_clicks_accept_after_a_teammate_reads_who_took_the_lead(
 
 def test_accepting_a_lead_already_accepted_explains_the_stage_in_words(rep_client, rep, team, policies):
     lead = make_mql(team=team, owner=rep)
-    transitions.accept(lead, actor=Actor.person(rep))
+    lifecycle.accept(lead, actor=Actor.person(rep))
 
     response = rep_client.post(f"/leads/{lead.pk}/accept/", {"surface": "row"}, **HTMX)
 
@@ -345,8 +345,8 @@ def test_lead_page_shows_profile_scores_and_a_timeline_of_transitions_touches_ev
     lead = make_mql(team=team, owner=rep, company="Globex", job_title="VP Sales", fit_score=80,
                     behavior_score=45)
     lead.events.create(type="webinar_attended", event_id="e-1", properties={"title": "Scale"})
-    transitions.accept(lead, actor=Actor.person(rep), note="Looks great")
-    transitions.log_touch(lead, actor=Actor.person(rep), kind="call", outcome="voicemail", note="left msg")
+    lifecycle.accept(lead, actor=Actor.person(rep), note="Looks great")
+    lifecycle.log_touch(lead, actor=Actor.person(rep), kind="call", outcome="voicemail", note="left msg")
     SlaBreach.objects.create(lead=lead, policy=policies["first_touch"], clock="sal_first_touch",
                              stage=Stage.SAL, owner=rep, due_at=timezone.now(), action="notify")
 
@@ -366,7 +366,7 @@ def test_lead_page_shows_profile_scores_and_a_timeline_of_transitions_touches_ev
 
 def test_logging_touches_counts_down_the_minimum_before_unable_to_reach(rep_client, rep, team, policies):
     lead = make_mql(team=team, owner=rep)
-    transitions.accept(lead, actor=Actor.person(rep))
+    lifecycle.accept(lead, actor=Actor.person(rep))
 
     refused = rep_client.post(f"/leads/{lead.pk}/recycle/", {"reason": "unable_to_reach"}, **HTMX)
     assert refused.status_code == 409
@@ -387,7 +387,7 @@ def test_logging_touches_counts_down_the_minimum_before_unable_to_reach(rep_clie
 
 def test_the_first_touch_stops_the_first_touch_clock(rep_client, rep, team, policies):
     lead = make_mql(team=team, owner=rep)
-    transitions.accept(lead, actor=Actor.person(rep))
+    lifecycle.accept(lead, actor=Actor.person(rep))
     lead.refresh_from_db()
     assert lead.sla_clock == "sal_first_touch"
 
@@ -407,7 +407,7 @@ def test_touch_with_an_unknown_kind_is_refused_naming_the_field(rep_client, rep,
 
 def test_qualifying_with_full_bant_makes_a_sql_and_the_timeline_shows_it(rep_client, rep, team, policies):
     lead = make_mql(team=team, owner=rep)
-    transitions.accept(lead, actor=Actor.person(rep))
+    lifecycle.accept(lead, actor=Actor.person(rep))
     page = rep_client.get(f"/leads/{lead.pk}/").content.decode()
     assert 'id="bant-form"' in page
 
@@ -428,7 +428,7 @@ def test_incomplete_bant_is_refused_in_words_and_the_answers_stay_in_the_form(
     rep_client, rep, team, policies
 ):
     lead = make_mql(team=team, owner=rep)
-    transitions.accept(lead, actor=Actor.person(rep))
+    lifecycle.accept(lead, actor=Actor.person(rep))
 
     response = rep_client.post(
         f"/leads/{lead.pk}/qualify/",
@@ -498,7 +498,7 @@ def test_manager_marks_a_rep_away_and_new_mqls_skip_them(client, manager, rep, r
     owners = set()
     for _ in range(3):
         lead = LeadFactory(country="US")
-        transitions.promote_to_mql(lead, actor=transitions.SYSTEM)
+        lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM)
         owners.add(lead.owner)
     assert owners == {rep2}
 

@@ -43,9 +43,9 @@ def client_for(user) -> APIClient:
 
 @pytest.fixture
 def active_spec_definition(db, marketer, manager, spec_definition):
-    from scoring import services
+    from scoring import definitions, services
 
-    definition = services.create_definition(spec_definition, user=marketer)
-    services.sign_definition(definition, user=marketer)
-    services.sign_definition(definition, user=manager)
+    definition = definitions.create_definition(spec_definition, user=marketer)
+    definitions.sign_definition(definition, user=marketer)
+    definitions.sign_definition(definition, user=manager)
     return services.activate_definition(definition, user=marketer, rescore="no")

@@ -20,6 +20,7 @@ import datetime as dt
 import pytest
 
 from leads.models import StageTransition
+from scoring import definitions as definition_service
 from scoring import services
 from scoring.models import DefinitionState
 from scoring.preview import preview
@@ -39,15 +40,15 @@ def at(month: int, day: int) -> dt.datetime:
 
 @pytest.fixture
 def definitions(marketer, manager):
-    active = services.create_definition(
+    active = definition_service.create_definition(
         {"name": "Active", "fit_threshold": 0, "behavior_threshold": 20, "hand_raisers": [],
          "required_fields": ["email"], "behavior_rules": [VISIT]},
         user=marketer,
     )
-    services.sign_definition(active, user=marketer)
-    services.sign_definition(active, user=manager)
+    definition_service.sign_definition(active, user=marketer)
+    definition_service.sign_definition(active, user=manager)
     services.activate_definition(active, user=marketer, rescore="no")
-    draft = services.create_definition(
+    draft = definition_service.create_definition(
         {"name": "Draft", "fit_threshold": 0, "behavior_threshold": 30, "hand_raisers": ["demo_request"],
          "required_fields": ["email"], "behavior_rules": [VISIT]},
         user=marketer,

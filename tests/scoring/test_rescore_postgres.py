@@ -44,7 +44,7 @@ def test_sql_rescore_matches_the_engine_for_caps_decay_filters_and_hand_raisers(
     else:
         services.on_events_recorded([lead.pk for lead in leads], now=now)
 
-    definition = services.compiled(services.active_definition())
+    definition = definitions.compiled(definitions.active_definition())
     assert services._behavior_query(definition) is not None  # the SQL path, not the engine's
     for lead in leads:
         lead.refresh_from_db()
@@ -79,7 +79,7 @@ def test_rescore_shared_by_two_workers_scores_and_promotes_like_one(
 
     result = services.rescore_all(now=now, workers=2, progress=lambda done, total: seen.append((done, total)))
 
-    definition = services.compiled(services.active_definition())
+    definition = definitions.compiled(definitions.active_definition())
     expected_mql = set()
     for lead in leads:
         lead.refresh_from_db()

@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from leads.models import Stage, StageTransition
-from scoring import engine, services
+from scoring import definitions, engine, services
 from scoring.models import BehaviorRule, DefinitionState, FitRule, QualifiedLeadDefinition
 from scoring.tasks import refresh_decayed_scores
 from tests.factories import EventFactory, LeadFactory
@@ -22,9 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _activate(data, *, marketer, manager):
-    definition = services.create_definition(data, user=marketer)
-    services.sign_definition(definition, user=marketer)
-    services.sign_definition(definition, user=manager)
+    definition = definitions.create_definition(data, user=marketer)
+    definitions.sign_definition(definition, user=marketer)
+    definitions.sign_definition(definition, user=manager)
     return services.activate_definition(definition, user=marketer, rescore="no")
 
 
@@ -178,7 +178,7 @@ def test_export_then_import_round_trips_the_spec_json(tmp_path, active_spec_defi
     call_command("import_definition", str(target), stdout=out)
     imported = QualifiedLeadDefinition.objects.get(state=DefinitionState.DRAFT)
     assert f"Imported draft v{imported.version}" in out.getvalue()
-    assert services.definition_to_dict(imported) == spec_definition
+    assert definitions.definition_to_dict(imported) == spec_definition
 
 
 def test_import_of_a_broken_file_names_the_rule_and_writes_nothing(tmp_path, spec_definition):
@@ -193,9 +193,9 @@ def test_import_of_a_broken_file_names_the_rule_and_writes_nothing(tmp_path, spe
 
 
 def test_clone_makes_an_unsigned_draft_with_the_same_rules(marketer, active_spec_definition):
-    copy = services.clone_definition(active_spec_definition, user=marketer)
+    copy = definitions.clone_definition(active_spec_definition, user=marketer)
     assert copy.state == DefinitionState.DRAFT and copy.missing_signoffs() == ["marketing", "sales manager"]
-    assert services.definition_to_dict(copy)["fit_rules"] == services.definition_to_dict(active_spec_definition)["fit_rules"]
+    assert definitions.definition_to_dict(copy)["fit_rules"] == definitions.definition_to_dict(active_spec_definition)["fit_rules"]
 
 
 def test_explanation_partial_names_the_knockout_and_the_rules(active_spec_definition):
@@ -206,7 +206,7 @@ def test_explanation_partial_names_the_knockout_and_the_rules(active_spec_defini
 
 
 def test_admin_activation_without_signoffs_shows_which_is_missing(client, marketer, spec_definition):
-    draft = services.create_definition(spec_definition, user=marketer)
+    draft = definitions.create_definition(spec_definition, user=marketer)
     client.force_login(marketer)
     response = client.post(
         "/admin/scoring/qualifiedleaddefinition/",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import SlaClock
 from sla.models import BusinessCalendar, SlaPolicy
 from sla.services import install_default_policies
@@ -73,7 +73,7 @@ def run_together(target: Callable[[], Any], *, count: int = 2) -> tuple[list[Any
 
 def make_mql(*, at: dt.datetime = MONDAY, **fields):
     lead = LeadFactory(**fields)
-    transitions.promote_to_mql(lead, actor=transitions.SYSTEM, at=at)
+    lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM, at=at)
     lead.refresh_from_db()
     return lead
 

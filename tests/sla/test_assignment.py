@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Lead, StageTransition
 from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
 
@@ -62,7 +62,7 @@ def test_mqls_promoted_at_the_same_moment_are_spread_evenly(team, policies):
         try:
             start.wait(timeout=30)
             for lead in chunk:
-                transitions.promote_to_mql(lead, actor=transitions.SYSTEM)
+                lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM)
         except BaseException as exc:  # reported in the main thread
             errors.append(exc)
         finally:

@@ -39,7 +39,7 @@ def test_events_for_a_lead_the_sweep_holds_are_stored_without_waiting(team, poli
 
     from django.db import connection, transaction
 
-    from leads import transitions
+    from sla import due
     from leads.models import Event
 
     lead = make_mql()
@@ -51,7 +51,7 @@ def test_events_for_a_lead_the_sweep_holds_are_stored_without_waiting(team, poli
     def sweep_holding_its_claim() -> None:
         try:
             with transaction.atomic():
-                rows = transitions._due_rows(now=later, limit=10, lock=True, lead_ids=[lead.pk])
+                rows = due.due_rows(now=later, limit=10, lock=True, lead_ids=[lead.pk])
                 seen.append([row["id"] for row in rows])
                 claimed.set()
                 release.wait(timeout=30)

@@ -10,9 +10,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Lead, SlaClock, Stage, StageTransition
 from leads.signals import stage_changed
+from sla import clocks
 from sla.models import BreachAction, SlaBreach
 from sla.sweep import run_sweep
 from sla.tasks import sla_sweep
@@ -41,11 +42,11 @@ def test_mql_deadline_is_two_business_days_after_entry(team, policies):
 
 def test_accepted_lead_runs_first_touch_clock_then_qualify_clock_after_first_touch(team, rep, policies):
     lead = make_mql()
-    transitions.accept(lead, actor=transitions.Actor.person(rep))
+    lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     lead.refresh_from_db()
     assert lead.sla_clock == SlaClock.SAL_FIRST_TOUCH
     assert lead.sla_due_at == policies[SlaClock.SAL_FIRST_TOUCH].due_from(lead.stage_entered_at)
-    transitions.log_touch(lead, actor=transitions.Actor.person(rep), kind="call", outcome="no_answer")
+    lifecycle.log_touch(lead, actor=lifecycle.Actor.person(rep), kind="call", outcome="no_answer")
     lead.refresh_from_db()
     assert lead.sla_clock == SlaClock.SAL_QUALIFY
     assert lead.sla_due_at == lead.stage_entered_at + dt.timedelta(days=14)
@@ -106,7 +107,7 @@ def test_reassign_policy_hands_breached_mql_to_the_other_rep_and_restarts_the_cl
 
 def test_missed_first_touch_notifies_and_keeps_the_qualify_clock_running(team, rep, policies, mailoutbox):
     lead = make_mql()
-    transitions.accept(lead, actor=transitions.Actor.person(rep))
+    lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     lead.refresh_from_db()
     later = lead.stage_entered_at + dt.timedelta(days=5)
 
@@ -164,7 +165,7 @@ def test_breach_writes_webhook_outbox_rows_for_recycled_and_sla_breached(team, p
 
 def test_without_batch_receivers_the_sweep_sends_stage_changed_per_lead(team, policies):
     from leads.signals import stage_changed_batch
-    from sla import receivers
+    from leads import webhooks as receivers
 
     lead = make_mql()
     seen = []
@@ -172,13 +173,13 @@ def test_without_batch_receivers_the_sweep_sends_stage_changed_per_lead(team, po
     def receiver(sender, transition, lead, **kwargs):
         seen.append((lead.pk, transition.from_stage, transition.to_stage, lead.stage))
 
-    stage_changed_batch.disconnect(dispatch_uid="sla.receivers.batch_to_outbox")
+    stage_changed_batch.disconnect(dispatch_uid="leads.webhooks.batch_to_outbox")
     stage_changed.connect(receiver)
     try:
         run_sweep(now=MONDAY + dt.timedelta(days=30), notify=False)
     finally:
         stage_changed.disconnect(receiver)
-        stage_changed_batch.connect(receivers.batch_to_outbox, dispatch_uid="sla.receivers.batch_to_outbox")
+        stage_changed_batch.connect(receivers.batch_to_outbox, dispatch_uid="leads.webhooks.batch_to_outbox")
     assert seen == [(lead.pk, Stage.MQL, Stage.RECYCLED, Stage.RECYCLED)]
 
 
@@ -245,20 +246,20 @@ def test_many_breaches_are_handled_in_batches(team, policies):
 def _sal(team, rep):
     lead = make_mql()
     if lead.owner != rep:
-        transitions.reassign(lead, actor=transitions.SYSTEM, owner=rep)
-    transitions.accept(lead, actor=transitions.Actor.person(rep))
+        lifecycle.reassign(lead, actor=lifecycle.SYSTEM, owner=rep)
+    lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     return lead
 
 
 def test_unable_to_reach_is_refused_before_three_calls_and_three_emails(team, rep, policies):
     lead = _sal(team, rep)
-    actor = transitions.Actor.person(rep)
+    actor = lifecycle.Actor.person(rep)
     for _ in range(2):
-        transitions.log_touch(lead, actor=actor, kind="call", outcome="no_answer")
+        lifecycle.log_touch(lead, actor=actor, kind="call", outcome="no_answer")
     for _ in range(3):
-        transitions.log_touch(lead, actor=actor, kind="email", outcome="bounced")
-    with pytest.raises(transitions.TouchesRequired) as refused:
-        transitions.recycle(lead, actor=actor, reason="unable_to_reach")
+        lifecycle.log_touch(lead, actor=actor, kind="email", outcome="bounced")
+    with pytest.raises(lifecycle.TouchesRequired) as refused:
+        lifecycle.recycle(lead, actor=actor, reason="unable_to_reach")
     assert "2 of 3 calls logged" in refused.value.message
     assert refused.value.code == "touches_required"
     lead.refresh_from_db()
@@ -267,21 +268,21 @@ def test_unable_to_reach_is_refused_before_three_calls_and_three_emails(team, re
 
 def test_unable_to_reach_is_accepted_after_three_calls_and_three_emails(team, rep, policies):
     lead = _sal(team, rep)
-    actor = transitions.Actor.person(rep)
+    actor = lifecycle.Actor.person(rep)
     for kind in ("call", "email") * 3:
-        transitions.log_touch(lead, actor=actor, kind=kind, outcome="no_answer")
-    transitions.recycle(lead, actor=actor, reason="unable_to_reach")
+        lifecycle.log_touch(lead, actor=actor, kind=kind, outcome="no_answer")
+    lifecycle.recycle(lead, actor=actor, reason="unable_to_reach")
     lead.refresh_from_db()
     assert lead.stage == Stage.RECYCLED
 
 
 def test_touches_older_than_the_window_do_not_count(team, rep, policies):
     lead = _sal(team, rep)
-    actor = transitions.Actor.person(rep)
+    actor = lifecycle.Actor.person(rep)
     for kind in ("call", "email") * 3:
-        transitions.log_touch(lead, actor=actor, kind=kind, outcome="no_answer")
+        lifecycle.log_touch(lead, actor=actor, kind=kind, outcome="no_answer")
     lead.refresh_from_db()
-    missing = transitions.missing_touches(lead, now=timezone.now() + dt.timedelta(days=15))
+    missing = clocks.missing_touches(lead, now=timezone.now() + dt.timedelta(days=15))
     assert missing == ["0 of 3 calls logged", "0 of 3 emails logged"]
 
 
@@ -290,6 +291,6 @@ def test_unassigned_lead_is_not_emailed_to_anyone_but_the_manager(policies, mana
 
     TeamFactory(name="Empty", territories=["US"], is_fallback=True, manager=manager)
     lead = LeadFactory()
-    transitions.promote_to_mql(lead, actor=transitions.SYSTEM, at=MONDAY)
+    lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM, at=MONDAY)
     run_sweep(now=MONDAY + dt.timedelta(days=30))
     assert [mail.to for mail in mailoutbox] == [["manager@example.com"]]

@@ -9,9 +9,10 @@ from collections import Counter
 
 import pytest
 
-from leads import transitions
+from leads import lifecycle
 from leads.models import Lead, SlaClock, Stage, StageTransition
-from sla import sweep
+from sla import clocks, sweep
+from sla import due as sla_due
 from sla.models import BreachAction, SlaBreach
 from sla.sweep import run_sweep
 from tests.factories import TeamFactory, add_rep, make_user
@@ -26,18 +27,18 @@ LATER = MONDAY + dt.timedelta(days=30)
 def test_window_lists_every_due_lead_once_and_nothing_that_is_not_due(team, policies):
     due = [make_mql() for _ in range(5)]
     make_mql(at=LATER)  # entered MQL at LATER: not due yet
-    window = transitions.due_sla_window(now=LATER, limit=100)
+    window = sla_due.due_sla_window(now=LATER, limit=100)
     assert sorted(window) == sorted(lead.pk for lead in due)
-    assert len(transitions.due_sla_window(now=LATER, limit=3)) == 3
+    assert len(sla_due.due_sla_window(now=LATER, limit=3)) == 3
 
 
 def test_lead_accepted_after_the_window_was_read_is_not_breached(team, rep, policies):
     first, second, third = (make_mql() for _ in range(3))
-    window = transitions.due_sla_window(now=LATER, limit=100)
-    transitions.accept(second, actor=transitions.Actor.person(second.owner))
+    window = sla_due.due_sla_window(now=LATER, limit=100)
+    lifecycle.accept(second, actor=lifecycle.Actor.person(second.owner))
 
-    done = transitions.expire_sla_batch(
-        now=LATER, policies=sweep.active_policies(), limit=100, lead_ids=window
+    done = sla_due.expire_sla_batch(
+        now=LATER, policies=clocks.active_policies(), limit=100, lead_ids=window
     )
 
     assert sorted(item.lead_id for item in done) == sorted([first.pk, third.pk])
@@ -49,8 +50,8 @@ def test_lead_accepted_after_the_window_was_read_is_not_breached(team, rep, poli
 
 def test_batch_of_a_window_acts_only_on_its_own_ids(team, policies):
     leads = [make_mql() for _ in range(4)]
-    done = transitions.expire_sla_batch(
-        now=LATER, policies=sweep.active_policies(), limit=100, lead_ids=[leads[1].pk, leads[3].pk]
+    done = sla_due.expire_sla_batch(
+        now=LATER, policies=clocks.active_policies(), limit=100, lead_ids=[leads[1].pk, leads[3].pk]
     )
     assert sorted(item.lead_id for item in done) == sorted([leads[1].pk, leads[3].pk])
     assert Lead.objects.filter(stage=Stage.MQL).count() == 2
@@ -59,7 +60,7 @@ def test_batch_of_a_window_acts_only_on_its_own_ids(team, policies):
 def test_breaches_of_two_clocks_in_one_batch_each_name_their_policy(team, policies):
     mql = make_mql()
     sal = make_mql()
-    transitions.accept(sal, actor=transitions.Actor.person(sal.owner))
+    lifecycle.accept(sal, actor=lifecycle.Actor.person(sal.owner))
     sal.refresh_from_db()
     # The SAL's first-touch hour is long gone, its 14 days to qualify are not; the MQL's two
     # business days are over too.

@@ -5,15 +5,8 @@ Deterministic (``random.Random(42)``) and idempotent: when the demo users or lea
 exist it says so and changes nothing. Each part is its own function so other parts of the
 project (and ``bench/generate.py``) can reuse or adjust it.
 
-SLA choices (SPEC section 4), documented here because the spec leaves the exact numbers open:
-
-* MQL accept-or-reject: 16 business hours (2 days of 8 h), warning at 75 %, breach reassigns
-  round-robin in the team (the manager can switch the policy to recycle in the admin).
-* SAL first touch: 1 business hour, notify only.
-* SAL minimum touches: 3 calls + 3 emails within 14 days; the clock itself runs 112 business
-  hours (14 days of 8 h) and only notifies — its real job is refusing ``unable_to_reach``.
-* SAL qualify-or-drop: 14 calendar days (elapsed time, not business time), then recycle with
-  ``sla_expired``.
+SLA policies: the defaults every new site gets (`sla.services.DEFAULT_POLICIES`, SPEC section 4)
+on a Monday–Friday 9–17 UTC calendar.
 """
 
 from __future__ import annotations
@@ -28,9 +21,13 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from leads import transitions
+from leads import lifecycle
+from leads.assignment import team_for_country
+from leads.lifecycle import Actor, HistoricalStep
 from leads.models import Event, Lead, Stage, Team, TeamMembership, Touch, TouchKind, TouchOutcome
-from leads.transitions import Actor, HistoricalStep
+from scoring.models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+from sla.models import BusinessCalendar
+from sla.services import install_default_policies
 
 DEMO_PASSWORD = "demo"
 SEED = 42
@@ -155,10 +152,8 @@ def seed_teams(*, users: dict[str, Any]) -> dict[str, Team]:
 
 
 def seed_sla() -> None:
-    """A Monday–Friday 9–17 UTC calendar and the four SLA policies (see the module docstring)."""
-    from sla.models import BreachAction, BusinessCalendar, SlaPolicy
-    from leads.models import SlaClock
-
+    """A Monday–Friday 9–17 UTC calendar and the default SLA policies every new site gets
+    (`sla.services.DEFAULT_POLICIES`, SPEC section 4)."""
     calendar, _ = BusinessCalendar.objects.get_or_create(
         name="Standard business week",
         defaults={
@@ -169,30 +164,11 @@ def seed_sla() -> None:
             "holidays": ["2026-12-25", "2026-12-26", "2027-01-01"],
         },
     )
-    policies = [
-        dict(clock=SlaClock.MQL_DECISION, stage=Stage.MQL, name="MQL: accept or reject in 2 business days",
-             duration_hours=16, breach_action=BreachAction.REASSIGN),
-        dict(clock=SlaClock.SAL_FIRST_TOUCH, stage=Stage.SAL, name="SAL: first touch within 1 business hour",
-             duration_hours=1, breach_action=BreachAction.NOTIFY),
-        dict(clock=SlaClock.SAL_MIN_TOUCHES, stage=Stage.SAL,
-             name="SAL: 3 calls + 3 emails in 14 days before 'unable to reach'",
-             duration_hours=112, breach_action=BreachAction.NOTIFY, min_calls=3, min_emails=3,
-             window_days=14),
-        dict(clock=SlaClock.SAL_QUALIFY, stage=Stage.SAL, name="SAL: qualify or drop in 14 days",
-             duration_hours=14 * 24, business_time=False, breach_action=BreachAction.RECYCLE,
-             bant_required=4),
-    ]
-    for fields in policies:
-        clock = fields.pop("clock")
-        SlaPolicy.objects.get_or_create(clock=clock, defaults={**fields, "calendar": calendar})
+    install_default_policies(calendar=calendar)
 
 
 def seed_definition(*, users: dict[str, Any], data: dict[str, Any] = DEFINITION):
     """The active qualified-lead definition of SPEC section 9, signed by marketing and sales."""
-    from scoring.models import (
-        BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition,
-    )
-
     existing = QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE).first()
     if existing is not None:
         return existing
@@ -329,7 +305,6 @@ def seed_leads(*, users: dict[str, Any], count: int = 400, rng: random.Random | 
     """`count` leads with events, touches and stage history. Returns how many end in each stage."""
     rng = rng or random.Random(SEED)
     now = now or timezone.now()
-    from leads.assignment import team_for_country
 
     reps_by_team: dict[int, list[Any]] = {}
     for membership in TeamMembership.objects.select_related("user").order_by("id"):
@@ -353,7 +328,7 @@ def seed_leads(*, users: dict[str, Any], count: int = 400, rng: random.Random | 
             Event.objects.bulk_create(_events_for(rng, lead, now, engaged=ending != "lead"))
             steps = _history(rng, ending, lead.created_at, now, owner.pk if owner else None)
             if steps:
-                transitions.record_history(lead, steps=steps, actor=system, source="demo")
+                lifecycle.record_history(lead, steps=steps, actor=system, source="demo")
                 _seed_touches(rng, lead, steps, owner, now)
         lead.refresh_from_db(fields=["stage"])
         ended[lead.stage] = ended.get(lead.stage, 0) + 1
@@ -383,7 +358,7 @@ def _seed_touches(rng: random.Random, lead: Lead, steps: list[HistoricalStep], o
     if lead.stage == Stage.SAL:
         # Logged through the lifecycle so the first touch stops the first-touch clock.
         first = touches.pop(0)
-        transitions.log_touch(lead, actor=Actor.person(owner), kind=first.kind,
+        lifecycle.log_touch(lead, actor=Actor.person(owner), kind=first.kind,
                               outcome=first.outcome, at=first.at)
     Touch.objects.bulk_create(touches)
 

@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from scoring.models import DefinitionState, QualifiedLeadDefinition
-from scoring.services import definition_to_dict
+from scoring.definitions import definition_to_dict
 
 
 class Command(BaseCommand):

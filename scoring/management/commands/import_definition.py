@@ -7,7 +7,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring.services import import_definition
+from scoring.definitions import import_definition
 
 
 class Command(BaseCommand):

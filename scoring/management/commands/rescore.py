@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring import services
+from scoring import definitions, services
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--lead", type=int, action="append", default=[], help="A lead id.")
 
     def handle(self, *args, **options) -> None:
-        if services.active_definition() is None:
+        if definitions.active_definition() is None:
             raise CommandError("No qualified-lead definition is active; activate one first.")
         started = time.monotonic()
         if options["lead"]:

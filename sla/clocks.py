@@ -1,0 +1,164 @@
+"""SLA clocks: which clock runs for a lead in a stage, and when it is due, in business time.
+
+The lifecycle asks this module for a lead's deadline whenever it writes a lead's state
+(`deadline`, from the policies `active_terms` gives); the sweep, the browser and the API read
+the same policies from here. Nothing here writes: a deadline is stored on the lead by the
+lifecycle's core, and acted on by the sweep (`sla.sweep`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from leads.models import Lead, SlaClock, Stage, Touch, TouchKind
+from leads.row_versions import unless_changed
+from scoring.models import DefinitionState, QualifiedLeadDefinition
+
+from .models import BusinessCalendar, SlaPolicy
+
+# What a qualification needs when no qualify policy says otherwise: all four of BANT.
+DEFAULT_BANT_REQUIRED = 4
+
+# A deadline: (clock, due at, warn at); ("", None, None) when no clock runs.
+Deadline = tuple[str, dt.datetime | None, dt.datetime | None]
+NO_DEADLINE: Deadline = ("", None, None)
+
+# Per process and database: the row versions of the active SLA policies and their calendars
+# last read, and the policies built from those rows.
+_POLICIES_SEEN: dict[Any, tuple[Any, Any]] = {}
+
+
+def active_terms(*, version: bool = True, policies: bool = True) -> tuple[int | None, Mapping[str, SlaPolicy]]:
+    """The agreement in force: the active definition's version and the active SLA policies by
+    clock (with their calendars).
+
+    On PostgreSQL this is one query returning the version and the row versions (``xmin``,
+    ``ctid``) of the active policies and their calendars; the policies are rebuilt only when
+    those changed. Any edit, by any process, writes a new row version, so it takes effect on the
+    next move without an invalidation to remember. Elsewhere (SQLite: no round trips) the
+    asked-for parts are read as they are.
+    """
+    if connection.vendor != "postgresql":
+        active_version = (
+            QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE)
+            .values_list("version", flat=True)
+            .first()
+            if version
+            else None
+        )
+        return active_version, (_read_policies() if policies else {})
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT d.version FROM {quote(QualifiedLeadDefinition._meta.db_table)} d"
+            " WHERE d.state = %s ORDER BY d.version DESC LIMIT 1),"
+            " (SELECT string_agg(concat_ws(':', p.id, p.xmin, p.ctid, c.id, c.xmin, c.ctid),"
+            " ',' ORDER BY p.id)"
+            f" FROM {quote(SlaPolicy._meta.db_table)} p"
+            f" JOIN {quote(BusinessCalendar._meta.db_table)} c ON c.id = p.calendar_id"
+            " WHERE p.active)",
+            [DefinitionState.ACTIVE],
+        )
+        active_version, row_versions = cursor.fetchone()
+    return active_version, unless_changed(_POLICIES_SEEN, row_versions, _read_policies)
+
+
+def active_policies() -> dict[str, SlaPolicy]:
+    """The active SLA policies by clock, with their calendars."""
+    return dict(active_terms(version=False)[1])
+
+
+def active_definition_version() -> int | None:
+    return active_terms(policies=False)[0]
+
+
+def _read_policies() -> dict[str, SlaPolicy]:
+    return {
+        policy.clock: policy
+        for policy in SlaPolicy.objects.filter(active=True).select_related("calendar")
+    }
+
+
+def deadline(
+    policies: Mapping[str, SlaPolicy],
+    stage: str,
+    entered_at: dt.datetime | None,
+    first_touch_at: dt.datetime | None,
+) -> Deadline:
+    """The nearest open clock for a lead in `stage`, its deadline and its warning point, from
+    the given policies. Every clock runs from the moment the lead entered the stage."""
+    if stage == Stage.MQL:
+        wanted = [SlaClock.MQL_DECISION]
+    elif stage == Stage.SAL:
+        wanted = [SlaClock.SAL_QUALIFY]
+        if first_touch_at is None:
+            wanted.append(SlaClock.SAL_FIRST_TOUCH)
+    else:
+        return NO_DEADLINE
+    if entered_at is None:
+        return NO_DEADLINE
+    candidates = [
+        (policies[clock].due_from(entered_at), clock) for clock in wanted if clock in policies
+    ]
+    if not candidates:
+        return NO_DEADLINE
+    due, clock = min(candidates)
+    return clock, due, policies[clock].warn_from(entered_at)
+
+
+def active_deadline(stage: str, entered_at: dt.datetime, first_touch_at: dt.datetime | None) -> Deadline:
+    """`deadline` under the active policies."""
+    if stage not in (Stage.MQL, Stage.SAL):
+        return NO_DEADLINE
+    return deadline(active_terms(version=False)[1], stage, entered_at, first_touch_at)
+
+
+def restarted(policy: SlaPolicy, now: dt.datetime) -> Deadline:
+    """The clock of `policy` started again at `now` (a lead reassigned after a breach)."""
+    return policy.clock, policy.due_from(now), policy.warn_from(now)
+
+
+def after_notified_breach(
+    clock: str, entered_at: dt.datetime, policies: Mapping[str, SlaPolicy]
+) -> Deadline:
+    """The clock a lead moves on to once a notify-only breach of `clock` is recorded: a SAL
+    still missing its first touch keeps its qualify-or-drop clock; anything else has none."""
+    qualify = policies.get(SlaClock.SAL_QUALIFY)
+    if clock == SlaClock.SAL_FIRST_TOUCH and qualify is not None:
+        return qualify.clock, qualify.due_from(entered_at), qualify.warn_from(entered_at)
+    return NO_DEADLINE
+
+
+def bant_required() -> int:
+    """How many of budget, authority, need and timeline the active qualify policy wants."""
+    value = (
+        SlaPolicy.objects.filter(clock=SlaClock.SAL_QUALIFY, active=True)
+        .values_list("bant_required", flat=True)
+        .first()
+    )
+    return DEFAULT_BANT_REQUIRED if value is None else max(0, min(4, value))
+
+
+def missing_touches(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
+    """What the minimum-touches policy still wants before `unable_to_reach`, in words."""
+    policy = SlaPolicy.objects.filter(clock=SlaClock.SAL_MIN_TOUCHES, active=True).first()
+    if policy is None:
+        return []
+    now = now or timezone.now()
+    since = max(lead.stage_entered_at, now - dt.timedelta(days=policy.window_days))
+    counts = Touch.objects.filter(lead=lead, at__gte=since).aggregate(
+        calls=Count("id", filter=Q(kind=TouchKind.CALL)),
+        emails=Count("id", filter=Q(kind=TouchKind.EMAIL)),
+    )
+    missing = []
+    if counts["calls"] < policy.min_calls:
+        missing.append(f"{counts['calls']} of {policy.min_calls} calls logged")
+    if counts["emails"] < policy.min_emails:
+        missing.append(f"{counts['emails']} of {policy.min_emails} emails logged")
+    return missing
