@@ -127,3 +127,19 @@ def test_digest_of_a_rep_whose_breach_comes_last_still_lists_it(policies, manage
     assert by_recipient["busy@example.com"][-1] == "... and 2 more (see the breaches page)."
     assert by_recipient["manager@example.com"][-1] == "... and 3 more (see the breaches page)."
     assert len(by_recipient["manager@example.com"]) == sweep.DIGEST_LINES + 1
+
+
+def test_breach_and_warning_emails_link_to_the_lead_with_the_configured_base_url(
+    team, policies, mailoutbox, settings
+):
+    settings.LEADFLOW_BASE_URL = "https://leadflow.example.com/"
+    breached = make_mql()
+    # Monday 13:00, two days before LATER: 12 of its 16 business hours gone (the 75 % warning).
+    warned = make_mql(at=LATER - dt.timedelta(days=1, hours=20))
+
+    run_sweep(now=LATER)
+
+    body = "\n".join(mail.body for mail in mailoutbox)
+    assert f"https://leadflow.example.com/leads/{breached.pk}/" in body
+    assert f"https://leadflow.example.com/leads/{warned.pk}/" in body
+    assert " /leads/" not in body  # no link left relative
