@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: run test venv migrate seed worker web e2e browser check clean
+.PHONY: run test venv migrate seed worker web e2e browser check lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,5 +32,15 @@ check: venv
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 
+## ruff (lint + format check), mypy (strict where pyproject.toml says), import-linter's layers.
+## All four run even if one fails, so one pass shows everything; the target fails if any did.
+lint: venv
+	@status=0; \
+	echo "+ ruff check"; $(VENV)/bin/ruff check --output-format concise . || status=1; \
+	echo "+ ruff format --check"; $(VENV)/bin/ruff format --check --output-format concise . || status=1; \
+	echo "+ mypy"; $(PY) -m mypy || status=1; \
+	echo "+ lint-imports"; $(VENV)/bin/lint-imports || status=1; \
+	exit $$status
+
 clean:
-	rm -rf var/ .pytest_cache
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

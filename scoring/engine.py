@@ -103,8 +103,8 @@ class Condition:
     field: str
     operator: str
     value: Any
-    _pattern: re.Pattern | None = None
-    _set: frozenset | None = None
+    _pattern: re.Pattern[str] | None = None
+    _set: frozenset[str] | None = None
 
     @classmethod
     def build(cls, field_name: str, operator: str, value: Any) -> Condition:

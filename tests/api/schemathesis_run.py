@@ -41,7 +41,9 @@ def free_port() -> int:
 
 
 def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="schemathesis-"))
+    # Under the project's var/, not the system's temporary directory: CI reads only its own tree.
+    (ROOT / "var").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="schemathesis-", dir=ROOT / "var"))
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": f"sqlite:///{work / 'st.sqlite3'}",
