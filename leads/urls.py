@@ -15,4 +15,6 @@ urlpatterns = [
     path("leads/<int:pk>/close/", views.close, name="lead-close"),
     path("leads/<int:pk>/touches/", views.log_touch, name="lead-touch"),
     path("leads/<int:pk>/reassign/", views.reassign, name="lead-reassign"),
+    path("manager/team/", views.team, name="team"),
+    path("manager/team/members/<int:pk>/away/", views.set_away, name="team-away"),
 ]

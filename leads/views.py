@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -29,6 +30,7 @@ from sla import clocks as sla_clocks
 
 from . import lifecycle, permissions, selectors
 from .forms import (
+    AwayForm,
     BantForm,
     CloseForm,
     DisqualifyForm,
@@ -40,7 +42,7 @@ from .forms import (
     TouchForm,
 )
 from .lifecycle import Actor, TransitionError
-from .models import Lead, Stage, StageTransition
+from .models import Lead, Stage, StageTransition, Team, TeamMembership
 
 INBOX_PAGE_SIZE = 25
 
@@ -454,3 +456,52 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
             else "No rep available in the team: the lead is unassigned for the team to pick up."
         ),
     )
+
+
+# --- The team page: who round-robin skips ----------------------------------------------------
+
+
+def _require_manager(user: Any) -> None:
+    if not permissions.is_manager(user):
+        raise PermissionDenied("Only sales managers can do this.")
+
+
+@login_required
+def team(request: HttpRequest) -> HttpResponse:
+    """The reps of every team and whether round-robin skips them (away)."""
+    _require_manager(request.user)
+    teams = Team.objects.prefetch_related("memberships__user").select_related("manager")
+    return render(request, "leads/team.html", {"teams": teams})
+
+
+@login_required
+@require_POST
+def set_away(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manager(request.user)
+    membership = get_object_or_404(TeamMembership.objects.select_related("user", "team"), pk=pk)
+    form = AwayForm(request.POST)
+    error = ""
+    if form.is_valid():
+        membership.is_away = form.cleaned_data["is_away"]
+        membership.save(update_fields=["is_away"])
+        notice = (
+            f"{membership.user.username} is away: new MQLs in {membership.team.name} skip them."
+            if membership.is_away
+            else f"{membership.user.username} is available again for {membership.team.name}."
+        )
+    else:
+        notice = ""
+        error = "Choose away or available."
+    if request.htmx:
+        response = render(
+            request, "leads/_member_row.html",
+            {"membership": membership, "notice": notice, "error": error},
+            status=400 if error else 200,
+        )
+        response["X-LeadFlow-Fragment"] = "1"
+        return response
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect("team")

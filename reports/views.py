@@ -1,4 +1,4 @@
-"""The manager's pages: the dashboard, this week's SLA breaches, the team's availability.
+"""The manager's pages: the dashboard and this week's SLA breaches.
 
 The dashboard page is a frame: its charts fetch the report JSON endpoints (`reports.api`) with
 the browser's session, so the page and the API show the same selector's numbers.
@@ -20,8 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from leads import permissions, selectors
-from leads.forms import AwayForm
-from leads.models import Team, TeamMembership
+from leads.models import Team
 
 from . import selectors as report_selectors
 
@@ -123,44 +122,3 @@ def breaches(request: HttpRequest) -> HttpResponse:
     qs = selectors.breaches_since(since)
     page = Paginator(qs, BREACHES_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "reports/breaches.html", {"page": page, "since": since})
-
-
-@login_required
-def team(request: HttpRequest) -> HttpResponse:
-    """The reps of every team and whether round-robin skips them (away)."""
-    _require_manager(request.user)
-    teams = Team.objects.prefetch_related("memberships__user").select_related("manager")
-    return render(request, "reports/team.html", {"teams": teams})
-
-
-@login_required
-@require_POST
-def set_away(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_manager(request.user)
-    membership = get_object_or_404(TeamMembership.objects.select_related("user", "team"), pk=pk)
-    form = AwayForm(request.POST)
-    error = ""
-    if form.is_valid():
-        membership.is_away = form.cleaned_data["is_away"]
-        membership.save(update_fields=["is_away"])
-        notice = (
-            f"{membership.user.username} is away: new MQLs in {membership.team.name} skip them."
-            if membership.is_away
-            else f"{membership.user.username} is available again for {membership.team.name}."
-        )
-    else:
-        notice = ""
-        error = "Choose away or available."
-    if request.htmx:
-        response = render(
-            request, "reports/_member_row.html",
-            {"membership": membership, "notice": notice, "error": error},
-            status=400 if error else 200,
-        )
-        response["X-LeadFlow-Fragment"] = "1"
-        return response
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, notice)
-    return redirect("team")
