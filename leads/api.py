@@ -32,12 +32,11 @@ from rest_framework.response import Response
 from scoring import services as scoring
 from rest_framework.views import APIView
 
-from . import exporter, permissions, transitions
+from . import permissions, transitions
 from .bulk import insert_columns, insert_objects
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from .importer import import_leads
 from .models import Event, Lead
 from .serializers import (
     BulkLeadRowSerializer,
@@ -62,6 +61,8 @@ from .serializers import (
     WebhookSubscriptionSerializer,
     lead_body,
 )
+from .services import export
+from .services.importer import import_leads
 from .webhooks import WebhookSubscription
 
 MAX_BATCH = 1000
@@ -191,7 +192,7 @@ class LeadViewSet(
     @action(detail=False, methods=["get"], url_path="export")
     def export_csv(self, request: Request) -> StreamingHttpResponse:
         queryset = self.filter_queryset(self.get_queryset())
-        response = StreamingHttpResponse(exporter.rows(queryset), content_type="text/csv")
+        response = StreamingHttpResponse(export.rows(queryset), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="leads.csv"'
         return response
 

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from leads.importer import import_leads
+from leads.services.importer import import_leads
 from leads.models import Lead, Stage, StageTransition
 
 pytestmark = pytest.mark.django_db

@@ -26,9 +26,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from scoring import services as scoring
 
-from . import permissions, transitions
-from .bulk import any_of, insert_rows, update_rows
-from .models import Lead, Stage
+from .. import permissions, transitions
+from ..bulk import any_of, insert_rows, update_rows
+from ..models import Lead, Stage
 
 CHUNK = 1000
 LEAD_COLUMNS = (

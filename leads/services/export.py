@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
+from .. import transitions
+from ..models import Lead, StageTransition
 from .importer import COLUMNS, STAGE_COLUMNS
-from .models import Lead, StageTransition
 
 CHUNK = 2000
 STAGE_TO_COLUMN = {stage: column for column, stage in STAGE_COLUMNS.items()}
@@ -55,8 +56,6 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
                 **dates.get(lead.pk, {}),
             }
             reason = reasons.get(lead.pk, "")
-            from . import transitions
-
             values["rejection_reason"] = reason if reason in transitions.REJECT_REASONS else ""
             writer.writerow([values.get(column, "") for column in COLUMNS])
         yield flush()
