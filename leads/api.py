@@ -13,10 +13,8 @@ import io
 from typing import Any, Callable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions as drf_permissions, serializers, status, viewsets
@@ -25,7 +23,6 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FileUploadParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from scoring import services as scoring
 from rest_framework.views import APIView
 
 from . import permissions, transitions
@@ -34,7 +31,6 @@ from .filters import LeadFilter
 from .idempotency import idempotent
 from .models import Lead
 from .serializers import (
-    BulkLeadRowSerializer,
     BulkLeadsSerializer,
     BulkResultSerializer,
     CloseSerializer,
@@ -60,6 +56,7 @@ from .services import export
 from .services.errors import ServiceError
 from .services.importer import import_leads
 from .services.ingest import ingest_events
+from .services.upsert import bulk_upsert, create_lead, update_lead
 from .webhooks import WebhookSubscription
 
 MAX_BATCH = 1000
@@ -156,20 +153,14 @@ class LeadViewSet(
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            with transaction.atomic():
-                lead = serializer.save()
-                scoring.on_lead_changed([lead.pk])
-        except IntegrityError as exc:
-            raise ApiError(
-                "A lead with this email or external_id already exists.", code="validation_error",
-                status_code=400, fields={"email": ["Already exists."]},
-            ) from exc
+            lead = create_lead(values=serializer.validated_data)
+        except ServiceError as exc:
+            raise service_error(exc) from exc
         return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer: LeadSerializer) -> None:
-        with transaction.atomic():
-            lead = serializer.save()
-            scoring.on_lead_changed([lead.pk])
+        # The response is the serializer's representation of the lead as the service left it.
+        serializer.instance = update_lead(serializer.instance, changes=serializer.validated_data)
 
     @extend_schema(
         request=BulkLeadsSerializer,
@@ -273,94 +264,6 @@ class LeadViewSet(
                 ).data,
             }
         )
-
-
-def bulk_upsert(rows: list[Any]) -> dict[str, Any]:
-    """Upsert leads matched by external_id, then email. Invalid rows are reported and skipped;
-    the valid ones are written in one transaction (a row is written whole or not at all)."""
-    results: list[dict[str, Any]] = [{} for _ in rows]
-    valid: list[tuple[int, dict[str, Any]]] = []
-    for index, row in enumerate(rows):
-        serializer = BulkLeadRowSerializer(data=row if isinstance(row, dict) else {})
-        if not isinstance(row, dict):
-            results[index] = {"index": index, "status": "error", "id": None,
-                              "errors": {"non_field_errors": ["Expected an object."]}}
-        elif serializer.is_valid():
-            valid.append((index, serializer.validated_data))
-        else:
-            results[index] = {"index": index, "status": "error", "id": None,
-                              "errors": _plain(serializer.errors)}
-    with transaction.atomic():
-        ext_ids = {data["external_id"] for _, data in valid if data.get("external_id")}
-        emails = {data["email"] for _, data in valid}
-        by_ext = {lead.external_id: lead for lead in Lead.objects.filter(external_id__in=ext_ids)}
-        by_email = {lead.email: lead for lead in Lead.objects.filter(email__in=emails)}
-        new: dict[str, Lead] = {}
-        touched: dict[int, tuple[Lead, set[str]]] = {}
-        row_target: dict[int, Lead] = {}
-        for index, data in valid:
-            ext = data.get("external_id")
-            lead = by_ext.get(ext) if ext else None
-            email_owner = by_email.get(data["email"]) or new.get(data["email"])
-            if email_owner is not None and lead is not None and email_owner.pk is not None:
-                # Two queries give two instances of one row: keep one per primary key.
-                email_owner = lead if email_owner.pk == lead.pk else email_owner
-            if lead is not None and email_owner is not None and email_owner is not lead:
-                results[index] = {"index": index, "status": "error", "id": None, "errors": {
-                    "email": [f"Belongs to another lead ({email_owner.pk or 'new'}) than external_id '{ext}'."]}}
-                continue
-            lead = lead or email_owner
-            if lead is None:
-                lead = Lead(**data)
-                new[data["email"]] = lead
-                if ext:
-                    by_ext[ext] = lead
-                results[index] = {"index": index, "status": "created"}
-            else:
-                if ext and lead.external_id and lead.external_id != ext:
-                    results[index] = {"index": index, "status": "error", "id": None, "errors": {
-                        "external_id": [f"Email '{data['email']}' belongs to a lead with external_id '{lead.external_id}'."]}}
-                    continue
-                for name, value in data.items():
-                    setattr(lead, name, value)
-                if lead.pk is not None:
-                    changed = touched.setdefault(lead.pk, (lead, set()))[1]
-                    changed.update(data)
-                if ext:
-                    by_ext[ext] = lead
-                by_email[lead.email] = lead
-                results[index] = {"index": index, "status": "updated" if lead.pk else "created"}
-            row_target[index] = lead
-        if new:
-            Lead.objects.bulk_create(list(new.values()), batch_size=500)
-            missing = [lead.email for lead in new.values() if lead.pk is None]
-            if missing:  # backends that do not return ids from bulk inserts
-                ids = dict(Lead.objects.filter(email__in=missing).values_list("email", "id"))
-                for lead in new.values():
-                    lead.pk = lead.pk or ids.get(lead.email)
-        fields = sorted({name for _, names in touched.values() for name in names} | {"updated_at"})
-        if touched:
-            now = timezone.now()
-            for lead, _ in touched.values():
-                lead.updated_at = now
-            Lead.objects.bulk_update([lead for lead, _ in touched.values()], fields, batch_size=500)
-        for index, lead in row_target.items():
-            results[index]["id"] = lead.pk
-        if row_target:
-            scoring.on_lead_changed([lead.pk for lead in row_target.values()])
-    counts = {"created": 0, "updated": 0, "error": 0}
-    for result in results:
-        counts[result["status"]] += 1
-    return {"created": counts["created"], "updated": counts["updated"],
-            "errors": counts["error"], "results": results}
-
-
-def _plain(errors: Any) -> Any:
-    if isinstance(errors, dict):
-        return {key: _plain(value) for key, value in errors.items()}
-    if isinstance(errors, list):
-        return [_plain(item) for item in errors]
-    return str(errors)
 
 
 # --- Events --------------------------------------------------------------------------------
