@@ -43,11 +43,15 @@ def create_lead(*, values: Mapping[str, Any]) -> Lead:
 
 
 def update_lead(lead: Lead, *, changes: Mapping[str, Any]) -> Lead:
-    """Apply validated profile changes to `lead` and rescore it, in one transaction."""
+    """Apply validated profile changes to `lead` and rescore it, in one transaction.
+
+    Only the changed columns are written (and `updated_at`): the instance was read before the
+    request's validation, and a full save would put back the stage, owner or scores it held
+    then over a transition or rescore that committed in between."""
     with transaction.atomic():
         for name, value in changes.items():
             setattr(lead, name, value)
-        lead.save()
+        lead.save(update_fields=[*changes, "updated_at"])
         scoring.on_lead_changed([lead.pk])
     return lead
 
