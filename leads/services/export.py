@@ -17,6 +17,10 @@ STAGE_TO_COLUMN = {stage: column for column, stage in STAGE_COLUMNS.items()}
 
 
 def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
+    """The CSV text of `queryset`'s leads, header first, then CHUNK leads at a time, each chunk
+    read in two queries (the leads, their stage changes). A streaming response sends each piece
+    as it is made, so a large export holds neither the file nor all the leads in memory. The
+    columns are those of the historical import (SPEC section 9)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
