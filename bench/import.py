@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     env = fresh_database(args.database)
     django_setup(env)
-    from leads.importer import import_leads
+    from leads.services.importer import import_leads
     from leads.models import StageTransition
 
     path = Path(tempfile.mkdtemp()) / "import.csv"

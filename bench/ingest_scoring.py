@@ -50,7 +50,7 @@ def main() -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from leads.api import ingest_events
+    from leads.services.ingest import ingest_events
     from leads.models import Event, Lead
     from scoring import services
 

@@ -1,12 +1,18 @@
-"""Who may see and do what (SPEC section 1). Plain functions over users and leads.
+"""Who may see and do what (SPEC section 1). Plain functions over users and leads, and the one
+DRF permission class every API view uses.
 
 Views, API views and the lifecycle ask these; nothing else decides access.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 
 from .models import Lead, Stage, TeamMembership
 
@@ -19,6 +25,13 @@ ROLES = (MARKETING, SALES_REP, SALES_MANAGER)
 REP_MOVES = frozenset({"accept", "reject", "qualify", "recycle", "disqualify", "log_touch"})
 MARKETING_MOVES = frozenset({"promote_to_mql"})
 MANAGER_MOVES = REP_MOVES | frozenset({"close", "override", "reassign", "promote_to_mql"})
+MOVES_BY_ROLE = {SALES_REP: REP_MOVES, MARKETING: MARKETING_MOVES, SALES_MANAGER: MANAGER_MOVES}
+
+# Role sets the API views' action tables are written with.
+EVERY_ROLE = frozenset(ROLES)
+MARKETING_AND_MANAGERS = frozenset({MARKETING, SALES_MANAGER})
+MANAGERS = frozenset({SALES_MANAGER})
+ROLE_NAMES = {MARKETING: "marketing", SALES_REP: "sales reps", SALES_MANAGER: "sales managers"}
 
 
 def _group_names(user) -> frozenset[str]:
@@ -105,3 +118,54 @@ def can_move(user, lead: Lead, move: str) -> bool:
     if is_rep(user) and move in REP_MOVES:
         return _in_rep_reach(user, lead)
     return False
+
+
+def roles_for_move(move: str) -> frozenset[str]:
+    """The roles that may make `move` on some lead. An API action that makes a move lists these,
+    so the API lets through exactly the roles `can_move` may then allow for the lead at hand."""
+    return frozenset(role for role, moves in MOVES_BY_ROLE.items() if move in moves)
+
+
+def _request_action(view: Any, request: Request) -> str:
+    """The name a view's `role_actions` lists a request under: a viewset's action (`list`,
+    `accept`, ...), else the HTTP method of an APIView (`get`, `post`; HEAD as `get`). OPTIONS
+    is `options` everywhere, including DRF's metadata pass, which re-checks POST and PUT on a
+    copy of the request while the viewset's action stays `metadata`."""
+    action = getattr(view, "action", None)
+    if request.method == "OPTIONS" or action == "metadata":
+        return "options"
+    if action:
+        return action
+    method = request.method.lower()
+    return "get" if method == "head" else method
+
+
+class RoleActionPermission(BasePermission):
+    """Deny by default (SPEC section 1): each API view maps the actions it offers to the roles
+    that may take them (`role_actions`), and an action it does not list is refused to every
+    role: 403 `permission_denied`, or 401 to a caller who is not signed in. Superusers may do
+    everything. A new action is refused to every role until someone decides who may take it.
+
+    This decides what a role may do at all; which leads it may do it to stays with
+    `visible_leads` (404) and `can_move` (403 for a lead out of a rep's reach)."""
+
+    message = "Your role may not do this."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        method = request.method.lower()
+        if method not in view.http_method_names or not hasattr(view, method):
+            return True  # not an action of this view: it answers 405, there is nothing to allow
+        if user.is_superuser:
+            return True
+        action = _request_action(view, request)
+        table: Mapping[str, frozenset[str]] = getattr(view, "role_actions", {})
+        allowed = table.get(action, frozenset())
+        if allowed & _group_names(user):
+            return True
+        names = [ROLE_NAMES[role] for role in ROLES if role in allowed]
+        who = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        self.message = f"Only {who} may do this ({action})." if who else f"No role may do this ({action})."
+        return False

@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions as drf_permissions
 from rest_framework import serializers
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -64,13 +63,6 @@ class ReportParams(serializers.Serializer):
         return attrs
 
 
-class CanReadReports(drf_permissions.BasePermission):
-    message = "Reports are for sales managers and marketing."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return permissions.is_manager(request.user) or permissions.is_marketing(request.user)
-
-
 PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE,
                      description="First day (inclusive); default: 89 days before `to`."),
@@ -85,7 +77,10 @@ PARAMETERS = [
 
 
 class ReportView(APIView):
-    permission_classes = [drf_permissions.IsAuthenticated, CanReadReports]
+    permission_classes = [permissions.RoleActionPermission]
+    # SPEC section 1 gives reps their own figures; the API has never served those, so reps
+    # are refused here as before.
+    role_actions = {"get": permissions.MARKETING_AND_MANAGERS, "options": permissions.MARKETING_AND_MANAGERS}
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, ReportCSVRenderer]
     report: str = ""
     # OPTIONS metadata is not a report; answering 405 keeps every body renderable as CSV.

@@ -1,8 +1,9 @@
 """Definition endpoints and the lead score explanation (SPEC sections 6 and 9).
 
-Only marketing creates drafts; marketing and sales managers sign their side and activate;
-everyone else who may use the API reads. The explanation follows lead visibility: a lead the
-caller may not see is a 404.
+Only marketing creates drafts; marketing and sales managers sign their side, activate and
+preview; every role reads (each view's `role_actions`, checked by leads.permissions; which side
+a signature counts for is scoring.services'). The explanation follows lead visibility: a lead
+the caller may not see is a 404.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,10 +58,6 @@ def definition_json(definition: QualifiedLeadDefinition) -> dict[str, Any]:
     return data
 
 
-def _may_read(user) -> bool:
-    return permissions.sees_all_leads(user) or permissions.is_rep(user)
-
-
 def _parse_date(request: Request, name: str) -> dt.date | None:
     raw = request.query_params.get(name)
     if not raw:
@@ -82,12 +79,20 @@ def _parse_date(request: Request, name: str) -> dt.date | None:
 class DefinitionViewSet(viewsets.ViewSet):
     """Qualified-lead definitions as the JSON of SPEC section 9."""
 
+    permission_classes = [permissions.RoleActionPermission]
+    role_actions = {
+        "list": permissions.EVERY_ROLE,
+        "retrieve": permissions.EVERY_ROLE,
+        "options": permissions.EVERY_ROLE,
+        "create": frozenset({permissions.MARKETING}),
+        "sign": permissions.MARKETING_AND_MANAGERS,
+        "activate": permissions.MARKETING_AND_MANAGERS,
+        "preview": permissions.MARKETING_AND_MANAGERS,
+    }
     # Non-numeric ids are a 404 from URL resolution, not a 500 from the lookup.
     lookup_value_regex = r"[0-9]+"
 
     def _queryset(self):
-        if not _may_read(self.request.user):
-            raise PermissionDenied("Your role does not see scoring definitions.")
         return QualifiedLeadDefinition.objects.select_related(
             "marketing_signed_by", "sales_signed_by"
         ).prefetch_related("fit_rules", "behavior_rules", "knockouts")
@@ -111,8 +116,6 @@ class DefinitionViewSet(viewsets.ViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def create(self, request: Request) -> Response:
-        if not permissions.is_marketing(request.user):
-            raise PermissionDenied("Only marketing creates and edits definition drafts.")
         try:
             definition = definitions.create_definition(request.data, user=request.user)
         except DjangoValidationError as exc:
@@ -152,8 +155,6 @@ class DefinitionViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["get"])
     def preview(self, request: Request, pk: int) -> Response:
-        if not permissions.sees_all_leads(request.user):
-            raise PermissionDenied("Preview is for marketing and sales managers.")
         definition = self._get(pk)
         date_from, date_to = _parse_date(request, "from"), _parse_date(request, "to")
         if date_from and date_to and date_from > date_to:
@@ -163,6 +164,9 @@ class DefinitionViewSet(viewsets.ViewSet):
 
 class LeadScoreView(APIView):
     """GET /api/v1/leads/{id}/score/: the explanation of the lead's scores."""
+
+    permission_classes = [permissions.RoleActionPermission]
+    role_actions = {"get": permissions.EVERY_ROLE, "options": permissions.EVERY_ROLE}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, pk: int) -> Response:

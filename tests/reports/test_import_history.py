@@ -13,7 +13,7 @@ import pytest
 from reports import selectors
 from reports.selectors import ReportFilters
 
-importer = pytest.importorskip("leads.importer")
+importer = pytest.importorskip("leads.services.importer")
 
 START = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.timezone.utc)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from leads.importer import import_leads
+from leads.services.importer import import_leads
 
 
 class Command(BaseCommand):

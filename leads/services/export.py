@@ -8,14 +8,19 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
+from .. import transitions
+from ..models import Lead, StageTransition
 from .importer import COLUMNS, STAGE_COLUMNS
-from .models import Lead, StageTransition
 
 CHUNK = 2000
 STAGE_TO_COLUMN = {stage: column for column, stage in STAGE_COLUMNS.items()}
 
 
 def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
+    """The CSV text of `queryset`'s leads, header first, then CHUNK leads at a time, each chunk
+    read in two queries (the leads, their stage changes). A streaming response sends each piece
+    as it is made, so a large export holds neither the file nor all the leads in memory. The
+    columns are those of the historical import (SPEC section 9)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -55,8 +60,6 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
                 **dates.get(lead.pk, {}),
             }
             reason = reasons.get(lead.pk, "")
-            from . import transitions
-
             values["rejection_reason"] = reason if reason in transitions.REJECT_REASONS else ""
             writer.writerow([values.get(column, "") for column in COLUMNS])
         yield flush()

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from leads.api import ingest_events
+from leads.services.ingest import ingest_events
 from leads.models import Event, Lead, Stage
 from scoring import definitions, services
 from sla.services import install_default_policies
