@@ -1,10 +1,10 @@
 """REST API v1 (SPEC section 6): leads, bulk upsert, events, transitions, touches, history,
 webhooks, historical import and CSV export. Parses, authorises and serialises; the writing is
-leads.services' and leads.transitions'.
+leads.services' and leads.lifecycle's.
 
 Access follows leads.permissions: each view lists the roles allowed each action (anything
 unlisted is refused); then a lead the caller may not see is a 404, and a move on a lead out of
-a rep's reach is a 403 from the transitions module. Writes to leads and events are marketing's
+a rep's reach is a 403 from the lifecycle. Writes to leads and events are marketing's
 and managers' (a rep's token can do what the rep can do in the browser, no more).
 """
 
@@ -27,7 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import permissions, transitions
+from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
@@ -97,10 +97,10 @@ def service_error(exc: ServiceError) -> ApiError:
     )
 
 
-def actor_for(request: Request) -> transitions.Actor:
+def actor_for(request: Request) -> lifecycle.Actor:
     if isinstance(request.successful_authenticator, TokenAuthentication):
-        return transitions.Actor.api(request.user)
-    return transitions.Actor.person(request.user)
+        return lifecycle.Actor.api(request.user)
+    return lifecycle.Actor.person(request.user)
 
 
 # --- Leads ---------------------------------------------------------------------------------
@@ -204,34 +204,34 @@ class LeadViewSet(
     @extend_schema(request=NoteSerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
-        return self._move(request, NoteSerializer, transitions.accept)
+        return self._move(request, NoteSerializer, lifecycle.accept)
 
     @extend_schema(request=RejectSerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
-        return self._move(request, RejectSerializer, transitions.reject)
+        return self._move(request, RejectSerializer, lifecycle.reject)
 
     @extend_schema(request=QualifySerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def qualify(self, request: Request, pk: str) -> Response:
-        return self._move(request, QualifySerializer, transitions.qualify)
+        return self._move(request, QualifySerializer, lifecycle.qualify)
 
     @extend_schema(request=RecycleSerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def recycle(self, request: Request, pk: str) -> Response:
-        return self._move(request, RecycleSerializer, transitions.recycle)
+        return self._move(request, RecycleSerializer, lifecycle.recycle)
 
     @extend_schema(
         request=DisqualifySerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS}
     )
     @action(detail=True, methods=["post"])
     def disqualify(self, request: Request, pk: str) -> Response:
-        return self._move(request, DisqualifySerializer, transitions.disqualify)
+        return self._move(request, DisqualifySerializer, lifecycle.disqualify)
 
     @extend_schema(request=CloseSerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str) -> Response:
-        return self._move(request, CloseSerializer, transitions.close)
+        return self._move(request, CloseSerializer, lifecycle.close)
 
     @extend_schema(request=TouchSerializer, responses={201: TouchSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
@@ -239,7 +239,7 @@ class LeadViewSet(
         lead = self.get_lead()
         serializer = TouchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        touch = transitions.log_touch(lead, actor=actor_for(request), **serializer.validated_data)
+        touch = lifecycle.log_touch(lead, actor=actor_for(request), **serializer.validated_data)
         return Response(TouchSerializer(touch).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: HistorySerializer, **COMMON_ERRORS})

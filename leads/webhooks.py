@@ -1,6 +1,6 @@
 """Webhooks: subscriptions, an outbox written in the transition's transaction, signing, SSRF guard.
 
-The outbox row is written by a receiver of `leads.signals.stage_changed`, which the transitions
+The outbox row is written by a receiver of `leads.signals.stage_changed`, which the lifecycle
 module sends inside its transaction: the row commits with the stage change or not at all. The
 Celery task is only enqueued after commit; if the broker is down then, the row stays pending and
 `leads.tasks.redeliver_outbox` (beat, every minute) enqueues it later, so nothing is lost.

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
-from .. import transitions
+from .. import lifecycle
 from ..models import Lead, StageTransition
 from .importer import COLUMNS, STAGE_COLUMNS
 
@@ -60,6 +60,6 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
                 **dates.get(lead.pk, {}),
             }
             reason = reasons.get(lead.pk, "")
-            values["rejection_reason"] = reason if reason in transitions.REJECT_REASONS else ""
+            values["rejection_reason"] = reason if reason in lifecycle.REJECT_REASONS else ""
             writer.writerow([values.get(column, "") for column in COLUMNS])
         yield flush()

@@ -2,7 +2,7 @@
 
 Rows are validated one by one (a bad row is reported with its line and skipped), then written in
 chunks: leads upserted in bulk, matched by external_id then email; unknown owners created as
-inactive reps; the dated lifecycle written through `leads.transitions.record_history_batch`, which skips
+inactive reps; the dated lifecycle written through `leads.lifecycle.record_history_batch`, which skips
 steps already recorded, so re-importing the same file changes nothing.
 """
 
@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from scoring import services as scoring
 
-from .. import permissions, transitions
+from .. import lifecycle, permissions
 from ..bulk import any_of, insert_rows, update_rows
 from ..models import Lead, Stage
 
@@ -146,8 +146,8 @@ def _clean_row(data: dict[str, str], tz: dt.tzinfo | None = None) -> dict[str, A
         if data.get(column):
             steps.append((stage, parse_moment(data[column], column, tz)))
     reason = data.get("rejection_reason", "")
-    if reason and reason not in transitions.REJECT_REASONS:
-        raise RowError(f"rejection_reason: '{reason}' is not one of {', '.join(sorted(transitions.REJECT_REASONS))}")
+    if reason and reason not in lifecycle.REJECT_REASONS:
+        raise RowError(f"rejection_reason: '{reason}' is not one of {', '.join(sorted(lifecycle.REJECT_REASONS))}")
     out["_steps"] = steps
     out["_reason"] = reason
     out["_owner"] = data.get("owner", "")
@@ -195,7 +195,7 @@ def import_leads(
     as the actor of the imported history (None: the system); `progress`, if given, is called
     with the number of rows read after each chunk (the import_leads command's progress bar)."""
     result = ImportResult()
-    actor = transitions.Actor.person(user) if user is not None else transitions.SYSTEM
+    actor = lifecycle.Actor.person(user) if user is not None else lifecycle.SYSTEM
     chunk: list[tuple[int, dict[str, Any]]] = []
     seen = 0
     tz = timezone.get_current_timezone()
@@ -325,7 +325,7 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                 continue
             owner = owners.get(data["_owner"])
             steps = [
-                transitions.HistoricalStep(
+                lifecycle.HistoricalStep(
                     to_stage=stage, at=at,
                     reason=data["_reason"] if stage in (Stage.RECYCLED, Stage.DISQUALIFIED) and data["_reason"] else "",
                     owner_id=owner.pk if owner is not None and stage in (Stage.MQL, Stage.SAL, Stage.SQL) else None,
@@ -334,7 +334,7 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
             ]
             history.append((lead["id"], steps))
         # Steps already recorded (a re-import) are skipped there, so this writes nothing twice.
-        transitions.record_history_batch(history, actor=actor)
+        lifecycle.record_history_batch(history, actor=actor)
         touched = [lead["id"] for lead in new.values()] + list(changed)
         if touched:
             scoring.on_lead_changed(touched)

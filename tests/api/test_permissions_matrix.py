@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from leads.api import WebhookViewSet
 from leads.models import Stage
 from leads.webhooks import WebhookSubscription
-from scoring import services
+from scoring import definitions
 from scoring.api import DefinitionViewSet
 from tests.api.conftest import client_for
 from tests.factories import LeadFactory, make_user
@@ -126,7 +126,7 @@ def _url(name: str, *, rep, team, marketer) -> str:
         return reverse(name)
     view = route.callback.cls
     if issubclass(view, DefinitionViewSet):
-        pk = services.create_definition(SPEC_DEFINITION, user=marketer).pk
+        pk = definitions.create_definition(SPEC_DEFINITION, user=marketer).pk
     elif issubclass(view, WebhookViewSet):
         pk = WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["lead.mql"]).pk
     else:

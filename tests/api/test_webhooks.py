@@ -16,7 +16,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from leadflow.celery import app as celery_app
-from leads import transitions
+from leads import lifecycle
 from leads.models import Stage
 from leads.tasks import deliver_webhook, redeliver_outbox
 from leads.webhooks import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -96,7 +96,7 @@ def test_transition_writes_signed_delivery_in_its_transaction(receiver, rep, tea
     sub = WebhookSubscription.objects.create(url=receiver.url, events=["lead.sal"])
     lead = LeadFactory(stage=Stage.MQL, owner=rep, team=team)
     with django_capture_on_commit_callbacks(execute=True):
-        transitions.accept(lead, actor=transitions.Actor.person(rep))
+        lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == DeliveryStatus.DELIVERED
     headers, body = receiver.received[0]
@@ -149,8 +149,8 @@ def test_a_managers_subscription_edits_count_from_the_next_move(as_manager, as_r
 def test_refused_transition_leaves_no_outbox_row(rep, team):
     WebhookSubscription.objects.create(url="http://127.0.0.1:9/x", events=["lead.sal"])
     lead = LeadFactory(stage=Stage.SAL, owner=rep, team=team)
-    with pytest.raises(transitions.InvalidTransition):
-        transitions.accept(lead, actor=transitions.Actor.person(rep))
+    with pytest.raises(lifecycle.InvalidTransition):
+        lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     assert not WebhookDelivery.objects.exists()
 
 
@@ -160,7 +160,7 @@ def test_failed_delivery_backs_off_marks_subscription_failing_and_gives_up_after
     try:
         sub = WebhookSubscription.objects.create(url=failing.url, events=["lead.sal"])
         lead = LeadFactory(stage=Stage.MQL, owner=rep, team=team)
-        transitions.accept(lead, actor=transitions.Actor.person(rep))  # on_commit not run in this test
+        lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))  # on_commit not run in this test
         delivery = WebhookDelivery.objects.get()
         celery_app.conf.task_always_eager = False  # keep the retry from recursing in-process
         try:
@@ -193,7 +193,7 @@ def test_failed_delivery_backs_off_marks_subscription_failing_and_gives_up_after
 def test_delivery_is_posted_once_even_if_run_twice(receiver, rep, team):
     WebhookSubscription.objects.create(url=receiver.url, events=["lead.sal"])
     lead = LeadFactory(stage=Stage.MQL, owner=rep, team=team)
-    transitions.accept(lead, actor=transitions.Actor.person(rep))
+    lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     delivery = WebhookDelivery.objects.get()
     assert deliver_webhook(str(delivery.pk)) == "delivered"
     assert deliver_webhook(str(delivery.pk)) == "skipped"
@@ -250,13 +250,13 @@ def test_worker_delivers_mql_and_sal_and_a_delivery_made_while_the_broker_was_do
         lead = LeadFactory(stage=Stage.LEAD, team=team, country="US")
         connection.close()
         worker = start_worker(extra_env={"CELERY_BROKER_URL": broker})
-        transitions.promote_to_mql(lead, actor=transitions.SYSTEM, reason="hand_raiser")
+        lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM, reason="hand_raiser")
         wait_for(lambda: len(receiver.received) >= 1, timeout=60, what="lead.mql delivery")
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
         lead.refresh_from_db()
         owner = lead.owner
-        transitions.accept(lead, actor=transitions.Actor.person(owner))
+        lifecycle.accept(lead, actor=lifecycle.Actor.person(owner))
         sal = WebhookDelivery.objects.get(event="lead.sal")
         assert sal.status == DeliveryStatus.PENDING
         redis_proc = _start_redis(port)
