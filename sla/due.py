@@ -216,7 +216,7 @@ def expire_sla_batch(
         written = StageTransition.objects.filter(
             lead_id__in=acted_ids, at=now, reason=lifecycle.SLA_EXPIRED, actor_type=ActorType.SYSTEM
         )
-        to_stages = {Stage.RECYCLED} if recycled else set()
+        to_stages: set[str] = {Stage.RECYCLED} if recycled else set()
         to_stages |= {row["stage"] for row in by_action.get(BreachAction.REASSIGN, [])}
         lifecycle.send_batch_signal(written, to_stages=to_stages)
         if sla_breached.has_listeners():

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from .models import BreachAction, BusinessCalendar, SlaClock, SlaPolicy
+from typing import Any
+
+from leads.models import SlaClock
+
+from .models import BreachAction, BusinessCalendar, SlaPolicy
 
 # (clock, name, stage, hours, business time, action, extra fields)
-DEFAULT_POLICIES = (
+DEFAULT_POLICIES: tuple[tuple[str, str, str, float, bool, str, dict[str, Any]], ...] = (
     (SlaClock.MQL_DECISION, "MQL: accept or reject within 2 business days", "mql", 16.0, True,
      BreachAction.RECYCLE, {}),
     (SlaClock.SAL_FIRST_TOUCH, "SAL: first touch within 1 business hour", "sal", 1.0, True,

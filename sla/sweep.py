@@ -41,6 +41,12 @@ WINDOW_BATCHES = 40
 SWEEP_WORKERS = 2
 # A digest lists this many leads and counts the rest: 250,000 lines help nobody.
 DIGEST_LINES = 50
+# What a breach line says happened to the lead.
+BREACH_OUTCOMES: dict[str, str] = {
+    BreachAction.RECYCLE: "recycled to marketing",
+    BreachAction.REASSIGN: "reassigned to another rep",
+    BreachAction.NOTIFY: "still open",
+}
 
 
 @dataclass
@@ -228,11 +234,12 @@ def _warn_batch(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
             .order_by("sla_warn_at", "id")
             .select_for_update(skip_locked=True, no_key=True, of=("self",))
         )
-        rows = list(
-            qs.values("id", "first_name", "last_name", "email", "owner_id", "sla_clock", "sla_due_at")[
+        rows: list[dict[str, Any]] = [
+            dict(row)
+            for row in qs.values("id", "first_name", "last_name", "email", "owner_id", "sla_clock", "sla_due_at")[
                 :limit
             ]
-        )
+        ]
         if rows:
             Lead.objects.filter(pk__in=[r["id"] for r in rows], sla_warned_at__isnull=True).update(
                 sla_warned_at=now
@@ -262,12 +269,10 @@ def _send_notifications(
     for key, count in groups.items():
         clock, owner_id, team_id, new_owner_id = key
         policy = policies.get(clock)
-        recipients = {owner_id}
-        if policy is None or policy.escalate_to_manager:
-            recipients.add(managers.get(team_id))
-        if new_owner_id:
-            recipients.add(new_owner_id)
-        recipients.discard(None)
+        candidates = {owner_id, new_owner_id}
+        if (policy is None or policy.escalate_to_manager) and team_id is not None:
+            candidates.add(managers.get(team_id))
+        recipients = {user_id for user_id in candidates if user_id}
         recipients_of[key] = recipients
         for user_id in recipients:
             counts[user_id][0] += count
@@ -285,11 +290,7 @@ def _send_notifications(
                 continue
             unwritten -= 1
             if line is None:
-                what = {
-                    BreachAction.RECYCLE: "recycled to marketing",
-                    BreachAction.REASSIGN: "reassigned to another rep",
-                    BreachAction.NOTIFY: "still open",
-                }.get(item.action, item.action)
+                what = BREACH_OUTCOMES.get(item.action, item.action)
                 line = (
                     f"BREACHED {policy.name if policy else item.clock}: {item.name} "
                     f"(due {item.due_at:%Y-%m-%d %H:%M} UTC) - {what}. {base}/leads/{item.lead_id}/"

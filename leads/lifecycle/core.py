@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
 
 from leads import permissions
@@ -37,6 +37,13 @@ from sla import clocks
 
 from .errors import InvalidTransition, NotPermitted
 from .table import ALLOWED_MOVES, PROMOTABLE_STAGES
+
+def concrete_fields(model: type[Model], names: Sequence[str]) -> list[Field[Any, Any]]:
+    """`model`'s columns by name, for the bulk writers (which take column fields, never relations)."""
+    fields = [model._meta.get_field(name) for name in names]
+    assert all(isinstance(f, Field) for f in fields), names
+    return [f for f in fields if isinstance(f, Field)]
+
 
 # A lead's lifecycle state: what a move changes and copies back onto the caller's instance.
 STATE_FIELDS = (
@@ -229,7 +236,7 @@ def set_deadlines(deadlines: Mapping[int, clocks.Deadline], *, now: dt.datetime,
     names = ["sla_clock", "sla_due_at", "sla_warn_at", "sla_warned_at", "updated_at", *extra]
     update_rows(
         Lead,
-        [Lead._meta.get_field(name) for name in names],
+        concrete_fields(Lead, names),
         [(lead_id, *deadline, None, now, *extra.values()) for lead_id, deadline in deadlines.items()],
     )
 
@@ -309,8 +316,8 @@ def _promote_rows(placements: Mapping[int, tuple[int | None, int | None]], commo
             for (owner_id, team_id), ids in groups.items()
         )
     quote = connection.ops.quote_name
-    fields = [Lead._meta.get_field(name) for name in common]
-    sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    fields = concrete_fields(Lead, list(common))
+    sets = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
     values = [f.get_db_prep_save(common[f.name], connection) for f in fields]
     ids, owners, teams = [], [], []
     for lead_id, (owner_id, team_id) in placements.items():
@@ -333,13 +340,12 @@ def write_history(
     """Write recorded history: each of `leads` is (id, then the values of `lead_fields`), each
     of `transitions` the values of `TRANSITION_COLUMNS`. The caller holds the leads' row locks.
     Returns the audit rows as instances, with their primary keys."""
-    fields = [StageTransition._meta.get_field(name) for name in TRANSITION_COLUMNS]
-    pks = insert_rows(StageTransition, fields, transitions)
-    update_rows(Lead, [Lead._meta.get_field(name) for name in lead_fields], leads)
+    pks = insert_rows(StageTransition, concrete_fields(StageTransition, TRANSITION_COLUMNS), transitions)
+    update_rows(Lead, concrete_fields(Lead, lead_fields), leads)
     order = [TRANSITION_COLUMNS.index(f.attname) for f in StageTransition._meta.concrete_fields[1:]]
     db = transaction.get_connection().alias
     return [
-        StageTransition.from_db(db, None, (pk, *[row[i] for i in order]))
+        StageTransition.from_db(db, None, (pk, *[row[i] for i in order]))  # type: ignore[arg-type]  # None: all fields, as Django's own callers pass it
         for pk, row in zip(pks, transitions, strict=True)
     ]
 

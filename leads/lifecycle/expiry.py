@@ -34,7 +34,7 @@ def reassign_expired(
     Returns the new owner's id (None when nobody could take it)."""
     lead = Lead.objects.select_related("owner", "team").get(pk=lead_id)
     team, chosen, decision = assign_round_robin(lead, exclude_user_id=lead.owner_id)
-    decision["previous_owner"] = lead.owner.username if lead.owner_id else None
+    decision["previous_owner"] = lead.owner.username if lead.owner is not None else None
     _, due, warn = clocks.restarted(policy, now)
     lead.owner, lead.team = chosen, team
     apply(

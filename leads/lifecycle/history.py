@@ -113,11 +113,11 @@ def record_history_batch(
         now = timezone.now()
         actor_type, actor_id = actor.type, actor.user.pk if actor.user is not None else None
         for lead_id, steps in merged.items():
-            lead = locked[lead_id]
+            state = locked[lead_id]
             have = recorded[lead_id]
             current_at, _, current_stage = latest.get(lead_id, (None, 0, Stage.LEAD))
             ordered = sorted(steps, key=lambda s: s.at)
-            fit, behavior, owner_id = lead["fit_score"], lead["behavior_score"], lead["owner_id"]
+            fit, behavior, owner_id = state["fit_score"], state["behavior_score"], state["owner_id"]
             count = len(rows)
             for step in ordered:
                 if (step.to_stage, step.at) in have:
@@ -139,24 +139,24 @@ def record_history_batch(
                 continue
             clock, due, warn = clocks.deadline(policies, current_stage, current_at, None)
             final_owner = next((s.owner_id for s in reversed(ordered) if s.owner_id is not None), None)
-            lead.update(
+            state.update(
                 stage=current_stage, stage_entered_at=current_at, sla_clock=clock, sla_due_at=due,
                 sla_warn_at=warn, sla_warned_at=None, first_touch_at=None,
                 recycle_count=recycles[lead_id], updated_at=now,
                 owner_id=final_owner if final_owner is not None else owner_id,
             )
-            changed.append((lead_id, *(lead[name] for name in _HISTORY_WRITES)))
+            changed.append((lead_id, *(state[name] for name in _HISTORY_WRITES)))
         if not rows:
             return []
         written = write_history(_HISTORY_WRITES, changed, rows)
     for lead_id, leads in instances.items():
-        state = locked[lead_id]
-        for lead in leads:
+        final = locked[lead_id]
+        for instance in leads:
             for name in STATE_FIELDS:
-                setattr(lead, name, state[name])
+                setattr(instance, name, final[name])
             # What `core.copy_state` does from a freshly read row: no related object cached.
-            lead._state.fields_cache.pop("owner", None)
-            lead._state.fields_cache.pop("team", None)
+            instance._state.fields_cache.pop("owner", None)
+            instance._state.fields_cache.pop("team", None)
     return written
 
 

@@ -274,7 +274,7 @@ def reassign(
         authorize(actor, locked, "reassign")
         if locked.stage not in ASSIGNABLE_STAGES:
             raise InvalidTransition(lead=locked, move="reassign", current_stage=locked.stage)
-        previous = locked.owner.username if locked.owner_id else None
+        previous = locked.owner.username if locked.owner is not None else None
         if owner is None:
             team, chosen, decision = assign_round_robin(locked, exclude_user_id=locked.owner_id)
         else:

@@ -16,10 +16,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.assignment import assign_round_robin_batch
+from leads.bulk import id_set
 from leads.models import Lead, Stage, StageTransition
 from sla import clocks
 
-from .core import Actor, authorize, id_set, write_promotions
+from .core import Actor, authorize, write_promotions
 from .moves import check_promotion
 from .table import PROMOTABLE_STAGES
 

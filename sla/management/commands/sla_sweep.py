@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -16,13 +18,13 @@ class Command(BaseCommand):
         "--dry-run lists what would breach without changing anything."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--now", help="Run as if at this ISO 8601 moment (default: now, UTC if no offset).")
         parser.add_argument("--dry-run", action="store_true", help="List what would breach; change nothing.")
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
         parser.add_argument("--no-email", action="store_true", help="Record breaches without sending email.")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         if options["now"]:
             try:
