@@ -158,18 +158,8 @@ def apply(
     if stays:
         values = {"updated_at": now, **change.updates}
     else:
-        clock, due, warn = clocks.deadline(policies, change.to_stage, now, None)
-        values = {
-            "stage": change.to_stage,
-            "stage_entered_at": now,
-            "sla_clock": clock,
-            "sla_due_at": due,
-            "sla_warn_at": warn,
-            "sla_warned_at": None,
-            "first_touch_at": None,
-            "updated_at": timezone.now(),
-            **change.updates,
-        }
+        deadline = clocks.deadline(policies, change.to_stage, now, None)
+        values = {**entered(change.to_stage, now, deadline), **change.updates}
     updated = Lead.objects.filter(pk=lead.pk, stage=expected_stage).update(**values)
     if updated != 1:
         current = Lead.objects.filter(pk=lead.pk).values_list("stage", flat=True).first()
@@ -200,6 +190,22 @@ def apply(
     if not stays:
         stage_changed.send(sender=StageTransition, transition=transition, lead=lead)
     return transition
+
+
+def entered(stage: str, now: dt.datetime, deadline: clocks.Deadline) -> dict[str, Any]:
+    """The lead columns of entering `stage` at `now`: its clock starts, no warning sent yet, no
+    first touch in it."""
+    clock, due, warn = deadline
+    return {
+        "stage": stage,
+        "stage_entered_at": now,
+        "sla_clock": clock,
+        "sla_due_at": due,
+        "sla_warn_at": warn,
+        "sla_warned_at": None,
+        "first_touch_at": None,
+        "updated_at": timezone.now(),
+    }
 
 
 def copy_state(source: Lead, target: Lead) -> None:
@@ -258,18 +264,7 @@ def write_promotions(
 
     Compare-and-set, as in `apply`: the rows are locked, so a short count means the lock did
     not hold (another writer without one) and nothing of the batch may stay."""
-    clock, due, warn = deadline
-    common = {
-        "stage": Stage.MQL,
-        "stage_entered_at": now,
-        "sla_clock": clock,
-        "sla_due_at": due,
-        "sla_warn_at": warn,
-        "sla_warned_at": None,
-        "first_touch_at": None,
-        "updated_at": timezone.now(),
-    }
-    updated = _promote_rows(placements, common)
+    updated = _promote_rows(placements, entered(Stage.MQL, now, deadline))
     if updated != len(placements):
         current = Lead.objects.filter(pk__in=list(placements)).exclude(stage__in=PROMOTABLE_STAGES)
         moved = current.values_list("pk", "stage").first() or (rows[0]["id"], "changed")
