@@ -18,11 +18,13 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -279,3 +281,50 @@ def rows_clause(rows: Sequence[Mapping[str, Any]]) -> tuple[str, list[Any]]:
     if rows and "_tid" in rows[0]:
         return "ctid = ANY(%s::tid[])", ['{"' + '","'.join([row["_tid"] for row in rows]) + '"}']
     return ids_clause([row["id"] for row in rows])
+
+
+def in_workers(
+    items: list[Any],
+    work: Callable[[Any], Any],
+    *,
+    workers: int,
+    on_result: Callable[[Any], None],
+    name: str = "worker",
+) -> None:
+    """`on_result(work(item))` for every item, on `workers` threads, each with its own database
+    connection (closed when it finishes); `on_result` calls are serialised. The first error
+    stops the workers from taking new items and is raised once they have finished.
+
+    For set-based work that is mostly the database's own (index upkeep of a rescore or a sweep
+    batch), which one connection does on one core: two connections use both."""
+    if workers <= 1 or len(items) < 2:
+        for item in items:
+            on_result(work(item))
+        return
+    lock = threading.Lock()
+    pending = iter(items)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            while not failed:
+                with lock:
+                    item = next(pending, _DONE)
+                if item is _DONE:
+                    return
+                result = work(item)
+                with lock:
+                    on_result(result)
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix=name) as pool:
+        futures = [pool.submit(run) for _ in range(min(workers, len(items)))]
+    for future in futures:
+        future.result()
+
+
+_DONE = object()

@@ -25,6 +25,7 @@ from django.utils import timezone
 from leadflow.celery import task as celery_task
 from leads import permissions
 from leads.assignment import AssignmentContention
+from leads.bulk import in_workers
 from leads.lifecycle import PROMOTABLE_STAGES, SYSTEM, TransitionError, promote_batch_to_mql, promote_to_mql
 from leads.models import OPEN_STAGES, Event, Lead, Stage
 
@@ -410,7 +411,7 @@ def rescore_all(
             count = RESCORE_WORKERS if workers is None else workers
             if connection.in_atomic_block:
                 count = 1
-            _in_workers(ranges, score_range, workers=count, on_result=record)
+            in_workers(ranges, score_range, workers=count, on_result=record, name="rescore")
             return tally
     total = open_leads.count()
     while True:
@@ -430,47 +431,6 @@ def rescore_all(
     return {"scored": done, "promoted": promoted}
 
 
-def _in_workers(
-    items: list[Any],
-    work: Callable[[Any], Any],
-    *,
-    workers: int,
-    on_result: Callable[[Any], None],
-) -> None:
-    """`on_result(work(item))` for every item, on `workers` threads, each with its own database
-    connection (closed when it finishes); `on_result` calls are serialised. The first error
-    stops the workers from taking new items and is raised once they have finished."""
-    if workers <= 1 or len(items) < 2:
-        for item in items:
-            on_result(work(item))
-        return
-    lock = threading.Lock()
-    pending = iter(items)
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            while not failed:
-                with lock:
-                    item = next(pending, _DONE)
-                if item is _DONE:
-                    return
-                result = work(item)
-                with lock:
-                    on_result(result)
-        except BaseException as exc:
-            failed.append(exc)
-            raise
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="rescore") as pool:
-        futures = [pool.submit(run) for _ in range(min(workers, len(items)))]
-    for future in futures:
-        future.result()
-
-
-_DONE = object()
 
 
 def refresh_decayed_scores(*, now: dt.datetime | None = None) -> dict[str, int]:

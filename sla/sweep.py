@@ -23,6 +23,7 @@ from django.core.mail import send_mass_mail
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from leads.bulk import in_workers
 from leads.models import CLOCKED_STAGES, Lead, Team, contact_label
 
 from . import clocks
@@ -153,40 +154,18 @@ def _expire_chunks(
     one worker, on that many threads with a connection each, taking chunks in turn. SKIP LOCKED
     and the deadline check under the lock keep any two batches apart, as for two sweeps."""
     acted = 0
-    if workers <= 1 or len(chunks) < 2:
-        for chunk in chunks:
-            batch = expire_sla_batch(now=now, policies=policies, limit=batch_size, lead_ids=chunk)
-            if batch:
-                acted += len(batch)
-                record(batch)
-        return acted
-    pending = iter(chunks)
-    lock = threading.Lock()
-    failed: list[BaseException] = []
 
-    def run() -> int:
-        done = 0
-        try:
-            while not failed:
-                with lock:
-                    chunk = next(pending, None)
-                if chunk is None:
-                    break
-                batch = expire_sla_batch(now=now, policies=policies, limit=batch_size, lead_ids=chunk)
-                if batch:
-                    done += len(batch)
-                    record(batch)
-        except BaseException as exc:
-            failed.append(exc)
-            raise
-        finally:
-            connections.close_all()
-        return done
+    def expire(chunk: list[int]) -> list[ExpiredClock]:
+        return expire_sla_batch(now=now, policies=policies, limit=batch_size, lead_ids=chunk)
 
-    count = min(workers, len(chunks))
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="sla-sweep") as pool:
-        futures = [pool.submit(run) for _ in range(count)]
-    return sum(future.result() for future in futures)
+    def done(batch: list[ExpiredClock]) -> None:
+        nonlocal acted
+        if batch:
+            acted += len(batch)
+            record(batch)
+
+    in_workers(chunks, expire, workers=workers, on_result=done, name="sla-sweep")
+    return acted
 
 
 def _anything_to_do(now: dt.datetime) -> bool:

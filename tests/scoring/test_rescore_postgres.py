@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from leads.models import Stage
-from scoring import engine, services
+from scoring import definitions, engine, services
 from tests.factories import EventFactory, LeadFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
