@@ -28,10 +28,10 @@ from django.utils import timezone
 
 from leads.models import Lead, SlaClock, Stage, StageTransition, Touch
 from sla.calendar import Calendar
-from sla.models import BusinessCalendar, SlaBreach, SlaPolicy
+from sla.models import BusinessCalendar, BusinessDay, BusinessUtcDay, SlaBreach, SlaPolicy
 
 from . import rollup
-from .models import BusinessDay, BusinessUtcDay, QuarterlyTarget
+from .models import QuarterlyTarget
 
 # The main line of the funnel, in order; a lead that reaches a later one has passed the earlier.
 CHAIN = (Stage.LEAD, Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON)

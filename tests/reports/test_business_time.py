@@ -13,9 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from leads.models import Stage
 from reports import selectors
-from reports.models import BusinessDay, BusinessUtcDay
 from reports.selectors import ReportFilters
-from sla.models import BusinessCalendar, SlaPolicy
+from sla.models import BusinessCalendar, BusinessDay, BusinessUtcDay, SlaPolicy
 from tests.factories import LeadFactory
 from tests.reports.conftest import move
 
