@@ -40,6 +40,7 @@ from leads.models import Lead, Stage, Team
 
 from . import rollup_spans, selectors
 from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanPeriod
+from .parallel import report_settings
 from .rollup_spans import _as_date, _fetch, _table
 
 KINDS = ("team", "owner", "country")
@@ -88,7 +89,7 @@ def build() -> ReportRollup | None:
         if state is None:
             return None
         if connection.vendor == "postgresql":
-            selectors._report_settings()
+            report_settings()
         built_at = timezone.now()
         with connection.cursor() as cursor:
             for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan, RollupSpanPeriod):

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection, connections, transaction
+from django.db import connection
 from django.db.models import Case, Count, DateTimeField, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -30,6 +29,7 @@ from sla.models import BusinessDay, BusinessUtcDay, SlaBreach, SlaPolicy
 
 from . import rollup
 from .models import QuarterlyTarget
+from .parallel import all_at_once, tuned
 
 # The main line of the funnel, in order; a lead that reaches a later one has passed the earlier.
 CHAIN = (Stage.LEAD, Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON)
@@ -199,7 +199,7 @@ def funnel(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, grou
             functools.partial(_funnel_counts, qs, start, end, group),
             functools.partial(_created_counts, filters, start, end, group),
         ]
-    entered, new_leads, *grouped = _all_at_once(*queries)
+    entered, new_leads, *grouped = all_at_once(*queries)
     total = {**entered[0], Stage.LEAD: new_leads[""]}
     result.update(_funnel_shape(total))
     if grouped:
@@ -298,7 +298,7 @@ def efficiency(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
     start, end = _bounds(date_from, date_to)
     result = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
     counts = _cohort_counter(filters, [group] if group else [], date_from, date_to)
-    total, *grouped = _all_at_once(
+    total, *grouped = all_at_once(
         functools.partial(counts, filters, start, end, []),
         *([functools.partial(counts, filters, start, end, [group])] if group else []),
     )
@@ -323,7 +323,7 @@ def sources(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gro
     group = _group_field(group_by)
     start, end = _bounds(date_from, date_to)
     counts = _cohort_counter(filters, [group, "source"] if group else ["source"], date_from, date_to)
-    by_source, *grouped = _all_at_once(
+    by_source, *grouped = all_at_once(
         functools.partial(counts, filters, start, end, ["source"]),
         *([functools.partial(counts, filters, start, end, [group, "source"])] if group else []),
     )
@@ -651,7 +651,7 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
             functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
             for name in clocks if name not in binned
         ]
-        results = _all_at_once(*queries)
+        results = all_at_once(*queries)
         sorted_ = iter(results[1:])
         results = [results[0][name] if name in binned else next(sorted_) for name in clocks]
     else:
@@ -659,7 +659,7 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
             functools.partial(_distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
             for name, span in velocity_spans(filters, start, end).items()
         ]
-        results = _all_at_once(*queries)
+        results = all_at_once(*queries)
     decisions, touches, wins = results
 
     def block(kind: str, key: str) -> dict[str, Any]:
@@ -903,76 +903,9 @@ def breaches_between(*, date_from: dt.date, date_to: dt.date, filters: ReportFil
     return {"total": sum(by_clock.values()), "by_clock": by_clock}
 
 
-def _report_settings() -> None:
-    """Session settings for one report query, local to the current transaction (PostgreSQL):
-
-    - JIT off: it compiles these plans (big row estimates) for 100–300 ms, more than the
-      queries then take;
-    - work_mem 64 MB: the per-lead groupings and percentile sorts of a year on a million leads
-      hold a few hundred thousand rows; at the default 4 MB they spill to disk;
-    - no parallel workers: in the per-lead grouping joined to the leads (sources), each worker
-      built the whole grouping again for its own hash join, three times the work on two cores
-      (sources over a year 650 ms serial against 875 ms parallel); no report gained from them.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true),"
-            " set_config('max_parallel_workers_per_gather', '0', true)"
-        )
-
-
-def _in_report_transaction(query: functools.partial) -> Any:
-    """Run `query` in a transaction of its own with `_report_settings` (PostgreSQL)."""
-    if connection.vendor != "postgresql":
-        return query()
-    with transaction.atomic():
-        _report_settings()
-        return query()
-
-
-def _tuned(report):
-    """A report that is one query, or a few that depend on each other, in one transaction."""
-
-    @functools.wraps(report)
-    def run(**kwargs: Any) -> dict:
-        return _in_report_transaction(functools.partial(report, **kwargs))
-
-    return run
-
-
-def _all_at_once(*queries: functools.partial) -> list[Any]:
-    """The results of a report's independent read-only `queries` (the funnel's stage entries
-    and new leads; velocity's three distributions; a grouped report's total and groups), each
-    in its own transaction with the report settings.
-
-    On PostgreSQL, outside a caller's transaction, they run at the same time on a connection
-    each (threads: the database does the work, on as many cores), so a report takes as long
-    as its slowest query instead of their sum. Each reads its own snapshot, a moment apart at
-    most, as separate requests would. Inside a transaction (a test, or a caller's atomic block)
-    other connections could not see its rows: one after another there.
-    """
-    if all(getattr(query.func, "cheap", False) for query in queries):
-        return [query() for query in queries]  # rollup reads: a few milliseconds each
-    if connection.vendor != "postgresql" or connection.in_atomic_block or len(queries) < 2:
-        return [_in_report_transaction(query) for query in queries]
-
-    def in_thread(query: functools.partial) -> Any:
-        try:
-            return _in_report_transaction(query)
-        finally:
-            connections.close_all()
-
-    # The first runs here, on the caller's connection; the others on threads of their own, two
-    # at most (the machines this is sized for have two cores).
-    with ThreadPoolExecutor(max_workers=min(len(queries) - 1, 2), thread_name_prefix="report") as pool:
-        others = [pool.submit(in_thread, query) for query in queries[1:]]
-        first = _in_report_transaction(queries[0])
-        return [first, *(future.result() for future in others)]
-
-
-rejections = _tuned(rejections)
-commitment = _tuned(commitment)
-# funnel, efficiency, sources and velocity run their queries through _all_at_once.
+rejections = tuned(rejections)
+commitment = tuned(commitment)
+# funnel, efficiency, sources and velocity run their queries through all_at_once.
 
 REPORTS = {
     "funnel": funnel,
