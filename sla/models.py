@@ -180,6 +180,9 @@ class BusinessDay(models.Model):
             models.Index(fields=["calendar", "start_epoch"], name="business_day_start_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"calendar {self.calendar_id}: {self.day}"
+
 
 class BusinessUtcDay(models.Model):
     """One UTC day of a business calendar and the `BusinessDay` intervals that matter in it.
@@ -212,3 +215,6 @@ class BusinessUtcDay(models.Model):
         ]
         # "Is this calendar's table current?" answered from the index alone.
         indexes = [models.Index(fields=["calendar", "signature"], name="business_utc_day_sig_idx")]
+
+    def __str__(self) -> str:
+        return f"calendar {self.calendar_id}: UTC day {self.number}"
