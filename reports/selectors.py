@@ -260,6 +260,9 @@ def sources(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gro
     return result
 
 
+# --- Velocity (spans measured in `spans`, or read from the rollup's bins) -------------------
+
+
 def _stats(entry: tuple | None, *, unit: str, sla_hours: float | None) -> dict[str, Any]:
     count, median, p90, share = entry or (0, None, None, None)
     data: dict[str, Any] = {
