@@ -1,5 +1,6 @@
-"""Reports read the lifecycle's tables; they own marketing's commitment, a business-day table
-that lets SQL do business-hours arithmetic, and the record of weekly summaries sent."""
+"""Reports read the lifecycle's tables; they own marketing's commitment, the record of weekly
+summaries sent and the report rollup. The business-day tables they do business-hours SQL on
+belong to the calendars: `sla.models.BusinessDay`, `sla.models.BusinessUtcDay`."""
 
 from __future__ import annotations
 
@@ -51,66 +52,6 @@ class QuarterlyTarget(models.Model):
         if self.quarter == 4:
             return dt.date(self.year, 12, 31)
         return dt.date(self.year, 3 * self.quarter + 1, 1) - dt.timedelta(days=1)
-
-
-class BusinessDay(models.Model):
-    """One working interval of a business calendar, in seconds since the Unix epoch (UTC).
-
-    `seconds_before` is the working time of the calendar before this interval starts, so the
-    business time between two moments is a difference of two indexed look-ups in SQL instead of
-    a walk over days in Python. Rebuilt whenever the calendar's definition changes (signature).
-    """
-
-    calendar = models.ForeignKey(
-        "sla.BusinessCalendar", on_delete=models.CASCADE, related_name="+"
-    )
-    signature = models.CharField(max_length=64)
-    day = models.DateField()
-    start_epoch = models.FloatField()
-    end_epoch = models.FloatField()
-    seconds_before = models.FloatField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["calendar", "day"], name="unique_business_day"),
-        ]
-        indexes = [
-            models.Index(fields=["calendar", "start_epoch"], name="business_day_start_idx"),
-        ]
-
-
-class BusinessUtcDay(models.Model):
-    """One UTC day of a business calendar and the `BusinessDay` intervals that matter in it.
-
-    `number` is a moment's epoch seconds // 86,400. `anchor_*` copies the interval in force when
-    the day begins (the latest one starting at or before midnight UTC), `next_*` and `later_*`
-    the ones starting inside it, in order, if any: never more than two, as working days start at
-    least 23 hours apart. The reports find a moment's interval by equality on the day number (one
-    hash join for a whole report instead of one index probe per moment) and then do the same
-    arithmetic. Rebuilt with the `BusinessDay` rows.
-    """
-
-    calendar = models.ForeignKey(
-        "sla.BusinessCalendar", on_delete=models.CASCADE, related_name="+"
-    )
-    signature = models.CharField(max_length=64)
-    number = models.IntegerField()
-    anchor_start = models.FloatField(null=True)
-    anchor_end = models.FloatField(null=True)
-    anchor_before = models.FloatField(null=True)
-    next_start = models.FloatField(null=True)
-    next_end = models.FloatField(null=True)
-    next_before = models.FloatField(null=True)
-    later_start = models.FloatField(null=True)
-    later_end = models.FloatField(null=True)
-    later_before = models.FloatField(null=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["calendar", "number"], name="unique_business_utc_day"),
-        ]
-        # "Is this calendar's table current?" answered from the index alone.
-        indexes = [models.Index(fields=["calendar", "signature"], name="business_utc_day_sig_idx")]
 
 
 class SummaryDelivery(models.Model):

@@ -38,9 +38,13 @@ from django.utils import timezone
 
 from leads.models import Lead, Stage, Team
 
-from . import rollup_spans, selectors
+from . import rollup_spans
+from .filters import ReportFilters, group_key
 from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanPeriod
-from .rollup_spans import _as_date, _fetch, _table
+from .parallel import report_settings
+from .spans import slices
+from .sql import as_date, fetch, quoted_table
+from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank
 
 KINDS = ("team", "owner", "country")
 # Funnel measures: the stages of the funnel report, each a column of RollupDay.
@@ -62,10 +66,10 @@ def _measure_sql(measure: str) -> str:
     conditions as the live funnel (reaching a chain stage from before it; an exit) and cohort."""
     if measure == COHORT:
         return f"to_stage = '{Stage.MQL}'"
-    if measure in selectors.EXITS:
+    if measure in EXITS:
         return f"to_stage = '{measure}'"
-    reached = [s for s in selectors.CHAIN if selectors._rank(s) >= selectors._rank(measure)]
-    earlier = [s for s in selectors.CHAIN if selectors._rank(s) < selectors._rank(measure)] + list(selectors.EXITS)
+    reached = [s for s in CHAIN if rank(s) >= rank(measure)]
+    earlier = [s for s in CHAIN if rank(s) < rank(measure)] + list(EXITS)
     return f"(to_stage IN ({_stages(reached)}) AND from_stage IN ({_stages(earlier)}))"
 
 
@@ -88,11 +92,11 @@ def build() -> ReportRollup | None:
         if state is None:
             return None
         if connection.vendor == "postgresql":
-            selectors._report_settings()
+            report_settings()
         built_at = timezone.now()
         with connection.cursor() as cursor:
             for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan, RollupSpanPeriod):
-                cursor.execute(f"DELETE FROM {_table(model)}")
+                cursor.execute(f"DELETE FROM {quoted_table(model)}")
             cursor.execute("DROP TABLE IF EXISTS rollup_facts")
             facts_sql, facts_params = _facts_sql(tz)
             cursor.execute(f"CREATE TEMP TABLE rollup_facts AS {facts_sql}", facts_params)
@@ -118,8 +122,8 @@ def build() -> ReportRollup | None:
         command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
         with connection.cursor() as cursor:
             cursor.execute(
-                f"{command} {_table(RollupDay)}, {_table(RollupRepeat)}, {_table(RollupExit)}, {_table(RollupSpan)},"
-                f" {_table(RollupSpanPeriod)}"
+                f"{command} {quoted_table(RollupDay)}, {quoted_table(RollupRepeat)}, {quoted_table(RollupExit)},"
+                f" {quoted_table(RollupSpan)}, {quoted_table(RollupSpanPeriod)}"
             )
     return state
 
@@ -135,7 +139,7 @@ def _facts_sql(tz) -> tuple[str, tuple]:
     """One row per stage entry: its lead's dimensions, its local day, and for an MQL entry whether
     the lead reached SAL and SQL at or after it."""
     qs = (
-        selectors.entries()
+        entries()
         .annotate(f_day=TruncDate("at", tzinfo=tz), f_source=F("lead__source"), f_team=F("lead__team"),
                   f_owner=F("lead__owner"), f_country=F("lead__country"))
         .values_list("id", "lead_id", "at", "from_stage", "to_stage", "reason",
@@ -143,8 +147,8 @@ def _facts_sql(tz) -> tuple[str, tuple]:
         .order_by()
     )
     sql, params = qs.query.sql_with_params()
-    sal = [s for s in selectors.CHAIN if selectors._rank(s) >= selectors._rank(Stage.SAL)]
-    sql_ = [s for s in selectors.CHAIN if selectors._rank(s) >= selectors._rank(Stage.SQL)]
+    sal = [s for s in CHAIN if rank(s) >= rank(Stage.SAL)]
+    sql_ = [s for s in CHAIN if rank(s) >= rank(Stage.SQL)]
     return (
         f"WITH e (id, lead_id, at, from_stage, to_stage, reason, day, source, team, owner, country)"
         f" AS ({sql}),"
@@ -183,7 +187,7 @@ def _days_sql(created_sql: str) -> str:
     selects = [f"SELECT day, source, 'all', '', {sums} FROM u GROUP BY day, source"]
     selects += [f"SELECT day, source, '{k}', {k}, {sums} FROM u GROUP BY day, source, {k}" for k in KINDS]
     return (
-        f"INSERT INTO {_table(RollupDay)} (day, source, kind, value, {columns})"
+        f"INSERT INTO {quoted_table(RollupDay)} (day, source, kind, value, {columns})"
         f" WITH c (day, source, team, owner, country) AS ({created_sql}), {union} {' UNION ALL '.join(selects)}"
     )
 
@@ -198,7 +202,7 @@ def _repeats_sql() -> str:
             f" (SELECT lead_id FROM rollup_facts WHERE {condition} GROUP BY lead_id HAVING COUNT(*) > 1)"
         )
     return (
-        f"INSERT INTO {_table(RollupRepeat)} (measure, day, prev_day, next_day, reached_sal, reached_sql,"
+        f"INSERT INTO {quoted_table(RollupRepeat)} (measure, day, prev_day, next_day, reached_sal, reached_sql,"
         " source, team, owner, country)"
         " SELECT measure, day, prev_day, next_day, m_sal = 1, m_sql = 1, source, team, owner, country FROM ("
         " SELECT measure, day, m_sal, m_sql, source, team, owner, country,"
@@ -209,7 +213,7 @@ def _repeats_sql() -> str:
 
 
 def _exits_sql() -> str:
-    exits = f"to_stage IN ({_stages(selectors.REJECTION_STAGES)})"
+    exits = f"to_stage IN ({_stages(REJECTION_STAGES)})"
     selects = [
         f"SELECT day, source, 'all', '', reason, from_stage, to_stage, COUNT(*) FROM rollup_facts"
         f" WHERE {exits} GROUP BY day, source, reason, from_stage, to_stage"
@@ -220,7 +224,7 @@ def _exits_sql() -> str:
         for k in KINDS
     ]
     return (
-        f"INSERT INTO {_table(RollupExit)} (day, source, kind, value, reason, from_stage, to_stage, n)"
+        f"INSERT INTO {quoted_table(RollupExit)} (day, source, kind, value, reason, from_stage, to_stage, n)"
         f" {' UNION ALL '.join(selects)}"
     )
 
@@ -286,7 +290,7 @@ class Plan:
         return self.labels.setdefault(kind, {}).get(raw)
 
 
-def plan(filters: selectors.ReportFilters, fields: list[str]) -> Plan | None:
+def plan(filters: ReportFilters, fields: list[str]) -> Plan | None:
     """The rollup reading for these filters and group fields (lead fields of GROUP_FIELDS), or
     None when the report should run live: the rollup is off, missing, too old, in another time
     zone, or the filters and groupings name two of team, owner and country."""
@@ -339,8 +343,9 @@ def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_count
     where, params = plan_.where(date_from, date_to)
     select = "".join(f"{c}, " for c in day_cols)
     group = f" GROUP BY {', '.join(day_cols)}" if day_cols else ""
-    days = _fetch(
-        f"SELECT {select}{', '.join(f'SUM({c})' for c in day_counts)} FROM {_table(RollupDay)} WHERE {where}{group}",
+    days = fetch(
+        f"SELECT {select}{', '.join(f'SUM({c})' for c in day_counts)} FROM {quoted_table(RollupDay)}"
+        f" WHERE {where}{group}",
         params,
     )
     result: dict[tuple, tuple] = {}
@@ -350,8 +355,8 @@ def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_count
     if measures:
         rwhere, rparams = plan_.repeat_where(measures, date_from, date_to)
         rselect = "".join(f"{c}, " for c in rep_cols)
-        rows = _fetch(
-            f"SELECT {rselect}measure, {', '.join(repeat_counts)} FROM {_table(RollupRepeat)}"
+        rows = fetch(
+            f"SELECT {rselect}measure, {', '.join(repeat_counts)} FROM {quoted_table(RollupRepeat)}"
             f" WHERE {rwhere} AND prev_day >= %s GROUP BY {rselect}measure",
             [*rparams, date_from],
         )
@@ -382,8 +387,9 @@ def funnel_counts(plan_: Plan, group: str | None, date_from: dt.date, date_to: d
 
 
 def cohort_counts(plan_: Plan, keys: list[str], date_from: dt.date, date_to: dt.date) -> list[dict]:
-    """The rows of `selectors._cohort_counts` from the rollup: the MQL cohort of the range and how
-    many of it reached SAL and SQL, per group of `keys`."""
+    """The cohort rows the live efficiency and sources reports count (`selectors`), from the
+    rollup: the MQL cohort of the range and how many of it reached SAL and SQL, per group of
+    `keys`."""
     groups = _grouped(
         plan_, keys, ["mql_entries", "mql_entries_sal", "mql_entries_sql"],
         ["COUNT(*)", _sum_flag("reached_sal"), _sum_flag("reached_sql")],
@@ -409,8 +415,8 @@ def _sum_flag(column: str) -> str:
 
 def mql_entries_by_day(plan_: Plan, date_from: dt.date, date_to: dt.date) -> dict[dt.date, int]:
     where, params = plan_.where(date_from, date_to)
-    rows = _fetch(f"SELECT day, SUM(mql_entries) FROM {_table(RollupDay)} WHERE {where} GROUP BY day", params)
-    return {_as_date(day): int(n) for day, n in rows if n}
+    rows = fetch(f"SELECT day, SUM(mql_entries) FROM {quoted_table(RollupDay)} WHERE {where} GROUP BY day", params)
+    return {as_date(day): int(n) for day, n in rows if n}
 
 
 def mql_entries_by_group(plan_: Plan, group: str, date_from: dt.date, date_to: dt.date) -> dict[Any, int]:
@@ -423,8 +429,8 @@ def exits(plan_: Plan, group: str | None, date_from: dt.date, date_to: dt.date) 
     left and stage entered, as the live report orders them."""
     where, params = plan_.where(date_from, date_to)
     column = f"{plan_.day_column(group)}, " if group else ""
-    rows = _fetch(
-        f"SELECT {column}reason, from_stage, to_stage, SUM(n) AS count FROM {_table(RollupExit)} WHERE {where}"
+    rows = fetch(
+        f"SELECT {column}reason, from_stage, to_stage, SUM(n) AS count FROM {quoted_table(RollupExit)} WHERE {where}"
         f" GROUP BY {column}reason, from_stage, to_stage ORDER BY count DESC, reason, from_stage, to_stage",
         params,
     )
@@ -440,8 +446,8 @@ def repeat_recycles(plan_: Plan, group: str | None, date_from: dt.date, date_to:
     a lead's last before the end, in the range."""
     where, params = plan_.repeat_where([Stage.RECYCLED], date_from, date_to)
     column = f"{plan_.repeat_column(group)}, " if group else ""
-    rows = _fetch(
-        f"SELECT {column}COUNT(*) FROM {_table(RollupRepeat)} WHERE {where}"
+    rows = fetch(
+        f"SELECT {column}COUNT(*) FROM {quoted_table(RollupRepeat)} WHERE {where}"
         f" AND (next_day IS NULL OR next_day > %s){f' GROUP BY {column[:-2]}' if group else ''}",
         [*params, date_to],
     )
@@ -460,7 +466,7 @@ def span_bins(plan_: Plan, measure: str, sla_hours: float | None) -> dict[str, A
 
 def distributions(plan_: Plan, cuts: dict[str, tuple[dict[str, Any], float | None]], group: str | None,
                   date_from: dt.date, date_to: dt.date) -> dict[str, dict]:
-    """`selectors._distribution` of the spans starting in the range, for each measure of `cuts`
+    """`spans.distribution` of the spans starting in the range, for each measure of `cuts`
     (measure: (its bins from `span_bins`, SLA hours)), read from the bins (`rollup_spans`)."""
     results = rollup_spans.distributions(cuts, FIELD_KIND[group] if group else None, date_from, date_to)
     # Reps by id, named as the live report names them ("" for none or a deleted user).
@@ -482,15 +488,15 @@ distributions.cheap = True  # a few milliseconds: no thread of its own
 
 def distribution(plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *,
                  sla_hours: float | None) -> dict:
-    """`selectors._distribution` of the spans starting in the range, by sorting the range's spans
+    """`spans.distribution` of the spans starting in the range, by sorting the range's spans
     from RollupSpan (a filtered report, or bins cut at another SLA)."""
     where, params = plan_.span_where(measure, date_from, date_to)
     group_column = f", {plan_.repeat_column(group)} AS group_key" if group else ""
     spans = (
         f"WITH h AS {'MATERIALIZED' if connection.vendor == 'postgresql' else ''}"
-        f" (SELECT x, week AS week_key, owner_key{group_column} FROM {_table(RollupSpan)} WHERE {where})"
+        f" (SELECT x, week AS week_key, owner_key{group_column} FROM {quoted_table(RollupSpan)} WHERE {where})"
     )
-    return _group_labels(plan_, group, selectors._slices(spans, params, sla_hours=sla_hours, group=bool(group)))
+    return _group_labels(plan_, group, slices(spans, params, sla_hours=sla_hours, group=bool(group)))
 
 
 def _group_labels(plan_: Plan, group: str | None, result: dict) -> dict:
@@ -499,6 +505,6 @@ def _group_labels(plan_: Plan, group: str | None, result: dict) -> dict:
         return result
     _fill_labels(plan_, {k for (kind, k) in result if kind == "group"})
     return {
-        (kind, selectors._key(plan_.label(group, k)) if kind == "group" else k): stats
+        (kind, group_key(plan_.label(group, k)) if kind == "group" else k): stats
         for (kind, k), stats in result.items()
     }

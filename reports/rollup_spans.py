@@ -1,7 +1,7 @@
 """Velocity's spans in the report rollup, and their percentiles without sorting a whole range.
 
 The build (`build`, part of `rollup.build`'s transaction) measures every span velocity reports
-as the live report does (`selectors._span_sql`) into `RollupSpan`, and cuts each measure's
+as the live report does (`spans.span_sql`) into `RollupSpan`, and cuts each measure's
 lengths into about `BINS` bins holding as many spans each (bin i: lengths in (upper[i-1],
 upper[i]]; a length many spans share gets a bin of its own, and the SLA's hours are a bound).
 `RollupSpanPeriod` then counts the spans started up to the end of each half-week (Wednesday,
@@ -30,13 +30,14 @@ import itertools
 import math
 from typing import Any
 
-from django.db import connection
 from django.db.models import Max, Min
 
 from leads.models import StageTransition
 
-from . import selectors
+from .filters import ReportFilters, bounds
 from .models import ReportRollup, RollupSpan, RollupSpanPeriod
+from .spans import span_sql, velocity_clocks, velocity_spans
+from .sql import as_date, fetch, on_postgresql, quoted_table
 
 BINS = 128
 # The groupings `RollupSpanPeriod` keeps: overall, by rep after the start, by lead dimension.
@@ -46,24 +47,16 @@ HALF = dt.timedelta(days=3)  # Monday to Thursday: where a week's second half st
 DAY = dt.timedelta(days=1)
 
 
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
 def _groupings(kinds) -> list[tuple[str, str, str]]:
     """(kind literal, its value's SQL, GROUP BY columns) over `RollupSpan` columns: by rep after
     the start (its id as text, "" for none) and by each lead dimension of `kinds`."""
-    text = "text" if selectors._pg() else "TEXT"
+    text = "text" if on_postgresql() else "TEXT"
     rep = ("'rep'", f"COALESCE(CAST(owner_key AS {text}), '')", ", owner_key")
     return [rep, *((f"'{kind}'", kind, f", {kind}") for kind in kinds)]
 
 
 def _monday(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
-
-
-def _as_date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 # --- Building -----------------------------------------------------------------------------------
@@ -82,15 +75,15 @@ def build(cursor, dims_sql) -> dict[str, Any]:
     if moments["first"] is None:
         cursor.execute("DROP TABLE rollup_spans")
         return {}
-    start, end = selectors._bounds(
+    start, end = bounds(
         moments["first"].date() - DAY, moments["last"].date() + DAY
     )
-    clocks = selectors.velocity_clocks()
+    clocks = velocity_clocks()
     keys = {f"l_{kind}": kind for kind in GROUP_KINDS}
     # The week's Monday as a date (SQLite's truncation gives a date and time as text).
-    week = "week_key" if selectors._pg() else "date(week_key)"
-    for name, span in selectors.velocity_spans(selectors.ReportFilters(), start, end).items():
-        ctes, spans, params = selectors._span_sql(span, clock=clocks[name], keys=keys, day_key=True)
+    week = "week_key" if on_postgresql() else "date(week_key)"
+    for name, span in velocity_spans(ReportFilters(), start, end).items():
+        ctes, spans, params = span_sql(span, clock=clocks[name], keys=keys, day_key=True)
         cursor.execute(
             "INSERT INTO rollup_spans (measure, x, week, day, owner_key, source, team, owner, country)"
             f" WITH {ctes} SELECT '{name}', x, {week}, day_key, owner_key, {dims_sql('l_')} FROM ({spans}) s",
@@ -103,7 +96,7 @@ def build(cursor, dims_sql) -> dict[str, Any]:
     cases = " ".join(f"WHEN '{name}' THEN {sql}" for name, (sql, _) in bin_sql.items())
     case_params = [p for _, params in bin_sql.values() for p in params]
     cursor.execute(
-        f"INSERT INTO {_table(RollupSpan)} (measure, x, week, day, owner_key, source, team, owner, country, bin)"
+        f"INSERT INTO {quoted_table(RollupSpan)} (measure, x, week, day, owner_key, source, team, owner, country, bin)"
         " SELECT measure, x, week, day, owner_key, source, team, owner, country,"
         f" CASE WHEN x IS NULL THEN NULL ELSE CASE measure {cases} END END"
         " FROM rollup_spans s ORDER BY measure, day",
@@ -111,19 +104,20 @@ def build(cursor, dims_sql) -> dict[str, Any]:
     )
     cursor.execute("SELECT MIN(week), MAX(week), COUNT(*) FROM rollup_spans")
     first_week, last_week, count = cursor.fetchone()
-    last_period = None if last_week is None else _as_date(last_week) + HALF
+    last_period = None if last_week is None else as_date(last_week) + HALF
     cursor.execute("DROP TABLE rollup_spans")
     if first_week is None:
         return {}
     cursor.execute(
-        f"SELECT measure, bin, MIN(x), MAX(x) FROM {_table(RollupSpan)} WHERE bin IS NOT NULL GROUP BY measure, bin"
+        f"SELECT measure, bin, MIN(x), MAX(x) FROM {quoted_table(RollupSpan)} WHERE bin IS NOT NULL"
+        " GROUP BY measure, bin"
     )
     for measure, bin_, low, high in cursor.fetchall():
         bins[measure]["low"][bin_] = low
         bins[measure]["high"][bin_] = high
     # Every count fits the digits of the number of spans.
     width = len(str(count))
-    _build_periods(cursor, bins, _as_date(first_week), last_period, width)
+    _build_periods(cursor, bins, as_date(first_week), last_period, width)
     bins["last_period"] = last_period.isoformat()
     bins["width"] = width
     return bins
@@ -170,7 +164,7 @@ def _bin_sql(bins: dict[str, Any]) -> dict[str, tuple[str, list]]:
         bounds = cut["upper"]
         if not bounds:
             result[name] = ("0", [])
-        elif selectors._pg():
+        elif on_postgresql():
             # width_bucket counts the bounds at or below its operand: negated, those at or above x.
             result[name] = (f"{len(bounds)} - width_bucket(-x, CAST(%s AS double precision[]))",
                             [sorted(-b for b in bounds)])
@@ -197,11 +191,11 @@ def _build_periods(cursor, bins: dict[str, Any], first: dt.date, last: dt.date, 
         [[name, b] for name, cut in bins.items() for b in range(len(cut["upper"]) + 1)],
     )
     # A span's half-week: its week's Monday, or the Thursday from Thursday on.
-    if selectors._pg():
+    if on_postgresql():
         period = "week + CASE WHEN day - week >= 3 THEN 3 ELSE 0 END"
     else:
         period = "CASE WHEN julianday(day) - julianday(week) >= 3 THEN date(week, '+3 days') ELSE week END"
-    span = _table(RollupSpan)
+    span = quoted_table(RollupSpan)
     groupings = [("'all'", "''", ""), *_groupings(GROUP_KINDS)]
     cells = " UNION ALL ".join(
         f"SELECT measure, {kind} AS kind, {value} AS value, period, bin, COUNT(*) AS n"
@@ -219,7 +213,7 @@ def _build_periods(cursor, bins: dict[str, Any], first: dt.date, last: dt.date, 
         " GROUP BY measure, kind, value) f"
         " JOIN rollup_span_periods p ON p.period >= f.first JOIN rollup_span_bins b ON b.measure = f.measure"
     )
-    if selectors._pg():
+    if on_postgresql():
         cursor.execute("ANALYZE rollup_span_cells, rollup_span_grid")
         joined = f"string_agg(lpad(CAST(upto AS text), {int(width)}, '0'), '' ORDER BY bin)"
         ordered = "upto"
@@ -228,7 +222,7 @@ def _build_periods(cursor, bins: dict[str, Any], first: dt.date, last: dt.date, 
         joined = "group_concat(printf('%0" + str(int(width)) + "d', upto), '')"
         ordered = "(SELECT * FROM upto ORDER BY measure, kind, value, period, bin)"
     cursor.execute(
-        f"INSERT INTO {_table(RollupSpanPeriod)} (measure, kind, value, period, counts)"
+        f"INSERT INTO {quoted_table(RollupSpanPeriod)} (measure, kind, value, period, counts)"
         " WITH running AS (SELECT g.measure, g.kind, g.value, g.period, g.bin, SUM(COALESCE(c.n, 0)) OVER"
         " (PARTITION BY g.measure, g.kind, g.value, g.bin ORDER BY g.period ROWS UNBOUNDED PRECEDING) AS total"
         " FROM rollup_span_grid g LEFT JOIN rollup_span_cells c ON c.measure = g.measure AND c.kind = g.kind"
@@ -263,7 +257,7 @@ def bins_for(measure: str, sla_hours: float | None, built_at: dt.datetime | None
         if len(_CUTS) > 30:
             _CUTS.clear()
         _CUTS[key] = None if not row or not all(row) else {
-            **row[0], "last_period": _as_date(row[1]), "width": row[2],
+            **row[0], "last_period": as_date(row[1]), "width": row[2],
         }
     cut = _CUTS[key]
     if cut is None or cut["unmeasured"] or cut["sla"] != sla_hours:
@@ -313,7 +307,7 @@ class _Upto:
 
 def distributions(cuts: dict[str, tuple[dict[str, Any], float | None]], group_kind: str | None,
                   date_from: dt.date, date_to: dt.date) -> dict[str, dict]:
-    """`selectors._slices` of the unfiltered spans starting in [date_from, date_to] of each measure
+    """`spans.slices` of the unfiltered spans starting in [date_from, date_to] of each measure
     in `cuts` (measure: (bins, SLA hours)), grouped by `group_kind` (a lead dimension) too, from
     the bins, in three queries whatever the measures: {measure: {(slice, key): (count, median,
     p90, share)}}, the rep slice keyed by user id (text, "" for none), the group slice by value."""
@@ -396,17 +390,17 @@ def _cumulative(measures: list[str], kinds: list[str], periods: list[dt.date], f
                 last_needed: dt.date, last: dt.date) -> dict[tuple, str]:
     """The `RollupSpanPeriod` rows a range needs: the half-weeks from `first` to `last_needed`
     (overall: its weeks), and those its start and end need (each group)."""
-    table = _table(RollupSpanPeriod)
+    table = quoted_table(RollupSpanPeriod)
     periods = sorted({min(p, last) for p in periods})
     in_measures = ", ".join("%s" for _ in measures)
-    rows = _fetch(
+    rows = fetch(
         f"SELECT measure, kind, value, period, counts FROM {table} WHERE measure IN ({in_measures})"
         f" AND kind = 'all' AND period >= %s AND period <= %s"
         f" UNION ALL SELECT measure, kind, value, period, counts FROM {table} WHERE measure IN ({in_measures})"
         f" AND kind IN ({', '.join('%s' for _ in kinds)}) AND period IN ({', '.join('%s' for _ in periods)})",
         [*measures, min(first, last), min(last_needed, last), *measures, *kinds, *periods],
     )
-    return {(measure, kind, value, _as_date(period)): counts for measure, kind, value, period, counts in rows}
+    return {(measure, kind, value, as_date(period)): counts for measure, kind, value, period, counts in rows}
 
 
 def _edges(measures: list[str], group_kind: str | None, edges: list[tuple[dt.date, dt.date] | None]) -> dict:
@@ -418,7 +412,7 @@ def _edges(measures: list[str], group_kind: str | None, edges: list[tuple[dt.dat
     for side, edge in enumerate(edges):
         if edge is not None:
             parts.append(
-                f"SELECT measure, {side} AS side, bin, owner_key{column} FROM {_table(RollupSpan)}"
+                f"SELECT measure, {side} AS side, bin, owner_key{column} FROM {quoted_table(RollupSpan)}"
                 f" WHERE measure IN ({in_measures}) AND day >= %s AND day <= %s"
             )
             params += [*measures, *edge]
@@ -432,7 +426,7 @@ def _edges(measures: list[str], group_kind: str | None, edges: list[tuple[dt.dat
         for kind, value, group in groupings
     )
     result: dict[tuple, dict[int, int]] = {}
-    for measure, side, kind, value, bin_, n in _fetch(selects, params * len(groupings)):
+    for measure, side, kind, value, bin_, n in fetch(selects, params * len(groupings)):
         result.setdefault((measure, side, kind, value), {})[bin_] = n
         if kind == "rep":  # every span has one rep or none: overall is the reps' sum
             overall = result.setdefault((measure, side, "all", ""), {})
@@ -443,7 +437,7 @@ def _edges(measures: list[str], group_kind: str | None, edges: list[tuple[dt.dat
 def _ranks(n: int, p: float, pg: bool) -> tuple[int, float]:
     """The zero-based rank and the fraction towards the next one at which the backend's
     percentile interpolates: PostgreSQL's percentile_cont, or its SQLite equivalent
-    (`selectors._interpolated_sql`), float operation for float operation."""
+    (`sql.interpolated_percentile_sql`), float operation for float operation."""
     if pg:
         position = p * (n - 1)
         first = math.floor(position)
@@ -471,7 +465,7 @@ def _plan(measure: str, groups: list, cut: dict[str, Any], sla_hours: float | No
     last day, rank in bin), with how many consecutive ranks from there."""
     size = len(cut["upper"]) + 1
     low, high = cut["low"], cut["high"]
-    pg = selectors._pg()
+    pg = on_postgresql()
     sla_bin = cut["upper"].index(float(sla_hours)) if sla_hours is not None else None
     wanted: dict[tuple, int] = {}
     plans = []
@@ -524,7 +518,7 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
     of a bin, group and days: one query, sorting each target's bin (an index range) only."""
     if not wanted:
         return {}
-    span = _table(RollupSpan)
+    span = quoted_table(RollupSpan)
     conditions = {
         "total": "", "week": "",
         "owner": " AND s.owner_key = t.k", "owner_none": " AND s.owner_key IS NULL",
@@ -541,7 +535,7 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
         buckets.setdefault(kind, []).append((i, measure, b, first_day, last_day, rank, rank + wanted[target], k))
     # Numbers and dates written out (ours, typed here): a thousand parameters cost more to pass
     # than the query takes. A group's value, the lead's, goes as a parameter.
-    date = "DATE '{}'" if selectors._pg() else "'{}'"
+    date = "DATE '{}'" if on_postgresql() else "'{}'"
     ctes, selects, params = [], [], []
     for n, rows in enumerate(buckets.values()):
         values = []
@@ -557,7 +551,7 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
         ctes.append(f"t{n} (i, m, b, lo, hi, r, r_end, k) AS (VALUES {', '.join(values)})")
     for n, kind in enumerate(buckets):
         where = f"s.measure = t.m AND s.bin = t.b AND s.day >= t.lo AND s.day <= t.hi{conditions[kind]}"
-        if selectors._pg():
+        if on_postgresql():
             # Each target's bin sorted on its own, only as far as its ranks (a top-N sort).
             selects.append(
                 f"SELECT t.i, s.x FROM t{n} t CROSS JOIN LATERAL (SELECT x FROM {span} s WHERE {where}"
@@ -569,7 +563,7 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
                 f" AS rn FROM t{n} t JOIN {span} s ON {where}) q{n} WHERE rn > r AND rn <= r_end"
             )
     found: dict[int, list[float]] = {}
-    for i, x in _fetch(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params):
+    for i, x in fetch(f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", params):
         found.setdefault(i, []).append(x)
     result = {}
     for i, xs in found.items():
@@ -577,9 +571,3 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
         for step, x in enumerate(sorted(xs)):  # the values at consecutive ranks, in order
             result[(*place, rank + step)] = x
     return result
-
-
-def _fetch(sql: str, params: list) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()

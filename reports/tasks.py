@@ -15,7 +15,7 @@ from django.utils import timezone
 from leads import permissions
 from leads.models import Team
 
-from . import selectors
+from . import rollup, selectors
 from .models import SummaryDelivery
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,6 @@ def send_weekly_summary(today: str | None = None) -> int:
 def build_report_rollup() -> dict:
     """Rebuild the report rollup (beat, every five minutes). Safe twice or in two workers at once:
     the second finds the first's lock and returns without building."""
-    from . import rollup
-
     state = rollup.build()
     if state is None:
         return {"built": False}

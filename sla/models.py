@@ -150,3 +150,71 @@ class SlaBreach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} {self.clock} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+# --- Business-day tables (sla/business_days.py writes them; reports do business-hours SQL on them) ---
+# They began in the reports app: `db_table` keeps their tables, so moving them changed no schema.
+
+
+class BusinessDay(models.Model):
+    """One working interval of a business calendar, in seconds since the Unix epoch (UTC).
+
+    `seconds_before` is the working time of the calendar before this interval starts, so the
+    business time between two moments is a difference of two indexed look-ups in SQL instead of
+    a walk over days in Python. Rebuilt whenever the calendar's definition changes (signature).
+    """
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="+")
+    signature = models.CharField(max_length=64)
+    day = models.DateField()
+    start_epoch = models.FloatField()
+    end_epoch = models.FloatField()
+    seconds_before = models.FloatField()
+
+    class Meta:
+        db_table = "reports_businessday"
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "day"], name="unique_business_day"),
+        ]
+        indexes = [
+            models.Index(fields=["calendar", "start_epoch"], name="business_day_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"calendar {self.calendar_id}: {self.day}"
+
+
+class BusinessUtcDay(models.Model):
+    """One UTC day of a business calendar and the `BusinessDay` intervals that matter in it.
+
+    `number` is a moment's epoch seconds // 86,400. `anchor_*` copies the interval in force when
+    the day begins (the latest one starting at or before midnight UTC), `next_*` and `later_*`
+    the ones starting inside it, in order, if any: never more than two, as working days start at
+    least 23 hours apart. The reports find a moment's interval by equality on the day number (one
+    hash join for a whole report instead of one index probe per moment) and then do the same
+    arithmetic. Rebuilt with the `BusinessDay` rows.
+    """
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="+")
+    signature = models.CharField(max_length=64)
+    number = models.IntegerField()
+    anchor_start = models.FloatField(null=True)
+    anchor_end = models.FloatField(null=True)
+    anchor_before = models.FloatField(null=True)
+    next_start = models.FloatField(null=True)
+    next_end = models.FloatField(null=True)
+    next_before = models.FloatField(null=True)
+    later_start = models.FloatField(null=True)
+    later_end = models.FloatField(null=True)
+    later_before = models.FloatField(null=True)
+
+    class Meta:
+        db_table = "reports_businessutcday"
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "number"], name="unique_business_utc_day"),
+        ]
+        # "Is this calendar's table current?" answered from the index alone.
+        indexes = [models.Index(fields=["calendar", "signature"], name="business_utc_day_sig_idx")]
+
+    def __str__(self) -> str:
+        return f"calendar {self.calendar_id}: UTC day {self.number}"

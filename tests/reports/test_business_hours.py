@@ -8,14 +8,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from leads.models import Stage
 from reports import selectors
-from reports.models import BusinessDay, BusinessUtcDay
 from reports.selectors import ReportFilters
-from sla.models import BusinessCalendar, SlaPolicy
+from sla.business_days import ensure_business_days
+from sla.models import BusinessCalendar, BusinessDay, BusinessUtcDay, SlaPolicy
 from tests.factories import LeadFactory
 from tests.reports.conftest import move
 
@@ -88,13 +86,6 @@ def test_business_hours_follow_an_edited_calendar(auckland):
     assert len(signatures) == 1
 
 
-def test_unchanged_calendar_is_checked_with_one_query(auckland):
-    selectors.ensure_business_days(auckland)
-    with CaptureQueriesContext(connection) as ctx:
-        selectors.ensure_business_days(auckland)
-    assert len(ctx.captured_queries) == 1
-
-
 def test_a_decision_at_the_moment_of_the_mql_entry_takes_no_time(auckland):
     moment = utc(2026, 9, 16, 22, 0)
     lead = LeadFactory(source="instant")
@@ -118,7 +109,7 @@ def test_two_working_days_starting_in_one_utc_day(db):
     SlaPolicy.objects.create(
         name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16
     )
-    selectors.ensure_business_days(calendar)
+    ensure_business_days(calendar)
     day = BusinessUtcDay.objects.get(calendar=calendar, number=int(utc(2026, 3, 29).timestamp() // 86_400))
     starts = (utc(2026, 3, 29, 0, 30).timestamp(), utc(2026, 3, 29, 23, 30).timestamp())
     assert (day.next_start, day.later_start) == starts
