@@ -30,6 +30,14 @@ from django.utils import timezone
 BATCH_SIZE = 5000
 
 
+def concrete_field(model: type[models.Model], name: str) -> models.Field:
+    """`model._meta.get_field(name)` for a field with a column (get_field also finds reverse
+    relations, which the functions here cannot take)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
 def insert_objects(
     model: type[models.Model],
     objs: Sequence[models.Model],
