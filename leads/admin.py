@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection
@@ -76,11 +77,11 @@ class EstimatedCountPaginator(Paginator):
 
     @property
     def count(self) -> int:  # type: ignore[override]
-        query = getattr(self.object_list, "query", None)
-        if connection.vendor == "postgresql" and query is not None and not query.where:
+        object_list = self.object_list  # the change list's QuerySet
+        if connection.vendor == "postgresql" and isinstance(object_list, QuerySet) and not object_list.query.where:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
-                               [self.object_list.model._meta.db_table])
+                               [object_list.model._meta.db_table])
                 row = cursor.fetchone()
             if row and row[0] > 10_000:
                 return int(row[0])
@@ -164,8 +165,8 @@ def _note_action(
         "count": queryset.count(),
         "action": action,
         "opts": modeladmin.model._meta,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
     }
     return TemplateResponse(request, "admin/leads/lead/action_note.html", context)

@@ -156,8 +156,9 @@ class LeadViewSet(
             raise service_error(exc) from exc
         return Response(self.get_serializer(lead).data, status=status.HTTP_201_CREATED)
 
-    def perform_update(self, serializer: LeadSerializer) -> None:
+    def perform_update(self, serializer: serializers.BaseSerializer[Lead]) -> None:
         # The response is the serializer's representation of the lead as the service left it.
+        assert serializer.instance is not None  # update() built the serializer on get_object()
         serializer.instance = update_lead(serializer.instance, changes=serializer.validated_data)
 
     @extend_schema(
@@ -376,7 +377,7 @@ class ImportView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
-        data = request.data if hasattr(request.data, "get") else {}
+        data = request.data if isinstance(request.data, dict) else {}
         if "csv" in data and isinstance(data["csv"], (bytes, str)):
             raw = data["csv"]
             source: Any = io.StringIO(raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw)

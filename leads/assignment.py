@@ -45,13 +45,14 @@ def assign_round_robin(
         # Serialise this team's assignments until the caller's transaction commits.
         Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True).first()
     for _attempt in range(MAX_CLAIM_ATTEMPTS):
-        candidates = (
-            TeamMembership.objects.filter(team=team, is_away=False, user__is_active=True)
-            .exclude(user_id=exclude_user_id)
-            .select_related("user")
+        candidates = TeamMembership.objects.filter(team=team, is_away=False, user__is_active=True)
+        if exclude_user_id is not None:  # `user_id` is never NULL: excluding None excluded no one
+            candidates = candidates.exclude(user_id=exclude_user_id)
+        membership = (
+            candidates.select_related("user")
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+            .first()
         )
-        membership = candidates.first()
         if membership is None:
             return team, None, {
                 "method": "round_robin",

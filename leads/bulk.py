@@ -32,6 +32,14 @@ from django.utils import timezone
 BATCH_SIZE = 5000
 
 
+def concrete_field(model: type[models.Model], name: str) -> models.Field:
+    """`model._meta.get_field(name)` for a field with a column (get_field also finds reverse
+    relations, which the functions here cannot take)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
 def insert_objects(
     model: type[models.Model],
     objs: Sequence[models.Model],
@@ -46,7 +54,7 @@ def insert_objects(
     if not objs:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
+        model._default_manager.bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
         return
     meta = model._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
@@ -83,13 +91,13 @@ def insert_columns(
     inserted, in their order. With `ignore_conflicts`, rows that would break a unique
     constraint are skipped (and not returned)."""
     quote = connection.ops.quote_name
-    names = ", ".join(quote(f.column) for f in fields)
+    names = ", ".join(quote(_column(f)) for f in fields)
     arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
     if returning is not None:
-        sql += f" RETURNING {quote(returning.column)}"
+        sql += f" RETURNING {quote(_column(returning))}"
     params = [_array_param(field, values) for field, values in zip(fields, columns)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -115,14 +123,14 @@ def insert_rows(
     if connection.vendor == "postgresql":
         pks: list[Any] = []
         for start in range(0, len(rows), BATCH_SIZE):
-            columns = list(zip(*rows[start : start + BATCH_SIZE]))
+            columns: list[Sequence[Any]] = list(zip(*rows[start : start + BATCH_SIZE]))
             size = len(columns[0])
             columns.extend([value] * size for value in fill)
             pks.extend(insert_columns(model, [*fields, *rest], columns, returning=meta.pk))
         return pks
     names = [field.attname for field in (*fields, *rest)]
     objs = [model(**dict(zip(names, (*row, *fill)))) for row in rows]
-    model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
+    model._default_manager.bulk_create(objs, batch_size=BATCH_SIZE)
     return [obj.pk for obj in objs]
 
 
@@ -145,16 +153,16 @@ def update_rows(
             for field, value in zip(fields, values):
                 setattr(obj, field.attname, value)
             objs.append(obj)
-        model.objects.bulk_update(objs, [field.name for field in fields], batch_size=batch_size)
+        model._default_manager.bulk_update(objs, [field.name for field in fields], batch_size=batch_size)
         return
     quote = connection.ops.quote_name
     all_fields = [meta.pk, *fields]
     arrays = ", ".join(f"%s::{_array_type(field)}" for field in all_fields)
-    names = ", ".join(quote(field.column) for field in all_fields)
-    sets = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in fields)
+    names = ", ".join(quote(_column(field)) for field in all_fields)
+    sets = ", ".join(f"{quote(_column(field))} = v.{quote(_column(field))}" for field in fields)
     sql = (
         f"UPDATE {quote(meta.db_table)} AS t SET {sets} FROM unnest({arrays}) AS v({names}) "
-        f"WHERE t.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}"
+        f"WHERE t.{quote(_column(meta.pk))} = v.{quote(_column(meta.pk))}"
     )
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch_size):
@@ -175,7 +183,7 @@ def any_of(field: models.Field, values: Iterable[Any]) -> Q:
     if connection.vendor != "postgresql":
         return Q(**{f"{field.name}__in": values})
     quote = connection.ops.quote_name
-    column = f"{quote(field.model._meta.db_table)}.{quote(field.column)}"
+    column = f"{quote(field.model._meta.db_table)}.{quote(_column(field))}"
     array = _array_type(field)
     condition = RawSQL(f"{column} = ANY((SELECT %s::{array})::{array})", [_array_param(field, values)],
                        output_field=models.BooleanField())
@@ -187,7 +195,16 @@ def _array_type(field: models.Field) -> str:
     would silently cut a longer value, where the INSERT itself refuses it."""
     if isinstance(field, models.JSONField):
         return "jsonb[]"
-    return re.sub(r"\(.*?\)", "", field.db_type(connection)).strip() + "[]"
+    db_type = field.db_type(connection)
+    assert db_type is not None  # None only for a field without a column (many-to-many)
+    return re.sub(r"\(.*?\)", "", db_type).strip() + "[]"
+
+
+def _column(field: models.Field) -> str:
+    """`field.column`, which is None only for a field without a column (many-to-many); the
+    fields here are concrete."""
+    assert field.column is not None
+    return field.column
 
 
 def _array_param(field: models.Field, values: Sequence[Any]) -> str | list[Any]:

@@ -47,7 +47,9 @@ class InboxFilterForm(forms.Form):
 
     def __init__(self, *args: Any, sources: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["source"].choices = [("", "All sources")] + [(s, s) for s in sources]
+        source = self.fields["source"]
+        assert isinstance(source, forms.ChoiceField)  # declared above
+        source.choices = [("", "All sources")] + [(s, s) for s in sources]
 
 
 class RejectForm(forms.Form):
@@ -113,10 +115,17 @@ class CloseForm(forms.Form):
     note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
 
 
+class RepChoiceField(forms.ModelChoiceField):
+    """A rep shown by full name and username."""
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.get_full_name() or obj.username} ({obj.username})"
+
+
 class ReassignForm(forms.Form):
     """A manager's choice of new owner among the reps of the lead's team; empty = round-robin."""
 
-    owner = forms.ModelChoiceField(
+    owner = RepChoiceField(
         queryset=get_user_model().objects.none(),
         required=False,
         empty_label="Next rep in the rotation (round-robin)",
@@ -128,11 +137,10 @@ class ReassignForm(forms.Form):
         members = TeamMembership.objects.filter(user__is_active=True)
         if team_id is not None:
             members = members.filter(team_id=team_id)
-        self.fields["owner"].queryset = (
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ModelChoiceField)  # declared above
+        owner.queryset = (
             get_user_model().objects.filter(pk__in=members.values("user_id")).order_by("username")
-        )
-        self.fields["owner"].label_from_instance = lambda user: (
-            f"{user.get_full_name() or user.username} ({user.username})"
         )
 
 

@@ -29,6 +29,7 @@ KEEP_FOR = dt.timedelta(hours=24)
 
 def _body_hash(request: Request) -> str:
     raw = request._request.body
+    assert request.method is not None  # Django sets the method of every request it dispatches
     return hashlib.sha256(request.method.encode() + request.path.encode() + b"\0" + raw).hexdigest()
 
 
@@ -63,22 +64,26 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
                 status_code=400, fields={"Idempotency-Key": ["Too long."]},
             )
         body_hash = _body_hash(request)
+        user, method = request.user, request.method
+        # Idempotent views sit behind RoleActionPermission, which refuses anonymous callers before
+        # the handler runs; Django sets the method of every request it dispatches.
+        assert user.is_authenticated and method is not None
         since = timezone.now() - KEEP_FOR
         existing = IdempotencyKey.objects.filter(
-            user=request.user, key=key, created_at__gte=since
+            user=user, key=key, created_at__gte=since
         ).first()
         if existing is not None:
             return _replay(existing, body_hash)
         # An expired key may be reused.
-        IdempotencyKey.objects.filter(user=request.user, key=key, created_at__lt=since).delete()
+        IdempotencyKey.objects.filter(user=user, key=key, created_at__lt=since).delete()
         try:
             with transaction.atomic():
                 row = IdempotencyKey.objects.create(
-                    user=request.user, key=key, method=request.method, path=request.path,
+                    user=user, key=key, method=method, path=request.path,
                     body_hash=body_hash,
                 )
         except IntegrityError:
-            return _replay(IdempotencyKey.objects.get(user=request.user, key=key), body_hash)
+            return _replay(IdempotencyKey.objects.get(user=user, key=key), body_hash)
         try:
             response = view(self, request, *args, **kwargs)
         except Exception:

@@ -132,6 +132,7 @@ def _request_action(view: Any, request: Request) -> str:
     is `options` everywhere, including DRF's metadata pass, which re-checks POST and PUT on a
     copy of the request while the viewset's action stays `metadata`."""
     action = getattr(view, "action", None)
+    assert request.method is not None  # Django sets the method of every request it dispatches
     if request.method == "OPTIONS" or action == "metadata":
         return "options"
     if action:
@@ -155,6 +156,7 @@ class RoleActionPermission(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
+        assert request.method is not None  # Django sets the method of every request it dispatches
         method = request.method.lower()
         if method not in view.http_method_names or not hasattr(view, method):
             return True  # not an action of this view: it answers 405, there is nothing to allow

@@ -7,8 +7,9 @@ its user may not read.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from django.db import connection
 from django.db.models import F, Q, QuerySet
@@ -77,7 +78,15 @@ class InboxQuery:
     def __len__(self) -> int:
         return self.count()
 
-    def __getitem__(self, item: slice) -> list[Lead]:
+    if TYPE_CHECKING:
+        # Iterable through `__getitem__` (the sequence protocol), as Paginator's type requires.
+        def __iter__(self) -> Iterator[Lead]: ...
+
+    @overload
+    def __getitem__(self, item: int) -> Lead: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[Lead]: ...
+    def __getitem__(self, item: int | slice) -> Lead | list[Lead]:
         if not isinstance(item, slice):
             return self[item : item + 1][0]
         start, stop = item.start or 0, item.stop
@@ -97,7 +106,8 @@ class InboxQuery:
     def _merged_ids(self, start: int, stop: int) -> list[int]:
         # Django cannot order a UNION whose parts are sliced, so the merge is written out; each
         # part is the ORM's own SQL for one branch, limited to the rows this page could need.
-        parts, params = [], []
+        parts: list[str] = []
+        params: list[Any] = []
         for branch in self.branches:
             sql, branch_params = (
                 branch.order_by(*INBOX_ORDER)
@@ -203,6 +213,7 @@ class SlaClockReader:
             return stored  # set with the deadline by leads.lifecycle
         start, due = lead.stage_entered_at, lead.sla_due_at
         if policy is None:
+            assert due is not None  # status() asks only for a lead whose clock runs
             return start + (due - start) * DEFAULT_WARNING_SHARE
         hours = policy.duration_hours * policy.warning_share
         if not policy.business_time:
@@ -230,7 +241,7 @@ def lead_timeline(lead: Lead) -> tuple[list[TimelineEntry], int]:
     """
     entries: list[TimelineEntry] = []
     for t in lead.transitions.select_related("actor").order_by("-at", "-id"):
-        actor = t.actor.username if t.actor_id else t.get_actor_type_display()
+        actor = t.actor.username if t.actor else t.get_actor_type_display()
         if t.from_stage == t.to_stage:
             new_owner = (t.assignment or {}).get("owner") or "unassigned"
             entries.append(
@@ -251,7 +262,7 @@ def lead_timeline(lead: Lead) -> tuple[list[TimelineEntry], int]:
             TimelineEntry(
                 at=touch.at, kind="touch",
                 title=f"{touch.get_kind_display()} — {touch.get_outcome_display()}",
-                detail=touch.note, actor=touch.user.username if touch.user_id else "", obj=touch,
+                detail=touch.note, actor=touch.user.username if touch.user else "", obj=touch,
             )
         )
     for breach in lead.sla_breaches.select_related("policy").order_by("-detected_at"):

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import copy
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import lifecycle
-from .models import Event, Lead, StageTransition, Touch, TouchKind, TouchOutcome
+from .models import Event, Lead, StageTransition, Team, Touch, TouchKind, TouchOutcome
 from .webhooks import WebhookEvent, WebhookSubscription, check_url
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 LEAD_FIELDS = [
     "id", "external_id", "email", "first_name", "last_name", "company", "job_title", "industry",
@@ -27,8 +30,12 @@ WRITABLE_LEAD_FIELDS = [
 
 
 class LeadSerializer(serializers.ModelSerializer):
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    team = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
     fit_grade = serializers.CharField(read_only=True)
     annual_revenue = serializers.DecimalField(
         max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True,
@@ -43,6 +50,8 @@ class LeadSerializer(serializers.ModelSerializer):
             "id", "stage", "fit_score", "behavior_score", "fit_grade", "owner", "team",
             "stage_entered_at", "sla_due_at", "created_at", "updated_at",
         ]
+
+    _built_fields: ClassVar[dict[str, serializers.Field]]  # set by get_fields, per class
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # ModelSerializer introspects the model again for every instance (most of the cost of
@@ -86,7 +95,7 @@ class BulkLeadRowSerializer(LeadSerializer):
     """One row of `leads/bulk/`: uniqueness is the upsert's match, not an error."""
 
     class Meta(LeadSerializer.Meta):
-        extra_kwargs = {"email": {"validators": []}, "external_id": {"validators": []}}
+        extra_kwargs: dict[str, dict[str, Any]] = {"email": {"validators": []}, "external_id": {"validators": []}}
 
 
 class BulkLeadsSerializer(serializers.Serializer):
@@ -97,13 +106,15 @@ class BulkRowResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["created", "updated", "error"])
     id = serializers.IntegerField(allow_null=True)
-    errors = serializers.DictField(required=False)
+    # The metaclass takes declared fields off the class: this is the body's `errors`, it does not
+    # replace Serializer.errors, which the stubs cannot tell.
+    errors = serializers.DictField(required=False)  # type: ignore[assignment]
 
 
 class BulkResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
-    errors = serializers.IntegerField()
+    errors = serializers.IntegerField()  # type: ignore[assignment]  # the body's `errors`, as above
     results = BulkRowResultSerializer(many=True)
 
 
@@ -213,7 +224,9 @@ class QualifySerializer(NoteSerializer):
 
 
 class TouchSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    user: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     kind = serializers.ChoiceField(choices=TouchKind.choices)
     outcome = serializers.ChoiceField(choices=TouchOutcome.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
@@ -225,8 +238,12 @@ class TouchSerializer(serializers.ModelSerializer):
 
 
 class TransitionSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = StageTransition

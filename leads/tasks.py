@@ -54,6 +54,7 @@ def _claim(delivery_id: str, now: dt.datetime) -> bool:
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
     # http.client keeps header names as written (urllib would turn them into X-leadflow-...).
     parts = urlsplit(url)
+    assert parts.hostname is not None  # the caller has passed `url` through check_url
     conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = conn_class(parts.hostname, parts.port, timeout=TIMEOUT_SECONDS)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -30,7 +30,9 @@ def check_url(url: str) -> None:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise ValidationError({"url": f"Cannot resolve host '{parts.hostname}'."}) from exc
-    if any(_is_private(info[4][0]) for info in infos):
+    # An AF_INET/AF_INET6 sockaddr starts with the address as a string; typeshed's union also
+    # holds the (int, bytes) form of a Python built without IPv6, which a TCP lookup never yields.
+    if any(_is_private(str(info[4][0])) for info in infos):
         raise ValidationError(
             {"url": "This URL resolves to a private or loopback address, which is not allowed."}
         )

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
 
 from sla import clocks as sla_clocks
 
@@ -45,6 +46,12 @@ from .lifecycle import Actor, TransitionError
 from .models import Lead, Stage, StageTransition, Team, TeamMembership
 
 INBOX_PAGE_SIZE = 25
+
+
+class HtmxHttpRequest(HttpRequest):
+    """The requests the views get: django_htmx's middleware sets `htmx` on every one."""
+
+    htmx: HtmxDetails
 
 
 @login_required
@@ -218,9 +225,9 @@ def _actionable_lead(request: HttpRequest, pk: int) -> tuple[Lead, str]:
     )
     if not was_in_reach:
         raise Http404("No such lead")
-    if lead.stage == Stage.SAL and lead.owner_id:
+    if lead.stage == Stage.SAL and lead.owner:
         return lead, f"{lead.owner.username} accepted this lead first; it is no longer in your inbox."
-    if lead.owner_id:
+    if lead.owner:
         return lead, f"This lead now belongs to {lead.owner.username}; it is no longer in your inbox."
     return lead, (
         f"This lead is no longer in your inbox: it is now {lead.get_stage_display()}."
@@ -235,7 +242,7 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 
 
 def _perform(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     pk: int,
     *,
     form_key: str | None,
@@ -250,6 +257,7 @@ def _perform(
         return _answer(request, lead, surface, error=lost, status=409, lost=True)
     if form is not None and not form.is_valid():
         message = _form_message(form)
+        assert form_key is not None  # every action with a form names its key
         return _answer(request, lead, surface, error=message, status=400, bound={form_key: form})
     try:
         action(lead, Actor.person(request.user), form)
@@ -274,7 +282,7 @@ def _form_message(form: Any) -> str:
 
 
 def _answer(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     lead: Lead,
     surface: str,
     *,
@@ -333,7 +341,7 @@ def _fragment(
 
 @login_required
 @require_POST
-def accept(request: HttpRequest, pk: int) -> HttpResponse:
+def accept(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _perform(
         request, pk, form_key=None,
         action=lambda lead, actor, _form: lifecycle.accept(lead, actor=actor),
@@ -343,7 +351,7 @@ def accept(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def promote(request: HttpRequest, pk: int) -> HttpResponse:
+def promote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = PromoteForm(request.POST, auto_id="promote-%s")
     return _perform(
         request, pk, form_key="promote", form=form,
@@ -351,7 +359,7 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
             lead, actor=actor, reason="manual", note=f.cleaned_data["note"]
         ),
         done=lambda lead: (
-            f"Promoted to MQL and assigned to {lead.owner.username}." if lead.owner_id
+            f"Promoted to MQL and assigned to {lead.owner.username}." if lead.owner
             else "Promoted to MQL; no rep was available, so it waits for the team."
         ),
     )
@@ -359,7 +367,7 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def reject(request: HttpRequest, pk: int) -> HttpResponse:
+def reject(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = RejectForm(request.POST)
     return _perform(
         request, pk, form_key="reject", form=form,
@@ -372,7 +380,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def recycle(request: HttpRequest, pk: int) -> HttpResponse:
+def recycle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = RecycleForm(request.POST)
     return _perform(
         request, pk, form_key="recycle", form=form,
@@ -385,7 +393,7 @@ def recycle(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def disqualify(request: HttpRequest, pk: int) -> HttpResponse:
+def disqualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = DisqualifyForm(request.POST)
     return _perform(
         request, pk, form_key="disqualify", form=form,
@@ -398,7 +406,7 @@ def disqualify(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def qualify(request: HttpRequest, pk: int) -> HttpResponse:
+def qualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = BantForm(request.POST, auto_id="bant-%s")
     return _perform(
         request, pk, form_key="bant", form=form,
@@ -411,7 +419,7 @@ def qualify(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def close(request: HttpRequest, pk: int) -> HttpResponse:
+def close(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = CloseForm(request.POST, auto_id="close-%s")
     return _perform(
         request, pk, form_key="close", form=form,
@@ -424,11 +432,12 @@ def close(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def log_touch(request: HttpRequest, pk: int) -> HttpResponse:
+def log_touch(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = TouchForm(request.POST, auto_id="touch-%s")
 
     def done(lead: Lead) -> str:
         touch = lead.touches.order_by("-at", "-id").first()
+        assert touch is not None  # lifecycle.log_touch has just written it
         return f"Logged: {touch.get_kind_display().lower()}, {touch.get_outcome_display().lower()}."
 
     return _perform(
@@ -443,7 +452,7 @@ def log_touch(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def reassign(request: HttpRequest, pk: int) -> HttpResponse:
+def reassign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(permissions.visible_leads(request.user), pk=pk)
     form = ReassignForm(request.POST, team_id=lead.team_id, auto_id="reassign-%s")
     return _perform(
@@ -452,7 +461,7 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
             lead, actor=actor, owner=f.cleaned_data["owner"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: (
-            f"Reassigned to {lead.owner.username}." if lead.owner_id
+            f"Reassigned to {lead.owner.username}." if lead.owner
             else "No rep available in the team: the lead is unassigned for the team to pick up."
         ),
     )
@@ -476,7 +485,7 @@ def team(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def set_away(request: HttpRequest, pk: int) -> HttpResponse:
+def set_away(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     _require_manager(request.user)
     membership = get_object_or_404(TeamMembership.objects.select_related("user", "team"), pk=pk)
     form = AwayForm(request.POST)

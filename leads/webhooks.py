@@ -50,7 +50,7 @@ GIVE_UP_AFTER = dt.timedelta(hours=24)
 FAILING_AFTER = 5
 
 
-STAGE_EVENTS = {
+STAGE_EVENTS: dict[str, WebhookEvent] = {
     Stage.MQL: WebhookEvent.MQL,
     Stage.SAL: WebhookEvent.SAL,
     Stage.SQL: WebhookEvent.SQL,

@@ -62,7 +62,7 @@ def _rule_errors(prefix: str, exc: ValidationError) -> dict[str, Any]:
     return {f"{prefix}.{name}": messages for name, messages in exc.message_dict.items()}
 
 
-def create_definition(data: Mapping[str, Any], *, user) -> QualifiedLeadDefinition:
+def create_definition(data: object, *, user) -> QualifiedLeadDefinition:
     """A new draft from the JSON of SPEC section 9. Nothing is written unless all of it is valid;
     a `ValidationError` names each bad field, e.g. `fit_rules[1].value`."""
     if not isinstance(data, Mapping):

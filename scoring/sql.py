@@ -114,19 +114,24 @@ def behavior_scores(
     positional = iter(params)
     while i < len(text):
         if text.startswith("%(ids)s", i):
-            out.append("%s::bigint[]"), ordered.append(list(ids or ()))
+            out.append("%s::bigint[]")
+            ordered.append(list(ids or ()))
             i += 7
         elif text.startswith("%(lo)s", i):
-            out.append("%s"), ordered.append(lo)
+            out.append("%s")
+            ordered.append(lo)
             i += 6
         elif text.startswith("%(hi)s", i):
-            out.append("%s"), ordered.append(hi)
+            out.append("%s")
+            ordered.append(hi)
             i += 6
         elif text.startswith("%(now)s", i):
-            out.append("%s"), ordered.append(now)
+            out.append("%s")
+            ordered.append(now)
             i += 7
         elif text.startswith("%s", i):
-            out.append("%s"), ordered.append(next(positional))
+            out.append("%s")
+            ordered.append(next(positional))
             i += 2
         else:
             out.append(text[i])
@@ -150,6 +155,7 @@ def latest_hand_raisers(
     """{lead id: newest hand-raiser event} for the leads in [lo, hi] or in `ids`."""
     if not definition.hand_raisers:
         return {}
+    params: list[Any]
     if ids is not None:
         leads, params = "lead_id = ANY(%s::bigint[])", [list(ids)]
     else:

@@ -13,7 +13,7 @@ from ..models import Lead, StageTransition
 from .importer import COLUMNS, STAGE_COLUMNS
 
 CHUNK = 2000
-STAGE_TO_COLUMN = {stage: column for column, stage in STAGE_COLUMNS.items()}
+STAGE_TO_COLUMN: dict[str, str] = {stage: column for column, stage in STAGE_COLUMNS.items()}
 
 
 def rows(queryset: QuerySet[Lead]) -> Iterator[str]:

@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from scoring import services as scoring
 
 from .. import lifecycle, permissions
-from ..bulk import any_of, insert_rows, update_rows
+from ..bulk import any_of, concrete_field, insert_rows, update_rows
 from ..models import Lead, Stage
 
 CHUNK = 1000
@@ -260,11 +260,11 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                 any_of(meta.get_field("external_id"), exts) | any_of(meta.get_field("email"), emails)
             ).order_by()
             for values in found.values_list(*MATCH_FIELDS):
-                lead = dict(zip(MATCH_FIELDS, values))
-                if lead["external_id"] in exts:
-                    by_ext[lead["external_id"]] = lead
-                if lead["email"] in emails:
-                    by_email[lead["email"]] = lead
+                stored = dict(zip(MATCH_FIELDS, values))
+                if stored["external_id"] in exts:
+                    by_ext[stored["external_id"]] = stored
+                if stored["email"] in emails:
+                    by_email[stored["email"]] = stored
         new: dict[str, dict[str, Any]] = {}
         changed: dict[int, dict[str, Any]] = {}
         changed_fields: set[str] = set()
@@ -315,7 +315,7 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
             names = sorted(changed_fields)
             now = timezone.now()
             update_rows(
-                Lead, [Lead._meta.get_field(name) for name in (*names, "updated_at")],
+                Lead, [concrete_field(Lead, name) for name in (*names, "updated_at")],
                 [(lead["id"], *(lead[name] for name in names), now) for lead in changed.values()],
                 batch_size=500,
             )

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from scoring import services as scoring
 
-from ..bulk import insert_columns, insert_objects
+from ..bulk import concrete_field, insert_columns, insert_objects
 from ..models import Event, Lead
 from .errors import ServiceError
 
@@ -80,6 +80,7 @@ def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None,
         errors["event_id"] = ["Must be a string of 1 to 255 characters."]
     if errors:
         return None, errors
+    assert isinstance(kind, str)  # else errors["type"] is set
     return {
         "ref": ref, "type": kind.strip(), "occurred_at": occurred_at, "properties": props,
         "event_id": event_id,
@@ -96,7 +97,7 @@ def _insert_events(rows: list[EventRow]) -> list[EventRow]:
     if connection.vendor == "postgresql":
         # One array per column: psycopg2 adapts a list of ints, strings or datetimes in C, where
         # a VALUES row per event went through Python's mogrify a thousand times.
-        fields = [Event._meta.get_field(name) for name in EVENT_COLUMNS]
+        fields = [concrete_field(Event, name) for name in EVENT_COLUMNS]
         kept = set(insert_columns(
             Event, fields, list(zip(*rows)), ignore_conflicts=True, returning=Event._meta.get_field("event_id")
         ))

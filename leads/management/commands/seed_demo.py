@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -64,7 +65,7 @@ COUNTRIES = [("US", 30), ("CA", 6), ("GB", 12), ("DE", 10), ("FR", 7), ("NL", 4)
              ("AU", 4), ("BR", 3), ("IN", 4), ("JP", 2), ("SG", 2)]
 SOURCES = [("webinar", 18), ("organic_search", 25), ("paid_search", 15), ("content_download", 14),
            ("referral", 8), ("trade_show", 6), ("linkedin", 10), ("partner", 4)]
-TEAMS = [
+TEAMS: list[dict[str, Any]] = [
     {"name": "North America", "territories": ["US", "CA"], "is_fallback": False},
     {"name": "EMEA", "territories": ["GB", "DE", "FR", "NL", "ES"], "is_fallback": False},
     {"name": "Rest of World", "territories": [], "is_fallback": True},
@@ -97,7 +98,7 @@ DEFINITION: dict[str, Any] = {
 DEMO_USERNAMES = ("marketer", "manager", "rep1", "rep2", "rep3")
 
 
-def weighted(rng: random.Random, pairs: list[tuple[str, float]]) -> str:
+def weighted(rng: random.Random, pairs: Sequence[tuple[str, float]]) -> str:
     values, weights = zip(*pairs)
     return rng.choices(values, weights=weights)[0]
 
