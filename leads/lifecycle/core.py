@@ -30,7 +30,7 @@ from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
 
 from leads import permissions
-from leads.bulk import id_set, insert_objects, insert_rows, rows_clause, update_rows
+from leads.bulk import concrete_field, id_set, insert_objects, insert_rows, rows_clause, update_rows
 from leads.models import ActorType, Lead, Stage, StageTransition
 from leads.signals import stage_changed, stage_changed_batch
 from sla import clocks
@@ -40,9 +40,7 @@ from .table import ALLOWED_MOVES, PROMOTABLE_STAGES
 
 def concrete_fields(model: type[Model], names: Sequence[str]) -> list[Field[Any, Any]]:
     """`model`'s columns by name, for the bulk writers (which take column fields, never relations)."""
-    fields = [model._meta.get_field(name) for name in names]
-    assert all(isinstance(f, Field) for f in fields), names
-    return [f for f in fields if isinstance(f, Field)]
+    return [concrete_field(model, name) for name in names]
 
 
 # A lead's lifecycle state: what a move changes and copies back onto the caller's instance.
