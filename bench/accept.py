@@ -35,12 +35,13 @@ def main() -> None:
     parser.add_argument("--database", default="lf_bench_api_accept")
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument("--leads-per-rep", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=3,
-                        help="gunicorn workers (production: WEB_CONCURRENCY, default 3)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads per worker (production: 1, sync workers)")
-    parser.add_argument("--think", type=float, default=1.0,
-                        help="mean seconds a rep pauses between two actions (0: none)")
+    parser.add_argument(
+        "--workers", type=int, default=3, help="gunicorn workers (production: WEB_CONCURRENCY, default 3)"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (production: 1, sync workers)")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="mean seconds a rep pauses between two actions (0: none)"
+    )
     args = parser.parse_args()
 
     env = fresh_database(args.database)
@@ -55,14 +56,17 @@ def main() -> None:
     for r in range(args.reps):
         rep = make_user(f"rep{r}", "sales_rep")
         add_rep(team, rep)
-        leads = Lead.objects.bulk_create([
-            Lead(email=f"r{r}-{i}@bench.example", country="US", stage=Stage.MQL, owner=rep, team=team)
-            for i in range(args.leads_per_rep)
-        ])
+        leads = Lead.objects.bulk_create(
+            [
+                Lead(email=f"r{r}-{i}@bench.example", country="US", stage=Stage.MQL, owner=rep, team=team)
+                for i in range(args.leads_per_rep)
+            ]
+        )
         work.append((Token.objects.create(user=rep).key, [lead.pk for lead in leads]))
 
     # Production logs every request too (docker-compose.yml: --access-logfile -).
-    access_log = tempfile.NamedTemporaryFile(prefix="lf-accept-", suffix=".log", delete=False).name
+    with tempfile.NamedTemporaryFile(prefix="lf-accept-", suffix=".log", delete=False) as log_file:
+        access_log = log_file.name
     server, base = start_gunicorn(env, workers=args.workers, threads=args.threads, access_log=access_log)
     latencies: dict[str, list[float]] = {"accept": [], "reject": []}
     statuses: dict[int, int] = {}
@@ -82,8 +86,12 @@ def main() -> None:
             move = "accept" if n % 2 == 0 else "reject"
             body = json.dumps({} if move == "accept" else {"reason": "no_budget"}).encode()
             started = time.perf_counter()
-            conn.request("POST", f"/api/v1/leads/{lead_id}/{move}/", body=body, headers={
-                "Content-Type": "application/json", "Authorization": f"Token {token}"})
+            conn.request(
+                "POST",
+                f"/api/v1/leads/{lead_id}/{move}/",
+                body=body,
+                headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            )
             response = conn.getresponse()
             response.read()
             elapsed = time.perf_counter() - started
@@ -102,18 +110,31 @@ def main() -> None:
     server.wait(timeout=30)
     everything = latencies["accept"] + latencies["reject"]
     served = server_times(access_log)
-    table([
-        ("concurrent reps", str(args.reps)),
-        ("think time", f"{args.think:g} s between a rep's actions" if args.think else "none (saturation)"),
-        ("gunicorn", f"{args.workers} workers x {args.threads} threads"),
-        ("requests", f"{len(everything):,} in {wall:.1f}s ({len(everything) / wall:,.0f}/s)"),
-        ("statuses", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))),
-        ("accept p50 / p99 ms", f"{percentile(latencies['accept'], .5) * 1000:.0f} / {percentile(latencies['accept'], .99) * 1000:.0f}"),
-        ("reject p50 / p99 ms", f"{percentile(latencies['reject'], .5) * 1000:.0f} / {percentile(latencies['reject'], .99) * 1000:.0f}"),
-        ("all p99 ms", f"{percentile(everything, .99) * 1000:.0f}"),
-        ("in gunicorn p50 / p99 ms", f"{percentile(served, .5) * 1000:.0f} / {percentile(served, .99) * 1000:.0f}"
-         " (without waiting for a worker)"),
-    ])
+    table(
+        [
+            ("concurrent reps", str(args.reps)),
+            ("think time", f"{args.think:g} s between a rep's actions" if args.think else "none (saturation)"),
+            ("gunicorn", f"{args.workers} workers x {args.threads} threads"),
+            ("requests", f"{len(everything):,} in {wall:.1f}s ({len(everything) / wall:,.0f}/s)"),
+            ("statuses", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))),
+            (
+                "accept p50 / p99 ms",
+                f"{percentile(latencies['accept'], 0.5) * 1000:.0f} / "
+                f"{percentile(latencies['accept'], 0.99) * 1000:.0f}",
+            ),
+            (
+                "reject p50 / p99 ms",
+                f"{percentile(latencies['reject'], 0.5) * 1000:.0f} / "
+                f"{percentile(latencies['reject'], 0.99) * 1000:.0f}",
+            ),
+            ("all p99 ms", f"{percentile(everything, 0.99) * 1000:.0f}"),
+            (
+                "in gunicorn p50 / p99 ms",
+                f"{percentile(served, 0.5) * 1000:.0f} / {percentile(served, 0.99) * 1000:.0f}"
+                " (without waiting for a worker)",
+            ),
+        ]
+    )
     os.unlink(access_log)
 
 

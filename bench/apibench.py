@@ -18,12 +18,19 @@ PG = "postgres://postgres@127.0.0.1:5432"
 
 def env_for(database: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": f"{PG}/{database}", "DJANGO_SETTINGS_MODULE": "leadflow.settings",
-        "API_THROTTLE_RATE": "100000000/hour", "CELERY_BROKER_URL": "filesystem://",
-        "DEBUG": "0", "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "WEBHOOKS_ALLOW_PRIVATE": "1", "SECURE_SSL_REDIRECT": "0",
-    })
+    env.update(
+        {
+            "DATABASE_URL": f"{PG}/{database}",
+            "DJANGO_SETTINGS_MODULE": "leadflow.settings",
+            "API_THROTTLE_RATE": "100000000/hour",
+            "CELERY_BROKER_URL": "filesystem://",
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-" + "x" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "WEBHOOKS_ALLOW_PRIVATE": "1",
+            "SECURE_SSL_REDIRECT": "0",
+        }
+    )
     return env
 
 
@@ -61,9 +68,23 @@ def start_gunicorn(
     if access_log:
         log_args = ["--access-logfile", access_log, "--access-logformat", "%(m)s %(U)s %(s)s %(D)s"]
     proc = subprocess.Popen(
-        [str(BIN / "gunicorn"), "leadflow.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "--threads", str(threads), "--timeout", "120", "--log-level", "warning", *log_args],
-        cwd=ROOT, env=env,
+        [
+            str(BIN / "gunicorn"),
+            "leadflow.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+            *log_args,
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -74,7 +95,7 @@ def start_gunicorn(
         except Exception:  # noqa: BLE001 - not up yet
             if time.monotonic() > deadline:
                 proc.terminate()
-                raise SystemExit("gunicorn did not start")
+                raise SystemExit("gunicorn did not start") from None
             time.sleep(0.5)
 
 

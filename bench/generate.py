@@ -86,8 +86,7 @@ def seed_people(rng: random.Random) -> dict:
     password = make_password("demo")
     extra = {"APAC": ["AU", "IN", "JP", "SG"], "LATAM": ["BR", "MX", "AR"]}
     for name, territories in extra.items():
-        Team.objects.get_or_create(name=name, defaults={"territories": territories,
-                                                        "manager": users["manager"]})
+        Team.objects.get_or_create(name=name, defaults={"territories": territories, "manager": users["manager"]})
     for team in Team.objects.all():
         have = TeamMembership.objects.filter(team=team).count()
         for i in range(have, 8):
@@ -149,26 +148,34 @@ def generate(args: argparse.Namespace) -> list[tuple[str, int, float]]:
 
     rng = random.Random(args.seed)
     teams = seed_people(rng)
-    from leads.management.commands.seed_demo import COMPANY_SUFFIXES, COMPANY_WORDS, COUNTRIES, \
-        FIRST_NAMES, INDUSTRIES, JOB_TITLES, LAST_NAMES, PAGES, SOURCES
+    from leads.management.commands.seed_demo import (
+        COMPANY_SUFFIXES,
+        COMPANY_WORDS,
+        COUNTRIES,
+        FIRST_NAMES,
+        INDUSTRIES,
+        JOB_TITLES,
+        LAST_NAMES,
+        PAGES,
+        SOURCES,
+    )
     from leads.models import SlaClock
 
     policies = {p.clock: p for p in SlaPolicy.objects.select_related("calendar")}
     connection.close()
 
-    country_values, country_weights = zip(*COUNTRIES)
-    source_values, source_weights = zip(*SOURCES)
-    title_values, title_weights = zip(*JOB_TITLES)
+    country_values, country_weights = zip(*COUNTRIES, strict=False)
+    source_values, source_weights = zip(*SOURCES, strict=False)
+    title_values, title_weights = zip(*JOB_TITLES, strict=False)
     team_by_country = {}
     fallback = next(pk for pk, t in teams.items() if t["fallback"])
     for pk, team in teams.items():
         for country in team["territories"]:
             team_by_country[country] = pk
-    event_kinds = ["page_view", "email_open", "webinar_attended", "content_download", "form_submit",
-                   "demo_request"]
+    event_kinds = ["page_view", "email_open", "webinar_attended", "content_download", "form_submit", "demo_request"]
     event_weights = [55, 22, 6, 10, 5, 2]
 
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     mql_due = policies.get(SlaClock.MQL_DECISION)
     qualify = policies.get(SlaClock.SAL_QUALIFY)
 
@@ -182,13 +189,17 @@ def generate(args: argparse.Namespace) -> list[tuple[str, int, float]]:
 
     counts = {"leads_lead": 0, "leads_event": 0, "leads_stagetransition": 0, "leads_touch": 0}
     event_id = transition_id = touch_id = 0
-    lead_cols = ("id, email, first_name, last_name, company, job_title, industry, country, employees, "
-                 "annual_revenue, source, attributes, stage, stage_entered_at, owner_id, team_id, "
-                 "fit_score, behavior_score, scored_at, sla_due_at, sla_clock, first_touch_at, "
-                 "recycle_count, created_at, updated_at")
+    lead_cols = (
+        "id, email, first_name, last_name, company, job_title, industry, country, employees, "
+        "annual_revenue, source, attributes, stage, stage_entered_at, owner_id, team_id, "
+        "fit_score, behavior_score, scored_at, sla_due_at, sla_clock, first_touch_at, "
+        "recycle_count, created_at, updated_at"
+    )
     event_cols = "id, lead_id, type, occurred_at, properties, event_id, received_at"
-    transition_cols = ("id, lead_id, from_stage, to_stage, at, actor_type, actor_id, reason, note, "
-                       "fit_score, behavior_score, definition_version, owner_id, bant, assignment")
+    transition_cols = (
+        "id, lead_id, from_stage, to_stage, at, actor_type, actor_id, reason, note, "
+        "fit_score, behavior_score, definition_version, owner_id, bant, assignment"
+    )
     touch_cols = "id, lead_id, user_id, kind, outcome, note, at"
     bant_yes = json.dumps({k: {"value": True, "note": ""} for k in ("budget", "authority", "need", "timeline")})
     N = "\\N"
@@ -229,23 +240,42 @@ def generate(args: argparse.Namespace) -> list[tuple[str, int, float]]:
                                     close_at = end_at + dt.timedelta(hours=48 + r() * 1200)
                                     if close_at < now:
                                         won = r() < 0.35
-                                        steps.append(("won" if won else "lost", close_at,
-                                                      "won" if won else "lost", "api", None))
+                                        steps.append(
+                                            ("won" if won else "lost", close_at, "won" if won else "lost", "api", None)
+                                        )
                                 elif y < 0.85:
-                                    reason = "sla_expired" if r() < 0.2 else rng.choice(
-                                        ["no_budget", "bad_timing", "no_need", "unable_to_reach", "other"])
-                                    steps.append(("recycled", end_at, reason,
-                                                  "system" if reason == "sla_expired" else "user",
-                                                  None if reason == "sla_expired" else owner))
+                                    reason = (
+                                        "sla_expired"
+                                        if r() < 0.2
+                                        else rng.choice(
+                                            ["no_budget", "bad_timing", "no_need", "unable_to_reach", "other"]
+                                        )
+                                    )
+                                    steps.append(
+                                        (
+                                            "recycled",
+                                            end_at,
+                                            reason,
+                                            "system" if reason == "sla_expired" else "user",
+                                            None if reason == "sla_expired" else owner,
+                                        )
+                                    )
                                 else:
                                     steps.append(("disqualified", end_at, "not_a_fit", "user", owner))
                         elif x < 0.9:
-                            steps.append(("recycled", decide_at, rng.choice(["bad_timing", "no_budget", "other"]),
-                                          "user", owner))
+                            steps.append(
+                                ("recycled", decide_at, rng.choice(["bad_timing", "no_budget", "other"]), "user", owner)
+                            )
                         else:
-                            steps.append(("disqualified", decide_at,
-                                          rng.choice(["not_a_fit", "inaccurate_data", "duplicate", "spam"]),
-                                          "user", owner))
+                            steps.append(
+                                (
+                                    "disqualified",
+                                    decide_at,
+                                    rng.choice(["not_a_fit", "inaccurate_data", "duplicate", "spam"]),
+                                    "user",
+                                    owner,
+                                )
+                            )
                 stage, entered = ("lead", created) if not steps else (steps[-1][0], steps[-1][1])
                 lead_owner = owner if stage in ("mql", "sal", "sql", "won", "lost") else None
                 lead_team = team_id if steps else None
@@ -260,33 +290,73 @@ def generate(args: argparse.Namespace) -> list[tuple[str, int, float]]:
                 recycles = sum(1 for s in steps if s[0] == "recycled")
                 first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
                 company = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_SUFFIXES)}"
-                leads.write("\t".join((
-                    str(lead_id), f"lead{lead_id}@{company.lower().replace(' ', '')}{lead_id % 997}.example",
-                    first, last, company, rng.choices(title_values, title_weights)[0], rng.choice(INDUSTRIES),
-                    country, str(rng.choice((8, 25, 60, 150, 400, 1200, 5000, 20000))),
-                    str(rng.choice((500000, 2000000, 15000000, 80000000))),
-                    rng.choices(source_values, source_weights)[0], "{}", stage, ts(entered),
-                    str(lead_owner) if lead_owner else N, str(lead_team) if lead_team else N,
-                    str(fit), str(behavior), ts(now), due, clock, first_touch, str(recycles),
-                    ts(created), ts(now),
-                )) + "\n")
+                leads.write(
+                    "\t".join(
+                        (
+                            str(lead_id),
+                            f"lead{lead_id}@{company.lower().replace(' ', '')}{lead_id % 997}.example",
+                            first,
+                            last,
+                            company,
+                            rng.choices(title_values, title_weights)[0],
+                            rng.choice(INDUSTRIES),
+                            country,
+                            str(rng.choice((8, 25, 60, 150, 400, 1200, 5000, 20000))),
+                            str(rng.choice((500000, 2000000, 15000000, 80000000))),
+                            rng.choices(source_values, source_weights)[0],
+                            "{}",
+                            stage,
+                            ts(entered),
+                            str(lead_owner) if lead_owner else N,
+                            str(lead_team) if lead_team else N,
+                            str(fit),
+                            str(behavior),
+                            ts(now),
+                            due,
+                            clock,
+                            first_touch,
+                            str(recycles),
+                            ts(created),
+                            ts(now),
+                        )
+                    )
+                    + "\n"
+                )
                 previous = "lead"
                 for to_stage, at, reason, actor_type, actor in steps:
                     transition_id += 1
-                    trans.write("\t".join((
-                        str(transition_id), str(lead_id), previous, to_stage, ts(at), actor_type,
-                        str(actor) if actor else N, reason, "", str(fit), str(behavior), "1",
-                        str(owner) if owner and to_stage in ("mql", "sal", "sql", "won", "lost") else N,
-                        bant_yes if to_stage == "sql" else "{}", "{}",
-                    )) + "\n")
+                    trans.write(
+                        "\t".join(
+                            (
+                                str(transition_id),
+                                str(lead_id),
+                                previous,
+                                to_stage,
+                                ts(at),
+                                actor_type,
+                                str(actor) if actor else N,
+                                reason,
+                                "",
+                                str(fit),
+                                str(behavior),
+                                "1",
+                                str(owner) if owner and to_stage in ("mql", "sal", "sql", "won", "lost") else N,
+                                bant_yes if to_stage == "sql" else "{}",
+                                "{}",
+                            )
+                        )
+                        + "\n"
+                    )
                     previous = to_stage
                     if to_stage == "sal" and owner:
                         for k in range(1 + int(r() * 5)):
                             touch_id += 1
                             kind = "call" if k % 2 == 0 else "email"
-                            touches.write(f"{touch_id}\t{lead_id}\t{owner}\t{kind}\t"
-                                          f"{'connected' if kind == 'call' else 'replied'}\t\t"
-                                          f"{ts(min(at + dt.timedelta(hours=1 + k * 20), now))}\n")
+                            touches.write(
+                                f"{touch_id}\t{lead_id}\t{owner}\t{kind}\t"
+                                f"{'connected' if kind == 'call' else 'replied'}\t\t"
+                                f"{ts(min(at + dt.timedelta(hours=1 + k * 20), now))}\n"
+                            )
                 n_events = int(r() * 2 * args.events_per_lead + 0.5)
                 span = max((now - created).total_seconds(), 60)
                 for k in range(n_events):
@@ -295,9 +365,12 @@ def generate(args: argparse.Namespace) -> list[tuple[str, int, float]]:
                     kind = rng.choices(event_kinds, event_weights)[0]
                     props = '{"url": "' + PAGES[int(r() * len(PAGES))] + '"}' if kind == "page_view" else "{}"
                     events.write(f"{event_id}\t{lead_id}\t{kind}\t{at}\t{props}\tb-{lead_id}-{k}\t{at}\n")
-            for table, cols, buffer in (("leads_lead", lead_cols, leads), ("leads_event", event_cols, events),
-                                        ("leads_stagetransition", transition_cols, trans),
-                                        ("leads_touch", touch_cols, touches)):
+            for table, cols, buffer in (
+                ("leads_lead", lead_cols, leads),
+                ("leads_event", event_cols, events),
+                ("leads_stagetransition", transition_cols, trans),
+                ("leads_touch", touch_cols, touches),
+            ):
                 counts[table] += buffer.getvalue().count("\n")
                 buffer.seek(0)
                 cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN", buffer)
@@ -313,8 +386,9 @@ def generate(args: argparse.Namespace) -> list[tuple[str, int, float]]:
         conn.commit()
     index_seconds = time.monotonic() - index_started
     for table in LEAD_TABLES:
-        cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"GREATEST((SELECT MAX(id) FROM {table}), 1))")
+        cur.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST((SELECT MAX(id) FROM {table}), 1))"
+        )
     conn.commit()
     # VACUUM as well as ANALYZE: what autovacuum would have done to a live database by now (hint
     # bits set, the visibility map filled for index-only scans). Without it, the first benchmark
@@ -342,9 +416,11 @@ def main() -> None:
     print()
     print(f"{'step':<24}{'rows':>12}{'seconds':>10}{'rows/s':>10}")
     for step, rows, seconds in results:
-        print(f"{step:<24}{'' if rows is None else f'{rows:,}':>12}"
-              f"{'' if seconds is None else f'{seconds:.1f}':>10}"
-              f"{'' if rows is None or not seconds else f'{rows / seconds:,.0f}':>10}")
+        print(
+            f"{step:<24}{'' if rows is None else f'{rows:,}':>12}"
+            f"{'' if seconds is None else f'{seconds:.1f}':>10}"
+            f"{'' if rows is None or not seconds else f'{rows / seconds:,.0f}':>10}"
+        )
     print(f"wall time: {time.monotonic() - wall:.1f} s")
     if args.database == "leadflow_bench":
         (ROOT / "var").mkdir(exist_ok=True)

@@ -17,9 +17,25 @@ from pathlib import Path
 
 from apibench import django_setup, fresh_database, table
 
-HEADER = ["external_id", "email", "first_name", "last_name", "company", "job_title", "country",
-          "employees", "source", "owner", "created_at", "became_mql_at", "became_sal_at",
-          "became_sql_at", "became_won_at", "became_recycled_at", "rejection_reason"]
+HEADER = [
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "country",
+    "employees",
+    "source",
+    "owner",
+    "created_at",
+    "became_mql_at",
+    "became_sal_at",
+    "became_sql_at",
+    "became_won_at",
+    "became_recycled_at",
+    "rejection_reason",
+]
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -29,10 +45,25 @@ def write_csv(path: Path, rows: int) -> None:
         writer.writerow(HEADER)
         for i in range(rows):
             day = 1 + i % 28
-            row = [f"imp-{i}", f"imp{i}@bench.example", "Ana", "Lee", f"Acme {i % 500}", "VP Sales",
-                   rng.choice(["US", "DE", "FR", "CA"]), str(rng.randint(5, 5000)),
-                   rng.choice(["webinar", "ads", "organic"]), f"old.rep{i % 20}",
-                   f"2025-01-{day:02d}", "", "", "", "", "", ""]
+            row = [
+                f"imp-{i}",
+                f"imp{i}@bench.example",
+                "Ana",
+                "Lee",
+                f"Acme {i % 500}",
+                "VP Sales",
+                rng.choice(["US", "DE", "FR", "CA"]),
+                str(rng.randint(5, 5000)),
+                rng.choice(["webinar", "ads", "organic"]),
+                f"old.rep{i % 20}",
+                f"2025-01-{day:02d}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
             r = rng.random()
             if r < 0.30:
                 row[11] = f"{day:02d}-02-2025 10:00"
@@ -56,8 +87,8 @@ def main() -> None:
     args = parser.parse_args()
     env = fresh_database(args.database)
     django_setup(env)
-    from leads.services.importer import import_leads
     from leads.models import StageTransition
+    from leads.services.importer import import_leads
 
     path = Path(tempfile.mkdtemp()) / "import.csv"
     write_csv(path, args.rows)
@@ -72,8 +103,12 @@ def main() -> None:
     rows = [("rows in file", f"{args.rows:,}")]
     for label, result, elapsed in results:
         rows.append((f"{label}: rows/s", f"{args.rows / elapsed:,.0f} ({elapsed:.1f}s)"))
-        rows.append((f"{label}: created/updated/unchanged/rejected",
-                     f"{result.created}/{result.updated}/{result.unchanged}/{len(result.rejected)}"))
+        rows.append(
+            (
+                f"{label}: created/updated/unchanged/rejected",
+                f"{result.created}/{result.updated}/{result.unchanged}/{len(result.rejected)}",
+            )
+        )
     rows.append(("stage transitions written", f"{StageTransition.objects.count():,}"))
     table(rows)
 

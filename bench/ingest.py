@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import subprocess
 import io
 import json
 import random
+import subprocess
 import threading
 import time
 import uuid
@@ -55,7 +55,7 @@ def copy_baseline(database: str, rows: int) -> float:
         buf = io.StringIO()
         now = "2026-01-01 00:00:00+00"
         for i in range(rows):
-            buf.write(f"{i + 1}\t{first + i % 1000}\tpage_view\t{now}\t{{\"url\": \"/pricing\"}}\tcopy-{i}\t{now}\n")
+            buf.write(f'{i + 1}\t{first + i % 1000}\tpage_view\t{now}\t{{"url": "/pricing"}}\tcopy-{i}\t{now}\n')
         buf.seek(0)
         started = time.perf_counter()
         cur.copy_expert(
@@ -81,7 +81,7 @@ def seed_history(database: str, per_lead: int) -> None:
             "INSERT INTO leads_event (lead_id, type, occurred_at, properties, event_id, received_at) "
             "SELECT l.id, (ARRAY['page_view', 'email_open', 'email_click', 'page_view', 'form_submit'])"
             "[1 + (l.id + g) %% 5], now() - (g * 6 || ' days')::interval, "
-            "CASE WHEN (l.id + g) %% 7 = 0 THEN '{\"url\": \"/pricing\"}' ELSE '{\"url\": \"/blog\"}' END::jsonb, "
+            'CASE WHEN (l.id + g) %% 7 = 0 THEN \'{"url": "/pricing"}\' ELSE \'{"url": "/blog"}\' END::jsonb, '
             "'seed-' || l.id || '-' || g, now() FROM leads_lead l, generate_series(1, %s) AS g",
             [per_lead],
         )
@@ -115,12 +115,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--leads", type=int, default=20000)
-    parser.add_argument("--history", type=int, default=10,
-                        help="past events per lead stored before the run (spread over 60 days)")
-    parser.add_argument("--rate", type=float, default=10000,
-                        help="events/s offered by all clients together; 0: closed loop")
-    parser.add_argument("--inline-scoring", action="store_true",
-                        help="score inside each request (SCORING_EVENTS_ASYNC=0), no worker")
+    parser.add_argument(
+        "--history", type=int, default=10, help="past events per lead stored before the run (spread over 60 days)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=10000, help="events/s offered by all clients together; 0: closed loop"
+    )
+    parser.add_argument(
+        "--inline-scoring", action="store_true", help="score inside each request (SCORING_EVENTS_ASYNC=0), no worker"
+    )
     args = parser.parse_args()
 
     env = fresh_database(args.database)
@@ -141,10 +144,17 @@ def main() -> None:
     # it (title, size, company), so webinars and pricing views promote them to MQL during the
     # run, each assigned round-robin to a rep of the US team with its SLA clock.
     Lead.objects.bulk_create(
-        [Lead(email=f"lead{i}@bench.example", external_id=f"b-{i}", country="US",
-              company=f"Acme {i % 997}", job_title="VP Marketing" if i % 3 == 0 else "Analyst",
-              employees=500)
-         for i in range(args.leads)],
+        [
+            Lead(
+                email=f"lead{i}@bench.example",
+                external_id=f"b-{i}",
+                country="US",
+                company=f"Acme {i % 997}",
+                job_title="VP Marketing" if i % 3 == 0 else "Analyst",
+                employees=500,
+            )
+            for i in range(args.leads)
+        ],
         batch_size=5000,
     )
     seed_history(args.database, args.history)
@@ -155,9 +165,21 @@ def main() -> None:
     worker = None
     if not args.inline_scoring:
         worker = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "leadflow", "worker", "--concurrency", "2", "--loglevel", "WARNING",
-             "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "leadflow",
+                "worker",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "WARNING",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
         )
     server, base = start_gunicorn(env, workers=args.workers)
     latencies: list[float] = []
@@ -183,8 +205,14 @@ def main() -> None:
                 ref = {"email": f"lead{n}@bench.example"} if n % 2 else {"external_id": f"b-{n}"}
                 if n >= args.leads:
                     ref = {"email": f"lead{n}@bench.example"}
-                batch.append({"lead": ref, "type": rng.choice(TYPES), "event_id": uuid.uuid4().hex,
-                              "properties": {"url": "/pricing" if rng.random() < 0.2 else "/blog"}})
+                batch.append(
+                    {
+                        "lead": ref,
+                        "type": rng.choice(TYPES),
+                        "event_id": uuid.uuid4().hex,
+                        "properties": {"url": "/pricing" if rng.random() < 0.2 else "/blog"},
+                    }
+                )
             body = json.dumps(batch).encode()
             if interval:
                 time.sleep(max(0.0, due - time.monotonic()))
@@ -192,8 +220,12 @@ def main() -> None:
                 due += interval
             else:
                 started = time.monotonic()
-            conn.request("POST", "/api/v1/events/", body=body, headers={
-                "Content-Type": "application/json", "Authorization": f"Token {token}"})
+            conn.request(
+                "POST",
+                "/api/v1/events/",
+                body=body,
+                headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            )
             response = conn.getresponse()
             response.read()
             elapsed = time.monotonic() - started
@@ -229,22 +261,24 @@ def main() -> None:
     from leads.models import Event
 
     rate = sent[0] / wall
-    table([
-        ("clients x batch", f"{args.clients} x {args.batch}"),
-        ("offered events/s", f"{args.rate:,.0f}" if args.rate else "closed loop"),
-        ("gunicorn workers", str(args.workers)),
-        ("scoring", "in the request" if args.inline_scoring else "Celery worker (2 processes, as docker-compose)"),
-        ("measured seconds", f"{wall:.1f}"),
-        ("events stored", f"{Event.objects.count():,}"),
-        ("leads promoted to MQL", f"{Lead.objects.filter(stage='mql').count():,}"),
-        ("events/s", f"{rate:,.0f}"),
-        ("batch p50 ms", f"{percentile(latencies, 0.5) * 1000:.0f}"),
-        ("batch p99 ms", f"{percentile(latencies, 0.99) * 1000:.0f}"),
-        ("failed batches", str(errors[0])),
-        ("scoring queue empty after", "n/a" if args.inline_scoring else f"{drained:.1f} s after the last batch"),
-        ("COPY rows/s (same run)", f"{copy_rate:,.0f}"),
-        ("share of COPY", f"{rate / copy_rate:.0%}"),
-    ])
+    table(
+        [
+            ("clients x batch", f"{args.clients} x {args.batch}"),
+            ("offered events/s", f"{args.rate:,.0f}" if args.rate else "closed loop"),
+            ("gunicorn workers", str(args.workers)),
+            ("scoring", "in the request" if args.inline_scoring else "Celery worker (2 processes, as docker-compose)"),
+            ("measured seconds", f"{wall:.1f}"),
+            ("events stored", f"{Event.objects.count():,}"),
+            ("leads promoted to MQL", f"{Lead.objects.filter(stage='mql').count():,}"),
+            ("events/s", f"{rate:,.0f}"),
+            ("batch p50 ms", f"{percentile(latencies, 0.5) * 1000:.0f}"),
+            ("batch p99 ms", f"{percentile(latencies, 0.99) * 1000:.0f}"),
+            ("failed batches", str(errors[0])),
+            ("scoring queue empty after", "n/a" if args.inline_scoring else f"{drained:.1f} s after the last batch"),
+            ("COPY rows/s (same run)", f"{copy_rate:,.0f}"),
+            ("share of COPY", f"{rate / copy_rate:.0%}"),
+        ]
+    )
 
 
 if __name__ == "__main__":

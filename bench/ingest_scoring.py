@@ -50,8 +50,8 @@ def main() -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from leads.services.ingest import ingest_events
     from leads.models import Event, Lead
+    from leads.services.ingest import ingest_events
     from scoring import services
 
     # Promotions go one by one through leads.lifecycle.promote_to_mql (lock, assignment, SLA
@@ -70,7 +70,7 @@ def main() -> None:
     max_id = Lead.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     if max_id == 0:
         raise SystemExit(f"{args.database} has no leads; run bench/generate.py first")
-    kinds, weights = zip(*TYPES)
+    kinds, weights = zip(*TYPES, strict=False)
 
     def batch() -> list[tuple[int, str, dict]]:
         lead_ids = [rng.randint(1, max_id) for _ in range(args.leads_per_batch)]
@@ -87,8 +87,14 @@ def main() -> None:
         ids = set(Lead.objects.filter(pk__in={i for i, _, _ in items}).values_list("pk", flat=True))
         now = timezone.now()
         events = [
-            Event(lead_id=lead_id, type=kind, properties=props, occurred_at=now, received_at=now,
-                  event_id=f"bench-{uuid.uuid4().hex}")
+            Event(
+                lead_id=lead_id,
+                type=kind,
+                properties=props,
+                occurred_at=now,
+                received_at=now,
+                event_id=f"bench-{uuid.uuid4().hex}",
+            )
             for lead_id, kind, props in items
             if lead_id in ids
         ]
@@ -119,12 +125,15 @@ def main() -> None:
         p95 = sorted(seconds)[max(0, int(len(seconds) * 0.95) - 1)]
         return f"{name:<34} {median * 1000:>9.1f} {p95 * 1000:>9.1f} {args.batch_size / median:>12,.0f}"
 
-    print(f"\nbatches of {args.batch_size} events over {args.leads_per_batch} leads, {args.batches} batches, {args.database}")
+    print(
+        f"\nbatches of {args.batch_size} events over {args.leads_per_batch} leads, "
+        f"{args.batches} batches, {args.database}"
+    )
     print(f"{'path':<34} {'median ms':>9} {'p95 ms':>9} {'events/s':>12}")
     print(row("scoring (on_events_recorded)", score_s))
     print(row("  of which promotions", promote_s))
-    print(row("  scoring without promotions", [a - b for a, b in zip(score_s, promote_s)]))
-    print(row("insert + scoring", [a + b for a, b in zip(insert_s, score_s)]))
+    print(row("  scoring without promotions", [a - b for a, b in zip(score_s, promote_s, strict=False)]))
+    print(row("insert + scoring", [a + b for a, b in zip(insert_s, score_s, strict=False)]))
     print(row("leads.api.ingest_events (all)", api_s))
     print(f"leads promoted per batch: median {statistics.median(promotions):.0f}")
 

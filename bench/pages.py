@@ -34,8 +34,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rep", help="rep to time the inbox for (default: the busiest rep)")
     parser.add_argument("--manager", help="manager for the dashboard (default: the first one)")
     parser.add_argument("--verbose", action="store_true", help="print each page's slowest SQL")
-    parser.add_argument("--charts", action="store_true",
-                        help="also time the dashboard's report JSON requests (as the browser makes them)")
+    parser.add_argument(
+        "--charts",
+        action="store_true",
+        help="also time the dashboard's report JSON requests (as the browser makes them)",
+    )
     return parser.parse_args()
 
 
@@ -120,13 +123,17 @@ def main() -> None:
     else:
         busiest = (
             Lead.objects.filter(stage__in=selectors.INBOX_STAGES, owner__groups__name=SALES_REP)
-            .values("owner").annotate(n=Count("id")).order_by("-n").first()
+            .values("owner")
+            .annotate(n=Count("id"))
+            .order_by("-n")
+            .first()
         )
         if busiest is None:
             raise SystemExit("no rep owns an MQL or SAL in this database")
         rep = User.objects.get(pk=busiest["owner"])
     manager = (
-        User.objects.get(username=args.manager) if args.manager
+        User.objects.get(username=args.manager)
+        if args.manager
         else User.objects.filter(groups__name=SALES_MANAGER).order_by("id").first()
     )
     first_lead = selectors.inbox_leads(rep).first()
@@ -136,8 +143,10 @@ def main() -> None:
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     print(f"leads: {Lead.objects.count():,} (estimate from count(*))")
     inbox_size = selectors.inbox_leads(rep).count()
-    print(f"rep: {rep.username}, inbox rows: {inbox_size:,}; lead page: lead {first_lead.pk} "
-          f"({first_lead.events.count()} events, {first_lead.transitions.count()} transitions)")
+    print(
+        f"rep: {rep.username}, inbox rows: {inbox_size:,}; lead page: lead {first_lead.pk} "
+        f"({first_lead.events.count()} events, {first_lead.transitions.count()} transitions)"
+    )
 
     rep_client = Client()
     rep_client.force_login(rep)
@@ -169,8 +178,11 @@ def main() -> None:
     print("-" * len(header))
     for name, client, url in pages:
         samples, queries, size = timed(client, url, rounds=args.rounds, warmup=args.warmup)
-        print(f"{name:<22} {len(samples):>6} {statistics.median(samples):>10.1f} "
-              f"{p95(samples):>8.1f} {queries:>8} {size / 1024:>6.1f}", flush=True)
+        print(
+            f"{name:<22} {len(samples):>6} {statistics.median(samples):>10.1f} "
+            f"{p95(samples):>8.1f} {queries:>8} {size / 1024:>6.1f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

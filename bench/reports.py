@@ -118,7 +118,6 @@ def main() -> None:
     django.setup()
     from django.db import connection
     from django.db.models import Max
-
     from django.test.utils import CaptureQueriesContext, override_settings
 
     from leads.models import StageTransition
@@ -139,8 +138,11 @@ def main() -> None:
     started = time.perf_counter()
     state = rollup.build()
     print(f"rollup built from {state.entries:,} stage entries in {time.perf_counter() - started:.1f} s", flush=True)
-    print(f"{'report':<12} {'range':>6} {'live median ms':>15} {'max ms':>7} {'queries':>8}"
-          f" {'rollup median ms':>17} {'max ms':>7} {'identical':>10}", flush=True)
+    print(
+        f"{'report':<12} {'range':>6} {'live median ms':>15} {'max ms':>7} {'queries':>8}"
+        f" {'rollup median ms':>17} {'max ms':>7} {'identical':>10}",
+        flush=True,
+    )
     for name, report in selectors.REPORTS.items():
         if args.only and name not in args.only:
             continue

@@ -31,12 +31,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="Do not drop the copy afterwards.")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument(
-        "--count-only", action="store_true",
+        "--count-only",
+        action="store_true",
         help="Count the leads that would be promoted instead of promoting them (times the "
         "set-based scoring alone; promotions go through leads.lifecycle.promote_batch_to_mql).",
     )
     parser.add_argument(
-        "--workers", type=int, default=None,
+        "--workers",
+        type=int,
+        default=None,
         help="Database connections the rescore's ranges are shared over (default: "
         "scoring.services.RESCORE_WORKERS; 1 runs them one after another).",
     )
@@ -49,7 +52,7 @@ def copy_database(args: argparse.Namespace) -> None:
     """CREATE DATABASE ... TEMPLATE needs no open session on the source: other benchmarks read
     it, so retry for a while."""
     command = ["createdb", "-h", args.host, "-U", args.user, "-T", args.source, args.database]
-    for attempt in range(200):
+    for _attempt in range(200):
         if subprocess.run(command, capture_output=True).returncode == 0:
             return
         time.sleep(1.5)
@@ -96,7 +99,7 @@ def main() -> None:
         for run in range(1, args.runs + 1):
             last = [0.0]
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: int, total: int, last: list[float] = last, run: int = run) -> None:
                 if time.monotonic() - last[0] > 5 or done == total:
                     last[0] = time.monotonic()
                     print(f"  run {run}: {done}/{total}", flush=True)
@@ -106,15 +109,27 @@ def main() -> None:
             result = services.rescore_all(progress=progress, workers=workers)
             wall = time.monotonic() - started
             scoring = wall - promote_seconds[0] / workers
-            rows.append((run, result["scored"], wall, scoring, result["scored"] / scoring if scoring else 0,
-                         result["promoted"], promote_seconds[0]))
+            rows.append(
+                (
+                    run,
+                    result["scored"],
+                    wall,
+                    scoring,
+                    result["scored"] / scoring if scoring else 0,
+                    result["promoted"],
+                    promote_seconds[0],
+                )
+            )
     finally:
         if not args.no_copy and not args.keep:
             from django.db import connections
 
             connections.close_all()
             subprocess.run(["dropdb", "-h", args.host, "-U", args.user, args.database], check=True)
-    print(f"\n{'run':>4} {'open leads':>11} {'wall s':>8} {'scoring s':>10} {'leads/s':>10} {'promoted':>9} {'promote s':>10}")
+    print(
+        f"\n{'run':>4} {'open leads':>11} {'wall s':>8} {'scoring s':>10} {'leads/s':>10} "
+        f"{'promoted':>9} {'promote s':>10}"
+    )
     for run, scored, wall, scoring, rate, promoted, promote in rows:
         print(f"{run:>4} {scored:>11,} {wall:>8.1f} {scoring:>10.1f} {rate:>10,.0f} {promoted:>9,} {promote:>10.1f}")
     print(f"\n({workers} worker{'s' if workers != 1 else ''}; promote s summed over them)")

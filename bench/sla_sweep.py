@@ -37,8 +37,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--due", type=int, nargs="*", default=[10_000, 250_000])
     parser.add_argument("--repeat", type=int, default=20, help="runs of the nothing-due sweep")
     parser.add_argument("--keep", action="store_true", help="keep the copy afterwards")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="connections a backlog is shared over (default: sla.sweep.SWEEP_WORKERS)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="connections a backlog is shared over (default: sla.sweep.SWEEP_WORKERS)",
+    )
     parser.add_argument("--host", default=os.environ.get("PGHOST", "127.0.0.1"))
     parser.add_argument("--port", default=os.environ.get("PGPORT", "5432"))
     parser.add_argument("--user", default=os.environ.get("PGUSER", "postgres"))
@@ -106,9 +110,7 @@ def prepare_policies() -> dict:
     SlaPolicy.objects.filter(clock__in=[SlaClock.MQL_DECISION, SlaClock.SAL_QUALIFY]).update(
         breach_action=BreachAction.RECYCLE, active=True
     )
-    SlaPolicy.objects.filter(clock=SlaClock.SAL_FIRST_TOUCH).update(
-        breach_action=BreachAction.NOTIFY, active=True
-    )
+    SlaPolicy.objects.filter(clock=SlaClock.SAL_FIRST_TOUCH).update(breach_action=BreachAction.NOTIFY, active=True)
     return {p.clock: p for p in SlaPolicy.objects.all()}
 
 
@@ -144,9 +146,7 @@ def quiet_moment():
 
 def make_due(count: int, *, now: dt.datetime) -> int:
     """Put `count` open leads one hour (plus up to an hour) past their deadline at `now`."""
-    have = sql(
-        "SELECT count(*) FROM leads_lead WHERE stage IN ('mql', 'sal') AND sla_due_at IS NOT NULL"
-    )[0][0]
+    have = sql("SELECT count(*) FROM leads_lead WHERE stage IN ('mql', 'sal') AND sla_due_at IS NOT NULL")[0][0]
     if have < count:
         # Move leads from the marketing pool into MQL with a rep of a team, as promotion would.
         sql(
@@ -236,21 +236,27 @@ def main() -> None:
             started = time.perf_counter()
             again = run_sweep(now=now, workers=args.workers)
             rerun = (time.perf_counter() - started) * 1000
-            print(f"  {count:,} due: {result.summary()}; rerun {again.breached_total} breached in "
-                  f"{rerun:.1f} ms", flush=True)
-            rows.append((f"{count:,} due", moved, result.breached_total, elapsed, rerun,
-                         TARGETS_MS.get(count)))
+            print(
+                f"  {count:,} due: {result.summary()}; rerun {again.breached_total} breached in {rerun:.1f} ms",
+                flush=True,
+            )
+            rows.append((f"{count:,} due", moved, result.breached_total, elapsed, rerun, TARGETS_MS.get(count)))
 
         print()
         print(f"{'case':<16}{'made due':>10}{'breached':>10}{'sweep ms':>11}{'max/rerun ms':>14}{'target ms':>11}")
         for case, made, breached, ms, other, target in rows:
-            print(f"{case:<16}{made:>10,}{breached:>10,}{ms:>11.1f}{other:>14.1f}"
-                  f"{(f'{target:,}' if target else '-'):>11}")
+            print(
+                f"{case:<16}{made:>10,}{breached:>10,}{ms:>11.1f}{other:>14.1f}{(f'{target:,}' if target else '-'):>11}"
+            )
         from sla.sweep import SWEEP_WORKERS
 
         workers = args.workers if args.workers is not None else SWEEP_WORKERS
-        print("\n(nothing due: median and max of", args.repeat, "runs; N due: first run and the no-op rerun;",
-              f"{workers} worker{'s' if workers != 1 else ''})")
+        print(
+            "\n(nothing due: median and max of",
+            args.repeat,
+            "runs; N due: first run and the no-op rerun;",
+            f"{workers} worker{'s' if workers != 1 else ''})",
+        )
         print("\nEXPLAIN of the nothing-due claim query:\n" + plan)
         print("\nuses lead_sla_due_idx:", "lead_sla_due_idx" in plan)
     finally:

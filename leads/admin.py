@@ -7,7 +7,8 @@ messages; the rest of the selection still goes ahead.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,14 +21,25 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from . import lifecycle, permissions
-from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
 from .lifecycle import Actor, TransitionError
+from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
 
 # Columns only the lifecycle and scoring write.
 LIFECYCLE_FIELDS = (
-    "stage", "stage_entered_at", "owner", "team", "fit_score", "behavior_score", "scored_at",
-    "sla_due_at", "sla_clock", "sla_warned_at", "first_touch_at", "recycle_count",
-    "created_at", "updated_at",
+    "stage",
+    "stage_entered_at",
+    "owner",
+    "team",
+    "fit_score",
+    "behavior_score",
+    "scored_at",
+    "sla_due_at",
+    "sla_clock",
+    "sla_warned_at",
+    "first_touch_at",
+    "recycle_count",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -49,8 +61,19 @@ class ReadOnlyInline(admin.TabularInline):
 
 class StageTransitionInline(ReadOnlyInline):
     model = StageTransition
-    fields = ("at", "from_stage", "to_stage", "actor_type", "actor", "reason", "note",
-              "fit_score", "behavior_score", "definition_version", "owner")
+    fields = (
+        "at",
+        "from_stage",
+        "to_stage",
+        "actor_type",
+        "actor",
+        "reason",
+        "note",
+        "fit_score",
+        "behavior_score",
+        "definition_version",
+        "owner",
+    )
     readonly_fields = fields
     ordering = ("-at", "-id")
     verbose_name_plural = "stage history"
@@ -80,8 +103,9 @@ class EstimatedCountPaginator(Paginator):
         object_list = self.object_list  # the change list's QuerySet
         if connection.vendor == "postgresql" and isinstance(object_list, QuerySet) and not object_list.query.where:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
-                               [object_list.model._meta.db_table])
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [object_list.model._meta.db_table]
+                )
                 row = cursor.fetchone()
             if row and row[0] > 10_000:
                 return int(row[0])
@@ -97,8 +121,12 @@ class CachedValuesFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         values = cache.get_or_set(
             f"leads-admin-filter-{self.field_name}",
-            lambda: list(Lead.objects.exclude(**{self.field_name: ""}).order_by(self.field_name)
-                         .values_list(self.field_name, flat=True).distinct()),
+            lambda: list(
+                Lead.objects.exclude(**{self.field_name: ""})
+                .order_by(self.field_name)
+                .values_list(self.field_name, flat=True)
+                .distinct()
+            ),
             600,
         )
         return [(value, value) for value in values]
@@ -132,7 +160,10 @@ class OverrideForm(NoteForm):
 
 
 def _apply_each(
-    request: HttpRequest, queryset: QuerySet[Lead], move: Callable[[Lead], Any], verb: str,
+    request: HttpRequest,
+    queryset: QuerySet[Lead],
+    move: Callable[[Lead], Any],
+    verb: str,
     modeladmin: admin.ModelAdmin,
 ) -> None:
     """Run `move` on each lead; report successes in one message and each refusal on its own."""
@@ -149,8 +180,15 @@ def _apply_each(
 
 
 def _note_action(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Lead], *,
-    form_class: type[NoteForm], title: str, action: str, run: Callable[[Lead, dict], Any], verb: str,
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Lead],
+    *,
+    form_class: type[NoteForm],
+    title: str,
+    action: str,
+    run: Callable[[Lead, dict], Any],
+    verb: str,
 ) -> HttpResponse | None:
     """The intermediate page: ask for a note (and maybe a stage), then apply to the selection."""
     form = form_class(request.POST if "apply" in request.POST else None)
@@ -174,8 +212,19 @@ def _note_action(
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ("full_name_display", "email", "company", "stage", "fit_score", "behavior_score",
-                    "grade", "owner", "team", "sla_due_at", "created_at")
+    list_display = (
+        "full_name_display",
+        "email",
+        "company",
+        "stage",
+        "fit_score",
+        "behavior_score",
+        "grade",
+        "owner",
+        "team",
+        "sla_due_at",
+        "created_at",
+    )
     list_filter = ("stage", SourceFilter, CountryFilter, "team", "owner")
     paginator = EstimatedCountPaginator
     search_fields = ("email", "first_name", "last_name", "company", "external_id")
@@ -189,9 +238,25 @@ class LeadAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     actions = ["promote_to_mql", "override_stage", "reassign_round_robin"]
     fieldsets = (
-        ("Contact", {"fields": ("email", "first_name", "last_name", "job_title", "company",
-                                "industry", "country", "employees", "annual_revenue", "source",
-                                "external_id", "attributes")}),
+        (
+            "Contact",
+            {
+                "fields": (
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "job_title",
+                    "company",
+                    "industry",
+                    "country",
+                    "employees",
+                    "annual_revenue",
+                    "source",
+                    "external_id",
+                    "attributes",
+                )
+            },
+        ),
         ("Lifecycle (changed only by the actions)", {"fields": LIFECYCLE_FIELDS}),
     )
 
@@ -221,35 +286,41 @@ class LeadAdmin(admin.ModelAdmin):
     def promote_to_mql(self, request, queryset):
         actor = Actor.person(request.user)
         return _note_action(
-            self, request, queryset, form_class=NoteForm, title="Promote to MQL",
-            action="promote_to_mql", verb="Promoted",
-            run=lambda lead, data: lifecycle.promote_to_mql(
-                lead, actor=actor, reason="manual", note=data["note"]),
+            self,
+            request,
+            queryset,
+            form_class=NoteForm,
+            title="Promote to MQL",
+            action="promote_to_mql",
+            verb="Promoted",
+            run=lambda lead, data: lifecycle.promote_to_mql(lead, actor=actor, reason="manual", note=data["note"]),
         )
 
     @admin.action(description="Reopen / override stage (managers, with note)", permissions=["override"])
     def override_stage(self, request, queryset):
         actor = Actor.person(request.user)
         return _note_action(
-            self, request, queryset, form_class=OverrideForm, title="Reopen / override stage",
-            action="override_stage", verb="Moved",
-            run=lambda lead, data: lifecycle.override(
-                lead, actor=actor, to_stage=data["to_stage"], note=data["note"]),
+            self,
+            request,
+            queryset,
+            form_class=OverrideForm,
+            title="Reopen / override stage",
+            action="override_stage",
+            verb="Moved",
+            run=lambda lead, data: lifecycle.override(lead, actor=actor, to_stage=data["to_stage"], note=data["note"]),
         )
 
     @admin.action(description="Reassign round-robin", permissions=["override"])
     def reassign_round_robin(self, request, queryset):
         actor = Actor.person(request.user)
-        _apply_each(request, queryset, lambda lead: lifecycle.reassign(lead, actor=actor),
-                    "Reassigned", self)
+        _apply_each(request, queryset, lambda lead: lifecycle.reassign(lead, actor=actor), "Reassigned", self)
 
 
 @admin.register(StageTransition)
 class StageTransitionAdmin(admin.ModelAdmin):
     """The audit trail: view only, never added, changed or deleted here."""
 
-    list_display = ("lead", "from_stage", "to_stage", "at", "actor_type", "actor", "reason",
-                    "definition_version")
+    list_display = ("lead", "from_stage", "to_stage", "at", "actor_type", "actor", "reason", "definition_version")
     list_filter = ("to_stage", "from_stage", "actor_type", "reason")
     search_fields = ("lead__email", "note")
     list_select_related = ("lead", "actor")
@@ -317,5 +388,6 @@ class TouchAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
 
 from . import admin_webhooks  # noqa: E402,F401  (webhooks and delivery log)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from .webhooks import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription, schedule
+from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .webhooks import schedule
 
 
 @admin.register(WebhookSubscription)
@@ -33,8 +34,7 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "event", "subscription", "status", "attempts", "last_status_code",
-                    "next_attempt_at")
+    list_display = ("created_at", "event", "subscription", "status", "attempts", "last_status_code", "next_attempt_at")
     list_filter = ("status", "event")
     search_fields = ("id", "subscription__url")
     date_hierarchy = "created_at"
@@ -50,12 +50,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected deliveries now")
     def retry_now(self, request, queryset) -> None:
-        ids = list(
-            queryset.exclude(status=DeliveryStatus.DELIVERED).values_list("pk", flat=True)
-        )
+        ids = list(queryset.exclude(status=DeliveryStatus.DELIVERED).values_list("pk", flat=True))
         # A manual retry starts a fresh 24-hour window, or a given-up row would give up again at once.
         queryset.filter(pk__in=ids).update(
-            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), claimed_until=None,
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=timezone.now(),
+            claimed_until=None,
             created_at=timezone.now(),
         )
         schedule([str(pk) for pk in ids])

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
@@ -31,13 +32,14 @@ from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from .models import Lead
+from .models import Lead, WebhookSubscription
 from .serializers import (
     BulkLeadsSerializer,
     BulkResultSerializer,
     CloseSerializer,
     DisqualifySerializer,
     EventInSerializer,
+    EventSerializer,
     EventsResultSerializer,
     HistorySerializer,
     ImportResultSerializer,
@@ -49,7 +51,6 @@ from .serializers import (
     SlaBreachSerializer,
     TouchSerializer,
     TransitionSerializer,
-    EventSerializer,
     WebhookCreatedSerializer,
     WebhookSubscriptionSerializer,
     lead_body,
@@ -59,7 +60,6 @@ from .services.errors import ServiceError
 from .services.importer import import_leads
 from .services.ingest import ingest_events
 from .services.upsert import bulk_upsert, create_lead, update_lead
-from .webhooks import WebhookSubscription
 
 MAX_BATCH = 1000
 HISTORY_EVENTS = 500
@@ -92,7 +92,9 @@ SERVICE_STATUS = {"validation_error": status.HTTP_400_BAD_REQUEST}
 def service_error(exc: ServiceError) -> ApiError:
     """A service's refusal as the API's error body, with the service's code and fields."""
     return ApiError(
-        exc.message, code=exc.code, status_code=SERVICE_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
+        exc.message,
+        code=exc.code,
+        status_code=SERVICE_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST),
         fields=exc.fields,
     )
 
@@ -171,18 +173,23 @@ class LeadViewSet(
         rows = request.data.get("leads") if isinstance(request.data, dict) else request.data
         if not isinstance(rows, list):
             raise ApiError(
-                "Send {\"leads\": [...]} (or a JSON list) of up to 1,000 leads.",
-                code="validation_error", status_code=400, fields={"leads": ["Expected a list."]},
+                'Send {"leads": [...]} (or a JSON list) of up to 1,000 leads.',
+                code="validation_error",
+                status_code=400,
+                fields={"leads": ["Expected a list."]},
             )
         if len(rows) > MAX_BATCH:
             raise ApiError(
-                f"At most {MAX_BATCH} leads per request; got {len(rows)}.", code="too_many_items",
-                status_code=413, fields={"leads": [f"At most {MAX_BATCH} items."]},
+                f"At most {MAX_BATCH} leads per request; got {len(rows)}.",
+                code="too_many_items",
+                status_code=413,
+                fields={"leads": [f"At most {MAX_BATCH} items."]},
             )
         return Response(bulk_upsert(rows))
 
     @extend_schema(
-        parameters=[], responses={(200, "text/csv"): OpenApiTypes.STR, **COMMON_ERRORS},
+        parameters=[],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **COMMON_ERRORS},
         description="The list's filters apply; the columns are those of the historical import.",
     )
     @action(detail=False, methods=["get"], url_path="export")
@@ -222,9 +229,7 @@ class LeadViewSet(
     def recycle(self, request: Request, pk: str) -> Response:
         return self._move(request, RecycleSerializer, lifecycle.recycle)
 
-    @extend_schema(
-        request=DisqualifySerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS}
-    )
+    @extend_schema(request=DisqualifySerializer, responses={200: LeadSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def disqualify(self, request: Request, pk: str) -> Response:
         return self._move(request, DisqualifySerializer, lifecycle.disqualify)
@@ -252,15 +257,9 @@ class LeadViewSet(
                 "transitions": TransitionSerializer(
                     lead.transitions.select_related("actor", "owner").order_by("at", "id"), many=True
                 ).data,
-                "touches": TouchSerializer(
-                    lead.touches.select_related("user").order_by("at", "id"), many=True
-                ).data,
-                "events": EventSerializer(
-                    lead.events.order_by("-occurred_at", "-id")[:HISTORY_EVENTS], many=True
-                ).data,
-                "sla_breaches": SlaBreachSerializer(
-                    lead.sla_breaches.order_by("detected_at", "id"), many=True
-                ).data,
+                "touches": TouchSerializer(lead.touches.select_related("user").order_by("at", "id"), many=True).data,
+                "events": EventSerializer(lead.events.order_by("-occurred_at", "-id")[:HISTORY_EVENTS], many=True).data,
+                "sla_breaches": SlaBreachSerializer(lead.sla_breaches.order_by("detected_at", "id"), many=True).data,
             }
         )
 
@@ -278,14 +277,19 @@ class EventsView(APIView):
     @extend_schema(
         request=EventInSerializer(many=True),
         responses={
-            201: EventsResultSerializer, **COMMON_ERRORS,
+            201: EventsResultSerializer,
+            **COMMON_ERRORS,
             413: OpenApiResponse(ERROR, description="too_many_items / too_large"),
         },
         examples=[
             OpenApiExample(
                 "One event",
-                value={"lead": {"email": "ana@example.com"}, "type": "page_view",
-                       "properties": {"url": "/pricing"}, "event_id": "web-123"},
+                value={
+                    "lead": {"email": "ana@example.com"},
+                    "type": "page_view",
+                    "properties": {"url": "/pricing"},
+                    "event_id": "web-123",
+                },
                 request_only=True,
             )
         ],
@@ -299,19 +303,22 @@ class EventsView(APIView):
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise ApiError(
                 f"Request body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send smaller batches.",
-                code="too_large", status_code=413,
+                code="too_large",
+                status_code=413,
             )
         payload = request.data
         items = payload if isinstance(payload, list) else [payload]
         if len(items) > MAX_BATCH:
             raise ApiError(
                 f"At most {MAX_BATCH} events per request; got {len(items)}.",
-                code="too_many_items", status_code=413,
+                code="too_many_items",
+                status_code=413,
                 fields={"items": [f"At most {MAX_BATCH} items."]},
             )
         if not items:
-            raise ApiError("Send at least one event.", code="validation_error", status_code=400,
-                           fields={"items": ["Empty list."]})
+            raise ApiError(
+                "Send at least one event.", code="validation_error", status_code=400, fields={"items": ["Empty list."]}
+            )
         try:
             result = ingest_events(items)
         except ServiceError as exc:
@@ -324,8 +331,12 @@ class EventsView(APIView):
 
 @extend_schema(responses={200: WebhookSubscriptionSerializer, **COMMON_ERRORS})
 class WebhookViewSet(
-    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     serializer_class = WebhookSubscriptionSerializer
     permission_classes = [permissions.RoleActionPermission]
@@ -364,9 +375,7 @@ class ImportView(APIView):
     @extend_schema(
         request={
             "text/csv": OpenApiTypes.STR,
-            "multipart/form-data": inline_serializer(
-                "ImportUpload", {"file": serializers.FileField()}
-            ),
+            "multipart/form-data": inline_serializer("ImportUpload", {"file": serializers.FileField()}),
             "application/json": inline_serializer(
                 "ImportRows", {"rows": serializers.ListField(child=serializers.DictField())}
             ),
@@ -388,11 +397,17 @@ class ImportView(APIView):
         else:
             raise ApiError(
                 "Send a text/csv body, a multipart 'file', or JSON {\"rows\": [...]}.",
-                code="validation_error", status_code=400, fields={"file": ["Missing."]},
+                code="validation_error",
+                status_code=400,
+                fields={"file": ["Missing."]},
             )
         try:
             result = import_leads(source, user=request.user)
         except csv.Error as exc:
-            raise ApiError(f"Not a readable CSV file: {exc}.", code="validation_error",
-                           status_code=400, fields={"file": [str(exc)]}) from exc
+            raise ApiError(
+                f"Not a readable CSV file: {exc}.",
+                code="validation_error",
+                status_code=400,
+                fields={"file": [str(exc)]},
+            ) from exc
         return Response(result.as_dict())

@@ -34,9 +34,7 @@ def team_for_country(country: str, *, teams: list[Team] | None = None) -> Team |
     return next((team for team in teams if team.is_fallback), None)
 
 
-def assign_round_robin(
-    lead: Lead, *, exclude_user_id: int | None = None
-) -> tuple[Team | None, Any, dict[str, Any]]:
+def assign_round_robin(lead: Lead, *, exclude_user_id: int | None = None) -> tuple[Team | None, Any, dict[str, Any]]:
     """Pick (team, rep, decision) for `lead`. The decision dict is stored on the transition row."""
     team = lead.team if lead.team_id else team_for_country(lead.country)
     if team is None:
@@ -49,26 +47,32 @@ def assign_round_robin(
         if exclude_user_id is not None:  # `user_id` is never NULL: excluding None excluded no one
             candidates = candidates.exclude(user_id=exclude_user_id)
         membership = (
-            candidates.select_related("user")
-            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
-            .first()
+            candidates.select_related("user").order_by(F("last_assigned_at").asc(nulls_first=True), "id").first()
         )
         if membership is None:
-            return team, None, {
-                "method": "round_robin",
-                "team": team.name,
-                "result": "no available rep (all away or inactive); left unassigned for the team",
-            }
+            return (
+                team,
+                None,
+                {
+                    "method": "round_robin",
+                    "team": team.name,
+                    "result": "no available rep (all away or inactive); left unassigned for the team",
+                },
+            )
         latest = TeamMembership.objects.filter(team=team).aggregate(latest=Max("last_assigned_at"))["latest"]
         now = timezone.now()
         if latest is not None and now <= latest:
             now = latest + dt.timedelta(microseconds=1)
         # Claim: only succeeds if nobody else assigned to this rep since we read the row.
-        claimed = TeamMembership.objects.filter(
-            pk=membership.pk, last_assigned_at=membership.last_assigned_at
-        ).update(last_assigned_at=now) if membership.last_assigned_at is not None else (
-            TeamMembership.objects.filter(pk=membership.pk, last_assigned_at__isnull=True).update(
+        claimed = (
+            TeamMembership.objects.filter(pk=membership.pk, last_assigned_at=membership.last_assigned_at).update(
                 last_assigned_at=now
+            )
+            if membership.last_assigned_at is not None
+            else (
+                TeamMembership.objects.filter(pk=membership.pk, last_assigned_at__isnull=True).update(
+                    last_assigned_at=now
+                )
             )
         )
         if claimed:
@@ -77,12 +81,16 @@ def assign_round_robin(
                 .order_by("id")
                 .values_list("user__username", flat=True)
             )
-            return team, membership.user, {
-                "method": "round_robin",
-                "team": team.name,
-                "owner": membership.user.username,
-                "skipped_away": skipped,
-            }
+            return (
+                team,
+                membership.user,
+                {
+                    "method": "round_robin",
+                    "team": team.name,
+                    "owner": membership.user.username,
+                    "skipped_away": skipped,
+                },
+            )
     return team, None, {"method": "round_robin", "team": team.name, "result": "contention; left unassigned"}
 
 
@@ -109,7 +117,8 @@ def assign_round_robin_batch(
     for lead in leads:
         if placed[lead["id"]] is None:
             result[lead["id"]] = (
-                None, None,
+                None,
+                None,
                 {"method": "round_robin", "result": "no team for country", "country": lead["country"]},
             )
     for team in sorted({t for t in placed.values() if t is not None}, key=lambda t: t.pk):
@@ -126,11 +135,15 @@ def assign_round_robin_batch(
         reps = [m for m in members if not m.is_away and m.user.is_active]
         if not reps:
             for lead in team_leads:
-                result[lead["id"]] = (team, None, {
-                    "method": "round_robin",
-                    "team": team.name,
-                    "result": "no available rep (all away or inactive); left unassigned for the team",
-                })
+                result[lead["id"]] = (
+                    team,
+                    None,
+                    {
+                        "method": "round_robin",
+                        "team": team.name,
+                        "result": "no available rep (all away or inactive); left unassigned for the team",
+                    },
+                )
             continue
         skipped = [m.user.username for m in sorted(members, key=lambda m: m.pk) if m.is_away]
         latest = max((m.last_assigned_at for m in members if m.last_assigned_at is not None), default=None)
@@ -142,12 +155,16 @@ def assign_round_robin_batch(
             membership = reps[position % len(reps)]
             stamps[membership.pk] = stamp
             stamp += dt.timedelta(microseconds=1)
-            result[lead["id"]] = (team, membership.user, {
-                "method": "round_robin",
-                "team": team.name,
-                "owner": membership.user.username,
-                "skipped_away": skipped,
-            })
+            result[lead["id"]] = (
+                team,
+                membership.user,
+                {
+                    "method": "round_robin",
+                    "team": team.name,
+                    "owner": membership.user.username,
+                    "skipped_away": skipped,
+                },
+            )
         if not _claim_stamps([(m, stamps[m.pk]) for m in reps if m.pk in stamps]):
             raise AssignmentContention(team.name)
     return result

@@ -72,7 +72,7 @@ def insert_objects(
             ignore_conflicts=ignore_conflicts,
             returning=None if ignore_conflicts else meta.pk,
         )
-        for obj, pk in zip(chunk, pks):  # RETURNING follows the order of the unnested rows
+        for obj, pk in zip(chunk, pks, strict=False):  # RETURNING follows the order of the unnested rows
             obj.pk = pk
             obj._state.adding = False
             obj._state.db = connection.alias
@@ -98,15 +98,13 @@ def insert_columns(
         sql += " ON CONFLICT DO NOTHING"
     if returning is not None:
         sql += f" RETURNING {quote(_column(returning))}"
-    params = [_array_param(field, values) for field, values in zip(fields, columns)]
+    params = [_array_param(field, values) for field, values in zip(fields, columns, strict=False)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()] if returning is not None else []
 
 
-def insert_rows(
-    model: type[models.Model], fields: Sequence[models.Field], rows: Sequence[Sequence[Any]]
-) -> list[Any]:
+def insert_rows(model: type[models.Model], fields: Sequence[models.Field], rows: Sequence[Sequence[Any]]) -> list[Any]:
     """INSERT one row of `model` per tuple of `rows` (the values of `fields`, in that order, as
     the model's attributes hold them); the new primary keys, in the order of `rows`. A field
     left out gets its default, `auto_now`/`auto_now_add` the current time, as `bulk_create` gives
@@ -118,25 +116,29 @@ def insert_rows(
     given = {field.attname for field in fields}
     rest = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in given]
     now = timezone.now()
-    fill = [now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
-            for f in rest]
+    fill = [
+        now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default() for f in rest
+    ]
     if connection.vendor == "postgresql":
         pks: list[Any] = []
         for start in range(0, len(rows), BATCH_SIZE):
-            columns: list[Sequence[Any]] = list(zip(*rows[start : start + BATCH_SIZE]))
+            columns: list[Sequence[Any]] = list(zip(*rows[start : start + BATCH_SIZE], strict=False))
             size = len(columns[0])
             columns.extend([value] * size for value in fill)
             pks.extend(insert_columns(model, [*fields, *rest], columns, returning=meta.pk))
         return pks
     names = [field.attname for field in (*fields, *rest)]
-    objs = [model(**dict(zip(names, (*row, *fill)))) for row in rows]
+    objs = [model(**dict(zip(names, (*row, *fill), strict=False))) for row in rows]
     model._default_manager.bulk_create(objs, batch_size=BATCH_SIZE)
     return [obj.pk for obj in objs]
 
 
 def update_rows(
-    model: type[models.Model], fields: Sequence[models.Field], rows: Sequence[Sequence[Any]],
-    *, batch_size: int = 1000,
+    model: type[models.Model],
+    fields: Sequence[models.Field],
+    rows: Sequence[Sequence[Any]],
+    *,
+    batch_size: int = 1000,
 ) -> None:
     """UPDATE the rows of `model` given as tuples (primary key, then the values of `fields`),
     each with its own values.
@@ -150,7 +152,7 @@ def update_rows(
         objs = []
         for pk, *values in rows:
             obj = model(pk=pk)
-            for field, value in zip(fields, values):
+            for field, value in zip(fields, values, strict=False):
                 setattr(obj, field.attname, value)
             objs.append(obj)
         model._default_manager.bulk_update(objs, [field.name for field in fields], batch_size=batch_size)
@@ -166,8 +168,10 @@ def update_rows(
     )
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch_size):
-            columns = zip(*rows[start : start + batch_size])
-            cursor.execute(sql, [_array_param(field, values) for field, values in zip(all_fields, columns)])
+            columns = zip(*rows[start : start + batch_size], strict=False)
+            cursor.execute(
+                sql, [_array_param(field, values) for field, values in zip(all_fields, columns, strict=False)]
+            )
 
 
 def any_of(field: models.Field, values: Iterable[Any]) -> Q:
@@ -185,8 +189,11 @@ def any_of(field: models.Field, values: Iterable[Any]) -> Q:
     quote = connection.ops.quote_name
     column = f"{quote(field.model._meta.db_table)}.{quote(_column(field))}"
     array = _array_type(field)
-    condition = RawSQL(f"{column} = ANY((SELECT %s::{array})::{array})", [_array_param(field, values)],
-                       output_field=models.BooleanField())
+    condition = RawSQL(
+        f"{column} = ANY((SELECT %s::{array})::{array})",
+        [_array_param(field, values)],
+        output_field=models.BooleanField(),
+    )
     return Q(condition)
 
 

@@ -11,12 +11,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from leads import lifecycle
-
 
 # DRF exception class -> stable code (DRF's own default_code values are mostly fine, these are
 # the ones the SPEC names differently).
@@ -38,7 +37,12 @@ class ApiError(exceptions.APIException):
     """An error with its own code and status, e.g. 413 `too_many_items`, 422 `idempotency_key_reused`."""
 
     def __init__(
-        self, detail: str, *, code: str, status_code: int, fields: dict[str, Any] | None = None,
+        self,
+        detail: str,
+        *,
+        code: str,
+        status_code: int,
+        fields: dict[str, Any] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail=detail, code=code)
@@ -98,9 +102,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             if non_field:
                 fields["non_field_errors"] = non_field
             first = next(iter(fields.items()), None)
-            detail = (
-                f"Invalid input: {', '.join(fields)}." if first else "Invalid input."
-            )
+            detail = f"Invalid input: {', '.join(fields)}." if first else "Invalid input."
         else:
             fields = {"non_field_errors": detail_data}
             detail = "; ".join(map(str, detail_data)) if isinstance(detail_data, list) else str(detail_data)

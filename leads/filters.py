@@ -20,6 +20,12 @@ class LeadFilter(django_filters.FilterSet):
     class Meta:
         model = Lead
         fields = [
-            "stage", "owner", "source", "email", "external_id", "updated_since", "min_fit",
+            "stage",
+            "owner",
+            "source",
+            "email",
+            "external_id",
+            "updated_since",
+            "min_fit",
             "min_behavior",
         ]

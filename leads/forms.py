@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .models import Stage, TeamMembership, TouchKind, TouchOutcome
 from .lifecycle import BANT_KEYS, DISQUALIFY_REASONS, RECYCLE_REASONS
+from .models import Stage, TeamMembership, TouchKind, TouchOutcome
 
 REASON_LABELS = {
     "unable_to_reach": "Unable to reach",
@@ -40,9 +40,7 @@ NOTE_WIDGET = forms.TextInput(attrs={"placeholder": "Note (optional)", "maxlengt
 
 
 class InboxFilterForm(forms.Form):
-    stage = forms.ChoiceField(
-        required=False, choices=[("", "MQL and SAL"), (Stage.MQL, "MQL"), (Stage.SAL, "SAL")]
-    )
+    stage = forms.ChoiceField(required=False, choices=[("", "MQL and SAL"), (Stage.MQL, "MQL"), (Stage.SAL, "SAL")])
     source = forms.ChoiceField(required=False, choices=[("", "All sources")])
 
     def __init__(self, *args: Any, sources: list[str], **kwargs: Any) -> None:
@@ -92,10 +90,7 @@ class BantForm(forms.Form):
 
     def bant(self) -> dict[str, dict[str, Any]]:
         data = self.cleaned_data
-        return {
-            key: {"value": data[key] == "yes", "note": data.get(f"{key}_note", "")}
-            for key in BANT_KEYS
-        }
+        return {key: {"value": data[key] == "yes", "note": data.get(f"{key}_note", "")} for key in BANT_KEYS}
 
     def rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
         return [(self[key], self[f"{key}_note"]) for key in BANT_KEYS]
@@ -139,12 +134,8 @@ class ReassignForm(forms.Form):
             members = members.filter(team_id=team_id)
         owner = self.fields["owner"]
         assert isinstance(owner, forms.ModelChoiceField)  # declared above
-        owner.queryset = (
-            get_user_model().objects.filter(pk__in=members.values("user_id")).order_by("username")
-        )
+        owner.queryset = get_user_model().objects.filter(pk__in=members.values("user_id")).order_by("username")
 
 
 class AwayForm(forms.Form):
-    is_away = forms.TypedChoiceField(
-        choices=[("1", "Away"), ("0", "Available")], coerce=lambda v: v == "1"
-    )
+    is_away = forms.TypedChoiceField(choices=[("1", "Away"), ("0", "Available")], coerce=lambda v: v == "1")

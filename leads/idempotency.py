@@ -11,10 +11,10 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
@@ -37,13 +37,15 @@ def _replay(row: IdempotencyKey, body_hash: str) -> Response:
     if row.body_hash != body_hash:
         raise ApiError(
             "This Idempotency-Key was used with a different request body.",
-            code="idempotency_key_reused", status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+            code="idempotency_key_reused",
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
             fields={"Idempotency-Key": ["Already used with a different body."]},
         )
     if row.status_code is None:
         raise ApiError(
             "A request with this Idempotency-Key is still being processed.",
-            code="idempotency_key_in_use", status_code=status.HTTP_409_CONFLICT,
+            code="idempotency_key_in_use",
+            status_code=status.HTTP_409_CONFLICT,
         )
     response = Response(row.response, status=row.status_code)
     response["Idempotent-Replayed"] = "true"
@@ -60,8 +62,10 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(self, request, *args, **kwargs)
         if len(key) > 255:
             raise ApiError(
-                "Idempotency-Key is at most 255 characters.", code="validation_error",
-                status_code=400, fields={"Idempotency-Key": ["Too long."]},
+                "Idempotency-Key is at most 255 characters.",
+                code="validation_error",
+                status_code=400,
+                fields={"Idempotency-Key": ["Too long."]},
             )
         body_hash = _body_hash(request)
         user, method = request.user, request.method
@@ -69,9 +73,7 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
         # the handler runs; Django sets the method of every request it dispatches.
         assert user.is_authenticated and method is not None
         since = timezone.now() - KEEP_FOR
-        existing = IdempotencyKey.objects.filter(
-            user=user, key=key, created_at__gte=since
-        ).first()
+        existing = IdempotencyKey.objects.filter(user=user, key=key, created_at__gte=since).first()
         if existing is not None:
             return _replay(existing, body_hash)
         # An expired key may be reused.
@@ -79,7 +81,10 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
         try:
             with transaction.atomic():
                 row = IdempotencyKey.objects.create(
-                    user=user, key=key, method=method, path=request.path,
+                    user=user,
+                    key=key,
+                    method=method,
+                    path=request.path,
                     body_hash=body_hash,
                 )
         except IntegrityError:

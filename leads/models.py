@@ -10,9 +10,9 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from scoring.engine import fit_grade
@@ -51,9 +51,7 @@ class Team(models.Model):
         blank=True,
         help_text='ISO country codes this team owns, e.g. ["US", "CA"].',
     )
-    is_fallback = models.BooleanField(
-        default=False, help_text="Receives leads whose country no team claims."
-    )
+    is_fallback = models.BooleanField(default=False, help_text="Receives leads whose country no team claims.")
     manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -76,9 +74,7 @@ class TeamMembership(models.Model):
     """A rep in a team. `last_assigned_at` drives round-robin; `is_away` skips the rep."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships")
     is_away = models.BooleanField(default=False)
     last_assigned_at = models.DateTimeField(null=True, blank=True)
 
@@ -101,7 +97,7 @@ class Lead(models.Model):
     # Unique among the leads that have one (the constraint below): most leads come from forms
     # and events and have none, and a unique index over NULLs is one more entry to write for
     # every new row version of them (a big SLA sweep recycles a quarter of a million).
-    external_id = models.CharField(max_length=255, null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL, see above
     email = models.EmailField(max_length=254, unique=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -126,9 +122,7 @@ class Lead(models.Model):
         # lead_inbox_idx starts with owner_id and serves every lookup by owner.
         db_index=False,
     )
-    team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
-    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
     fit_score = models.FloatField(default=0)
     behavior_score = models.FloatField(default=0)
     # When behavior_score was last computed: decay is relative to this moment.
@@ -179,9 +173,7 @@ class Lead(models.Model):
             models.Index(
                 fields=["sla_warn_at"],
                 name="lead_sla_warn_idx",
-                condition=Q(
-                    stage__in=["mql", "sal"], sla_warn_at__isnull=False, sla_warned_at__isnull=True
-                ),
+                condition=Q(stage__in=["mql", "sal"], sla_warn_at__isnull=False, sla_warned_at__isnull=True),
             ),
             models.Index(fields=["stage", "stage_entered_at"], name="lead_stage_idx"),
             models.Index(fields=["updated_at"], name="lead_updated_idx"),
@@ -249,9 +241,7 @@ class StageTransition(models.Model):
     """Append-only audit row of one stage change, with the facts at that moment."""
 
     # transition_lead_at_idx starts with lead_id and serves every lookup by lead.
-    lead = models.ForeignKey(
-        Lead, on_delete=models.PROTECT, related_name="transitions", db_index=False
-    )
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="transitions", db_index=False)
     from_stage = models.CharField(max_length=20, choices=Stage.choices)
     to_stage = models.CharField(max_length=20, choices=Stage.choices)
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -327,9 +317,7 @@ class Touch(models.Model):
     """A rep's attempt to reach a lead: counts toward the SAL first-touch and minimum-touch clocks."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="touches")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="touches"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="touches")
     kind = models.CharField(max_length=10, choices=TouchKind.choices)
     outcome = models.CharField(max_length=12, choices=TouchOutcome.choices)
     note = models.TextField(blank=True)
@@ -362,11 +350,10 @@ def new_secret() -> str:
 
 class WebhookSubscription(models.Model):
     url = models.URLField(max_length=500)
-    events = models.JSONField(
-        default=list, help_text="Event names, e.g. [\"lead.mql\", \"lead.sal\"]."
-    )
+    events = models.JSONField(default=list, help_text='Event names, e.g. ["lead.mql", "lead.sal"].')
     secret = models.CharField(
-        max_length=128, default=new_secret,
+        max_length=128,
+        default=new_secret,
         help_text="Shared secret for the X-LeadFlow-Signature HMAC.",
     )
     active = models.BooleanField(default=True)
@@ -402,14 +389,10 @@ class WebhookDelivery(models.Model):
     """The outbox: one row per event per subscription; its UUID is the delivery id receivers see."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    subscription = models.ForeignKey(
-        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
-    )
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=40, choices=WebhookEvent.choices)
     payload = models.JSONField()
-    status = models.CharField(
-        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     # A worker's claim on the row, so two workers never post the same delivery at once.
@@ -424,7 +407,8 @@ class WebhookDelivery(models.Model):
         verbose_name_plural = "webhook deliveries"
         indexes = [
             models.Index(
-                fields=["next_attempt_at"], name="webhook_pending_idx",
+                fields=["next_attempt_at"],
+                name="webhook_pending_idx",
                 condition=models.Q(status="pending"),
             )
         ]
@@ -445,6 +429,9 @@ class WebhookAttempt(models.Model):
     class Meta:
         ordering = ["-at"]
 
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
+
 
 # --- API idempotency keys (`leads.idempotency`) -------------------------------------------------
 
@@ -464,3 +451,6 @@ class IdempotencyKey(models.Model):
             models.UniqueConstraint(fields=["user", "key"], name="unique_idempotency_key"),
         ]
         indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"

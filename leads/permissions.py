@@ -53,9 +53,7 @@ def is_marketing(user) -> bool:
 
 
 def is_manager(user) -> bool:
-    return bool(
-        user and user.is_authenticated and (user.is_superuser or has_role(user, SALES_MANAGER))
-    )
+    return bool(user and user.is_authenticated and (user.is_superuser or has_role(user, SALES_MANAGER)))
 
 
 def is_rep(user) -> bool:

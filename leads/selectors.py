@@ -203,9 +203,7 @@ class SlaClockReader:
             state = "warning"
         else:
             state = "ok"
-        return SlaStatus(
-            clock=lead.sla_clock, label=label, due_at=lead.sla_due_at, warn_at=warn_at, state=state
-        )
+        return SlaStatus(clock=lead.sla_clock, label=label, due_at=lead.sla_due_at, warn_at=warn_at, state=state)
 
     def _warn_at(self, lead: Lead, policy) -> dt.datetime | None:
         stored = getattr(lead, "sla_warn_at", None)
@@ -246,41 +244,50 @@ def lead_timeline(lead: Lead) -> tuple[list[TimelineEntry], int]:
             new_owner = (t.assignment or {}).get("owner") or "unassigned"
             entries.append(
                 TimelineEntry(
-                    at=t.at, kind="reassignment", title=f"Reassigned to {new_owner}",
-                    detail=t.note, actor=actor, obj=t,
+                    at=t.at,
+                    kind="reassignment",
+                    title=f"Reassigned to {new_owner}",
+                    detail=t.note,
+                    actor=actor,
+                    obj=t,
                 )
             )
             continue
         title = f"{Stage(t.from_stage).label} → {Stage(t.to_stage).label}"
-        detail = " · ".join(
-            part for part in (t.reason.replace("_", " ") if t.reason else "", t.note) if part
-        )
-        entries.append(TimelineEntry(at=t.at, kind="transition", title=title, detail=detail,
-                                     actor=actor, obj=t))
+        detail = " · ".join(part for part in (t.reason.replace("_", " ") if t.reason else "", t.note) if part)
+        entries.append(TimelineEntry(at=t.at, kind="transition", title=title, detail=detail, actor=actor, obj=t))
     for touch in lead.touches.select_related("user").order_by("-at"):
         entries.append(
             TimelineEntry(
-                at=touch.at, kind="touch",
+                at=touch.at,
+                kind="touch",
                 title=f"{touch.get_kind_display()} — {touch.get_outcome_display()}",
-                detail=touch.note, actor=touch.user.username if touch.user else "", obj=touch,
+                detail=touch.note,
+                actor=touch.user.username if touch.user else "",
+                obj=touch,
             )
         )
     for breach in lead.sla_breaches.select_related("policy").order_by("-detected_at"):
         entries.append(
             TimelineEntry(
-                at=breach.detected_at, kind="breach",
+                at=breach.detected_at,
+                kind="breach",
                 title=f"SLA breached: {breach.get_clock_display()}",
                 detail=f"due {timezone.localtime(breach.due_at):%Y-%m-%d %H:%M}; "
                 f"action: {breach.get_action_display().lower()}",
-                actor="system", obj=breach,
+                actor="system",
+                obj=breach,
             )
         )
     event_total = lead.events.count()
     for event in lead.events.order_by("-occurred_at")[:TIMELINE_EVENT_LIMIT]:
         entries.append(
             TimelineEntry(
-                at=event.occurred_at, kind="event", title=event.type.replace("_", " "),
-                detail=_event_detail(event.properties), obj=event,
+                at=event.occurred_at,
+                kind="event",
+                title=event.type.replace("_", " "),
+                detail=_event_detail(event.properties),
+                obj=event,
             )
         )
     entries.sort(key=lambda e: e.at, reverse=True)

@@ -11,21 +11,60 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import lifecycle
-from .models import Event, Lead, StageTransition, Team, Touch, TouchKind, TouchOutcome
-from .webhooks import WebhookEvent, WebhookSubscription, check_url
+from .models import (
+    Event,
+    Lead,
+    StageTransition,
+    Team,
+    Touch,
+    TouchKind,
+    TouchOutcome,
+    WebhookEvent,
+    WebhookSubscription,
+)
+from .url_guard import check_url
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 LEAD_FIELDS = [
-    "id", "external_id", "email", "first_name", "last_name", "company", "job_title", "industry",
-    "country", "employees", "annual_revenue", "source", "attributes", "stage", "fit_score",
-    "behavior_score", "fit_grade", "owner", "team", "stage_entered_at", "sla_due_at",
-    "created_at", "updated_at",
+    "id",
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "industry",
+    "country",
+    "employees",
+    "annual_revenue",
+    "source",
+    "attributes",
+    "stage",
+    "fit_score",
+    "behavior_score",
+    "fit_grade",
+    "owner",
+    "team",
+    "stage_entered_at",
+    "sla_due_at",
+    "created_at",
+    "updated_at",
 ]
 WRITABLE_LEAD_FIELDS = [
-    "external_id", "email", "first_name", "last_name", "company", "job_title", "industry",
-    "country", "employees", "annual_revenue", "source", "attributes",
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "industry",
+    "country",
+    "employees",
+    "annual_revenue",
+    "source",
+    "attributes",
 ]
 
 
@@ -38,7 +77,11 @@ class LeadSerializer(serializers.ModelSerializer):
     )
     fit_grade = serializers.CharField(read_only=True)
     annual_revenue = serializers.DecimalField(
-        max_digits=16, decimal_places=2, min_value=0, required=False, allow_null=True,
+        max_digits=16,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        allow_null=True,
         coerce_to_string=False,
     )
     attributes = serializers.DictField(required=False)
@@ -47,8 +90,17 @@ class LeadSerializer(serializers.ModelSerializer):
         model = Lead
         fields = LEAD_FIELDS
         read_only_fields = [
-            "id", "stage", "fit_score", "behavior_score", "fit_grade", "owner", "team",
-            "stage_entered_at", "sla_due_at", "created_at", "updated_at",
+            "id",
+            "stage",
+            "fit_score",
+            "behavior_score",
+            "fit_grade",
+            "owner",
+            "team",
+            "stage_entered_at",
+            "sla_due_at",
+            "created_at",
+            "updated_at",
         ]
 
     _built_fields: ClassVar[dict[str, serializers.Field]]  # set by get_fields, per class
@@ -217,9 +269,7 @@ class QualifySerializer(NoteSerializer):
                 bant[key] = attrs[key]
         missing = [key for key in lifecycle.BANT_KEYS if key not in bant]
         if missing:
-            raise serializers.ValidationError(
-                {"bant": [f"Record yes or no for: {', '.join(missing)}."]}
-            )
+            raise serializers.ValidationError({"bant": [f"Record yes or no for: {', '.join(missing)}."]})
         return {"bant": bant, "note": attrs.get("note", "")}
 
 
@@ -248,8 +298,19 @@ class TransitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = StageTransition
         fields = [
-            "id", "from_stage", "to_stage", "at", "actor_type", "actor", "reason", "note",
-            "fit_score", "behavior_score", "definition_version", "owner", "bant",
+            "id",
+            "from_stage",
+            "to_stage",
+            "at",
+            "actor_type",
+            "actor",
+            "reason",
+            "note",
+            "fit_score",
+            "behavior_score",
+            "definition_version",
+            "owner",
+            "bant",
         ]
 
 
@@ -273,11 +334,12 @@ class HistorySerializer(serializers.Serializer):
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False
-    )
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False)
     secret = serializers.CharField(
-        required=False, min_length=16, max_length=128, write_only=True,
+        required=False,
+        min_length=16,
+        max_length=128,
+        write_only=True,
         help_text="Generated when omitted; shown once in the creation response.",
     )
 
@@ -310,7 +372,5 @@ class ImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
-    rejected = serializers.ListField(
-        child=serializers.DictField(), help_text='[{"line": 7, "reason": "..."}]'
-    )
+    rejected = serializers.ListField(child=serializers.DictField(), help_text='[{"line": 7, "reason": "..."}]')
     created_owners = serializers.ListField(child=serializers.CharField())

@@ -7,9 +7,10 @@ row is never posted again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import time
 import http.client
+import time
 from urllib.parse import urlsplit
 
 from celery import shared_task
@@ -17,19 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .webhooks import (
-    FAILING_AFTER,
-    GIVE_UP_AFTER,
-    SIGNATURE_HEADER,
-    DeliveryStatus,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookSubscription,
-    check_url,
-    encode,
-    schedule,
-    sign,
-)
+from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .url_guard import check_url
+from .webhooks import FAILING_AFTER, GIVE_UP_AFTER, SIGNATURE_HEADER, encode, schedule, sign
 
 TIMEOUT_SECONDS = 10
 CLAIM_FOR = dt.timedelta(seconds=60)
@@ -46,7 +37,8 @@ def _claim(delivery_id: str, now: dt.datetime) -> bool:
     return bool(
         WebhookDelivery.objects.filter(
             Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
-            pk=delivery_id, status=DeliveryStatus.PENDING,
+            pk=delivery_id,
+            status=DeliveryStatus.PENDING,
         ).update(claimed_until=now + CLAIM_FOR)
     )
 
@@ -83,7 +75,8 @@ def deliver_webhook(delivery_id: str) -> str:
         check_url(sub.url)
         started = time.monotonic()
         status_code, error = _post(
-            sub.url, body,
+            sub.url,
+            body,
             {
                 "Content-Type": "application/json",
                 "User-Agent": "LeadFlow-Webhooks/1",
@@ -102,8 +95,12 @@ def deliver_webhook(delivery_id: str) -> str:
     attempts = delivery.attempts + 1
     if status_code is not None and 200 <= status_code < 300:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.DELIVERED, attempts=attempts, delivered_at=done,
-            last_status_code=status_code, last_error="", claimed_until=None,
+            status=DeliveryStatus.DELIVERED,
+            attempts=attempts,
+            delivered_at=done,
+            last_status_code=status_code,
+            last_error="",
+            claimed_until=None,
         )
         WebhookSubscription.objects.filter(pk=sub.pk).update(consecutive_failures=0, failing=False)
         return "delivered"
@@ -111,21 +108,19 @@ def deliver_webhook(delivery_id: str) -> str:
     retry_at = done + backoff(attempts)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.GAVE_UP if gave_up else DeliveryStatus.PENDING,
-        attempts=attempts, next_attempt_at=retry_at, last_status_code=status_code,
-        last_error=error, claimed_until=None,
+        attempts=attempts,
+        next_attempt_at=retry_at,
+        last_status_code=status_code,
+        last_error=error,
+        claimed_until=None,
     )
-    WebhookSubscription.objects.filter(pk=sub.pk).update(
-        consecutive_failures=F("consecutive_failures") + 1
-    )
-    WebhookSubscription.objects.filter(
-        pk=sub.pk, consecutive_failures__gte=FAILING_AFTER
-    ).update(failing=True)
+    WebhookSubscription.objects.filter(pk=sub.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    WebhookSubscription.objects.filter(pk=sub.pk, consecutive_failures__gte=FAILING_AFTER).update(failing=True)
     if gave_up:
         return "gave_up"
-    try:
+    # Any broker error: the beat task re-enqueues the delivery when the broker is back.
+    with contextlib.suppress(Exception):
         deliver_webhook.apply_async((str(delivery.pk),), eta=retry_at, retry=False)
-    except Exception:  # noqa: BLE001 - the beat task re-enqueues it when the broker is back
-        pass
     return "retry"
 
 
@@ -137,12 +132,15 @@ def redeliver_outbox(limit: int = 1000) -> int:
     due = list(
         WebhookDelivery.objects.filter(
             Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
-            status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
-        ).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+            status=DeliveryStatus.PENDING,
+            next_attempt_at__lte=now,
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
     )
     # Rows past the 24-hour window without a successful attempt are closed here too.
-    WebhookDelivery.objects.filter(
-        status=DeliveryStatus.PENDING, created_at__lt=now - GIVE_UP_AFTER
-    ).update(status=DeliveryStatus.GAVE_UP)
+    WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, created_at__lt=now - GIVE_UP_AFTER).update(
+        status=DeliveryStatus.GAVE_UP
+    )
     schedule([str(pk) for pk in due])
     return len(due)

@@ -12,10 +12,7 @@ from django.core.exceptions import ValidationError
 
 def _is_private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-        or ip.is_multicast or ip.is_unspecified
-    )
+    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
 
 
 def check_url(url: str) -> None:
@@ -33,6 +30,4 @@ def check_url(url: str) -> None:
     # An AF_INET/AF_INET6 sockaddr starts with the address as a string; typeshed's union also
     # holds the (int, bytes) form of a Python built without IPv6, which a TCP lookup never yields.
     if any(_is_private(str(info[4][0])) for info in infos):
-        raise ValidationError(
-            {"url": "This URL resolves to a private or loopback address, which is not allowed."}
-        )
+        raise ValidationError({"url": "This URL resolves to a private or loopback address, which is not allowed."})

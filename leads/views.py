@@ -117,9 +117,7 @@ def _blank_reject_form() -> dict[str, str]:
 
 @login_required
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_object_or_404(
-        permissions.visible_leads(request.user).select_related("owner", "team"), pk=pk
-    )
+    lead = get_object_or_404(permissions.visible_leads(request.user).select_related("owner", "team"), pk=pk)
     return render(request, "leads/lead_detail.html", _lead_context(request, lead))
 
 
@@ -146,10 +144,8 @@ def _lead_context(
         "recycle": lead.stage == Stage.SAL and may("recycle"),
         "disqualify": lead.stage == Stage.SAL and may("disqualify"),
         "close": may("close"),
-        "log_touch": lead.stage in (Stage.MQL, Stage.SAL, Stage.SQL)
-        and permissions.can_move(user, lead, "log_touch"),
-        "reassign": lead.stage in (Stage.MQL, Stage.SAL)
-        and permissions.can_move(user, lead, "reassign"),
+        "log_touch": lead.stage in (Stage.MQL, Stage.SAL, Stage.SQL) and permissions.can_move(user, lead, "log_touch"),
+        "reassign": lead.stage in (Stage.MQL, Stage.SAL) and permissions.can_move(user, lead, "reassign"),
     }
     timeline, events_omitted = selectors.lead_timeline(lead)
     explanation, explanation_template = _explanation(lead)
@@ -167,9 +163,7 @@ def _lead_context(
         "disqualify_form": bound.get("disqualify") or DisqualifyForm(auto_id="disqualify-%s"),
         "close_form": bound.get("close") or CloseForm(auto_id="close-%s"),
         "promote_form": bound.get("promote") or PromoteForm(auto_id="promote-%s"),
-        "reassign_form": (
-            bound.get("reassign") or ReassignForm(team_id=lead.team_id, auto_id="reassign-%s")
-        )
+        "reassign_form": (bound.get("reassign") or ReassignForm(team_id=lead.team_id, auto_id="reassign-%s"))
         if can["reassign"]
         else None,
         "timeline": timeline,
@@ -218,8 +212,7 @@ def _actionable_lead(request: HttpRequest, pk: int) -> tuple[Lead, str]:
     was_in_reach = permissions.is_rep(user) and (
         StageTransition.objects.filter(lead=lead)
         .filter(
-            Q(owner=user)
-            | Q(to_stage=Stage.MQL, owner__isnull=True, lead__team_id__in=permissions.rep_team_ids(user))
+            Q(owner=user) | Q(to_stage=Stage.MQL, owner__isnull=True, lead__team_id__in=permissions.rep_team_ids(user))
         )
         .exists()
     )
@@ -229,9 +222,7 @@ def _actionable_lead(request: HttpRequest, pk: int) -> tuple[Lead, str]:
         return lead, f"{lead.owner.username} accepted this lead first; it is no longer in your inbox."
     if lead.owner:
         return lead, f"This lead now belongs to {lead.owner.username}; it is no longer in your inbox."
-    return lead, (
-        f"This lead is no longer in your inbox: it is now {lead.get_stage_display()}."
-    )
+    return lead, (f"This lead is no longer in your inbox: it is now {lead.get_stage_display()}.")
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -264,7 +255,11 @@ def _perform(
     except TransitionError as exc:
         lead.refresh_from_db()
         return _answer(
-            request, lead, surface, error=exc.message, status=lifecycle.http_status(exc),
+            request,
+            lead,
+            surface,
+            error=exc.message,
+            status=lifecycle.http_status(exc),
             bound={form_key: form} if form_key else None,
         )
     lead.refresh_from_db()
@@ -301,8 +296,9 @@ def _answer(
             messages.success(request, notice)
         default = reverse("lead-detail", args=[lead.pk]) if visible else reverse("inbox")
         return redirect(_safe_next(request, default))
-    response = _fragment(request, lead, surface, error=error, notice=notice, status=status,
-                         bound=bound, lost=lost, visible=visible)
+    response = _fragment(
+        request, lead, surface, error=error, notice=notice, status=status, bound=bound, lost=lost, visible=visible
+    )
     # Tells the page's script that a 4xx answer is a fragment to show in place (see leadflow.js).
     response["X-LeadFlow-Fragment"] = "1"
     return response
@@ -323,7 +319,11 @@ def _fragment(
     user = request.user
     if surface == "row":
         context = _row_context(
-            user, lead, selectors.SlaClockReader(), error=error, notice=notice,
+            user,
+            lead,
+            selectors.SlaClockReader(),
+            error=error,
+            notice=notice,
             gone=not visible or lead.stage not in selectors.INBOX_STAGES,
             reject_form=(bound or {}).get("reject"),
         )
@@ -332,7 +332,9 @@ def _fragment(
         return render(request, "leads/_inbox_row.html", context, status=status)
     if not visible:
         return render(
-            request, "leads/_lead_gone.html", {"lead": lead, "error": error, "notice": notice},
+            request,
+            "leads/_lead_gone.html",
+            {"lead": lead, "error": error, "notice": notice},
             status=status,
         )
     context = _lead_context(request, lead, bound=bound, error=error, notice=notice)
@@ -343,7 +345,9 @@ def _fragment(
 @require_POST
 def accept(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _perform(
-        request, pk, form_key=None,
+        request,
+        pk,
+        form_key=None,
         action=lambda lead, actor, _form: lifecycle.accept(lead, actor=actor),
         done=lambda lead: "Accepted: the lead is now a SAL. Make the first touch.",
     )
@@ -354,12 +358,16 @@ def accept(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def promote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = PromoteForm(request.POST, auto_id="promote-%s")
     return _perform(
-        request, pk, form_key="promote", form=form,
+        request,
+        pk,
+        form_key="promote",
+        form=form,
         action=lambda lead, actor, f: lifecycle.promote_to_mql(
             lead, actor=actor, reason="manual", note=f.cleaned_data["note"]
         ),
         done=lambda lead: (
-            f"Promoted to MQL and assigned to {lead.owner.username}." if lead.owner
+            f"Promoted to MQL and assigned to {lead.owner.username}."
+            if lead.owner
             else "Promoted to MQL; no rep was available, so it waits for the team."
         ),
     )
@@ -370,7 +378,10 @@ def promote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def reject(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = RejectForm(request.POST)
     return _perform(
-        request, pk, form_key="reject", form=form,
+        request,
+        pk,
+        form_key="reject",
+        form=form,
         action=lambda lead, actor, f: lifecycle.reject(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
@@ -383,7 +394,10 @@ def reject(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def recycle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = RecycleForm(request.POST)
     return _perform(
-        request, pk, form_key="recycle", form=form,
+        request,
+        pk,
+        form_key="recycle",
+        form=form,
         action=lambda lead, actor, f: lifecycle.recycle(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
@@ -396,7 +410,10 @@ def recycle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def disqualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = DisqualifyForm(request.POST)
     return _perform(
-        request, pk, form_key="disqualify", form=form,
+        request,
+        pk,
+        form_key="disqualify",
+        form=form,
         action=lambda lead, actor, f: lifecycle.disqualify(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
@@ -409,10 +426,11 @@ def disqualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def qualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = BantForm(request.POST, auto_id="bant-%s")
     return _perform(
-        request, pk, form_key="bant", form=form,
-        action=lambda lead, actor, f: lifecycle.qualify(
-            lead, actor=actor, bant=f.bant(), note=f.cleaned_data["note"]
-        ),
+        request,
+        pk,
+        form_key="bant",
+        form=form,
+        action=lambda lead, actor, f: lifecycle.qualify(lead, actor=actor, bant=f.bant(), note=f.cleaned_data["note"]),
         done=lambda lead: "Qualified: the lead is now a SQL.",
     )
 
@@ -422,7 +440,10 @@ def qualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def close(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = CloseForm(request.POST, auto_id="close-%s")
     return _perform(
-        request, pk, form_key="close", form=form,
+        request,
+        pk,
+        form_key="close",
+        form=form,
         action=lambda lead, actor, f: lifecycle.close(
             lead, actor=actor, outcome=f.cleaned_data["outcome"], note=f.cleaned_data["note"]
         ),
@@ -441,9 +462,15 @@ def log_touch(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return f"Logged: {touch.get_kind_display().lower()}, {touch.get_outcome_display().lower()}."
 
     return _perform(
-        request, pk, form_key="touch", form=form,
+        request,
+        pk,
+        form_key="touch",
+        form=form,
         action=lambda lead, actor, f: lifecycle.log_touch(
-            lead, actor=actor, kind=f.cleaned_data["kind"], outcome=f.cleaned_data["outcome"],
+            lead,
+            actor=actor,
+            kind=f.cleaned_data["kind"],
+            outcome=f.cleaned_data["outcome"],
             note=f.cleaned_data["note"],
         ),
         done=done,
@@ -456,12 +483,16 @@ def reassign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(permissions.visible_leads(request.user), pk=pk)
     form = ReassignForm(request.POST, team_id=lead.team_id, auto_id="reassign-%s")
     return _perform(
-        request, pk, form_key="reassign", form=form,
+        request,
+        pk,
+        form_key="reassign",
+        form=form,
         action=lambda lead, actor, f: lifecycle.reassign(
             lead, actor=actor, owner=f.cleaned_data["owner"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: (
-            f"Reassigned to {lead.owner.username}." if lead.owner
+            f"Reassigned to {lead.owner.username}."
+            if lead.owner
             else "No rep available in the team: the lead is unassigned for the team to pick up."
         ),
     )
@@ -503,7 +534,8 @@ def set_away(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         error = "Choose away or available."
     if request.htmx:
         response = render(
-            request, "leads/_member_row.html",
+            request,
+            "leads/_member_row.html",
             {"membership": membership, "notice": notice, "error": error},
             status=400 if error else 200,
         )

@@ -11,18 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import secrets
-import socket
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -30,17 +24,14 @@ from leadflow.celery import task as celery_task
 from sla.signals import sla_breached as sla_breached_signal
 
 from .models import (
-    DeliveryStatus,
     Lead,
     Stage,
-    WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
 )
 from .row_versions import unless_changed
 from .signals import stage_changed, stage_changed_batch
-from .url_guard import check_url
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +115,7 @@ def enqueue(event: str, payload_for: Any) -> list[WebhookDelivery]:
     rows = []
     for sub in subs:
         delivery_id = uuid.uuid4()
-        rows.append(
-            WebhookDelivery(
-                id=delivery_id, subscription=sub, event=event, payload=payload_for(delivery_id)
-            )
-        )
+        rows.append(WebhookDelivery(id=delivery_id, subscription=sub, event=event, payload=payload_for(delivery_id)))
     WebhookDelivery.objects.bulk_create(rows)
     ids = [str(row.id) for row in rows]
     transaction.on_commit(lambda: schedule(ids))
@@ -199,12 +186,8 @@ def _subscribed(events: set[str]) -> bool:
 
 
 @receiver(stage_changed_batch, dispatch_uid="leads.webhooks.batch_to_outbox")
-def batch_to_outbox(
-    sender: Any, *, transitions: Any, to_stages: set[str] | None = None, **kwargs: Any
-) -> None:
-    stages = to_stages if to_stages is not None else set(
-        transitions.values_list("to_stage", flat=True).distinct()
-    )
+def batch_to_outbox(sender: Any, *, transitions: Any, to_stages: set[str] | None = None, **kwargs: Any) -> None:
+    stages = to_stages if to_stages is not None else set(transitions.values_list("to_stage", flat=True).distinct())
     events = {str(STAGE_EVENTS[s]) for s in stages if s in STAGE_EVENTS}
     if not events or not _subscribed(events):
         return
@@ -217,6 +200,4 @@ def breaches_to_outbox(sender: Any, *, breaches: Any, **kwargs: Any) -> None:
     if not _subscribed({WebhookEvent.SLA_BREACHED.value}):
         return
     for breach in breaches.select_related("lead", "lead__owner"):
-        sla_breached(
-            lead=breach.lead, clock=breach.clock, due_at=breach.due_at, action=breach.action
-        )
+        sla_breached(lead=breach.lead, clock=breach.clock, due_at=breach.due_at, action=breach.action)

@@ -50,8 +50,15 @@ class FitRuleInline(DraftOnlyInline):
 class BehaviorRuleInline(DraftOnlyInline):
     model = BehaviorRule
     fields = (
-        "position", "name", "event_type", "property", "property_operator", "property_value",
-        "points", "max_occurrences", "half_life_days",
+        "position",
+        "name",
+        "event_type",
+        "property",
+        "property_operator",
+        "property_value",
+        "points",
+        "max_occurrences",
+        "half_life_days",
     )
 
 
@@ -68,19 +75,48 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
     inlines = [FitRuleInline, BehaviorRuleInline, KnockoutInline]
     actions = ["clone_to_draft", "sign", "activate"]
     readonly_fields = (
-        "version", "state", "marketing_signed_by", "marketing_signed_at", "sales_signed_by",
-        "sales_signed_at", "created_by", "created_at", "activated_at", "retired_at", "tools",
+        "version",
+        "state",
+        "marketing_signed_by",
+        "marketing_signed_at",
+        "sales_signed_by",
+        "sales_signed_at",
+        "created_by",
+        "created_at",
+        "activated_at",
+        "retired_at",
+        "tools",
     )
     fieldsets = (
         (None, {"fields": ("name", "version", "state", "notes", "tools")}),
-        ("Thresholds", {"fields": (
-            "fit_threshold", "behavior_threshold", "required_fields", "hand_raisers",
-            "recycle_cooldown_days", "review_by",
-        )}),
-        ("Sign-off", {"fields": (
-            "marketing_signed_by", "marketing_signed_at", "sales_signed_by", "sales_signed_at",
-            "created_by", "created_at", "activated_at", "retired_at",
-        )}),
+        (
+            "Thresholds",
+            {
+                "fields": (
+                    "fit_threshold",
+                    "behavior_threshold",
+                    "required_fields",
+                    "hand_raisers",
+                    "recycle_cooldown_days",
+                    "review_by",
+                )
+            },
+        ),
+        (
+            "Sign-off",
+            {
+                "fields": (
+                    "marketing_signed_by",
+                    "marketing_signed_at",
+                    "sales_signed_by",
+                    "sales_signed_at",
+                    "created_by",
+                    "created_at",
+                    "activated_at",
+                    "retired_at",
+                )
+            },
+        ),
     )
 
     def get_readonly_fields(self, request, obj=None):
@@ -111,18 +147,15 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         if obj.pk is None:
             return "Save the draft first."
         return format_html(
-            '<a class="button" href="{}">Preview against history</a> '
-            '<a class="button" href="{}">Download JSON</a>',
+            '<a class="button" href="{}">Preview against history</a> <a class="button" href="{}">Download JSON</a>',
             reverse("admin:scoring_definition_preview", args=[obj.pk]),
             reverse("admin:scoring_definition_export", args=[obj.pk]),
         )
 
     def get_urls(self):
         own = [
-            path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view),
-                 name="scoring_definition_preview"),
-            path("<int:pk>/export/", self.admin_site.admin_view(self.export_view),
-                 name="scoring_definition_export"),
+            path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="scoring_definition_preview"),
+            path("<int:pk>/export/", self.admin_site.admin_view(self.export_view), name="scoring_definition_export"),
         ]
         return own + super().get_urls()
 

@@ -70,9 +70,7 @@ def _parse_date(request: Request, name: str) -> dt.date | None:
 
 @extend_schema_view(
     **{
-        action: extend_schema(
-            parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)]
-        )
+        action: extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)])
         for action in ("retrieve", "sign", "activate", "preview")
     }
 )

@@ -17,13 +17,23 @@ from . import engine
 from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
 
 DEFINITION_FIELDS = (
-    "name", "fit_threshold", "behavior_threshold", "required_fields", "hand_raisers",
+    "name",
+    "fit_threshold",
+    "behavior_threshold",
+    "required_fields",
+    "hand_raisers",
     "recycle_cooldown_days",
 )
 FIT_RULE_FIELDS = ("name", "field", "operator", "value", "points")
 BEHAVIOR_RULE_FIELDS = (
-    "name", "event_type", "property", "property_operator", "property_value", "points",
-    "max_occurrences", "half_life_days",
+    "name",
+    "event_type",
+    "property",
+    "property_operator",
+    "property_value",
+    "points",
+    "max_occurrences",
+    "half_life_days",
 )
 KNOCKOUT_FIELDS = ("name", "field", "operator", "value")
 
@@ -42,9 +52,7 @@ class DefinitionError(Exception):
 
 def definition_to_dict(definition: QualifiedLeadDefinition) -> dict[str, Any]:
     data: dict[str, Any] = {name: getattr(definition, name) for name in DEFINITION_FIELDS}
-    data["fit_rules"] = [
-        {name: getattr(rule, name) for name in FIT_RULE_FIELDS} for rule in definition.fit_rules.all()
-    ]
+    data["fit_rules"] = [{name: getattr(rule, name) for name in FIT_RULE_FIELDS} for rule in definition.fit_rules.all()]
     data["behavior_rules"] = []
     for rule in definition.behavior_rules.all():
         row = {name: getattr(rule, name) for name in BEHAVIOR_RULE_FIELDS}
@@ -52,9 +60,7 @@ def definition_to_dict(definition: QualifiedLeadDefinition) -> dict[str, Any]:
             for name in ("property", "property_operator", "property_value"):
                 row.pop(name)
         data["behavior_rules"].append(row)
-    data["knockouts"] = [
-        {name: getattr(rule, name) for name in KNOCKOUT_FIELDS} for rule in definition.knockouts.all()
-    ]
+    data["knockouts"] = [{name: getattr(rule, name) for name in KNOCKOUT_FIELDS} for rule in definition.knockouts.all()]
     return data
 
 
@@ -154,9 +160,7 @@ def sign_definition(definition: QualifiedLeadDefinition, *, user) -> QualifiedLe
         definition.sales_signed_by, definition.sales_signed_at = user, now
         fields += ["sales_signed_by", "sales_signed_at"]
     else:
-        raise DefinitionError(
-            "Only a marketing user or a sales manager signs a definition.", code="permission_denied"
-        )
+        raise DefinitionError("Only a marketing user or a sales manager signs a definition.", code="permission_denied")
     definition.save(update_fields=fields)
     return definition
 

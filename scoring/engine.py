@@ -57,8 +57,10 @@ def _as_number(value: Any) -> float | None:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and len(value) == 0) or (
-        isinstance(value, str) and not value.strip()
+    return (
+        value is None
+        or (isinstance(value, (str, list, dict)) and len(value) == 0)
+        or (isinstance(value, str) and not value.strip())
     )
 
 
@@ -92,9 +94,8 @@ def validate_condition(operator: str, value: Any) -> str | None:
     elif operator == "in":
         if not isinstance(value, (list, tuple)) or not value:
             return "'in' needs a list of values."
-    elif operator in ("equals", "contains"):
-        if value is None or (isinstance(value, str) and value == ""):
-            return f"'{operator}' needs a value."
+    elif operator in ("equals", "contains") and (value is None or (isinstance(value, str) and value == "")):
+        return f"'{operator}' needs a value."
     return None
 
 
@@ -292,9 +293,7 @@ def _behavior_rows(
     return rows
 
 
-def behavior_score(
-    definition: CompiledDefinition, events: Sequence[EventTuple], *, now: dt.datetime
-) -> float:
+def behavior_score(definition: CompiledDefinition, events: Sequence[EventTuple], *, now: dt.datetime) -> float:
     """Sum over rules of decayed points of the newest `max_occurrences` matching events."""
     total = 0.0
     for rule in definition.behavior_rules:
@@ -379,9 +378,7 @@ def hand_raised(
     )
 
 
-def hand_raise_counts(
-    occurred_at: dt.datetime | None, *, stage: str, stage_entered_at: dt.datetime | None
-) -> bool:
+def hand_raise_counts(occurred_at: dt.datetime | None, *, stage: str, stage_entered_at: dt.datetime | None) -> bool:
     """Whether a hand-raiser event at `occurred_at` (None: there was none) still counts: for a
     recycled lead only one after the recycling does."""
     if occurred_at is None:
@@ -448,8 +445,7 @@ def explain(
             "rules": behavior_rows,
         },
         "knockouts": [
-            {"name": k.name, "field": k.condition.field, "hit": k.name in knocked}
-            for k in definition.knockouts
+            {"name": k.name, "field": k.condition.field, "hit": k.name in knocked} for k in definition.knockouts
         ],
         "knockouts_hit": knocked,
         "missing_fields": missing,

@@ -45,9 +45,7 @@ def _check_condition(operator: str, value, *, field: str = "value") -> None:
 class QualifiedLeadDefinition(models.Model):
     name = models.CharField(max_length=200)
     version = models.PositiveIntegerField(unique=True, editable=False)
-    state = models.CharField(
-        max_length=10, choices=DefinitionState.choices, default=DefinitionState.DRAFT
-    )
+    state = models.CharField(max_length=10, choices=DefinitionState.choices, default=DefinitionState.DRAFT)
     fit_threshold = models.FloatField(default=50)
     behavior_threshold = models.FloatField(default=40)
     required_fields = models.JSONField(default=default_required_fields, blank=True)
@@ -75,9 +73,7 @@ class QualifiedLeadDefinition(models.Model):
     class Meta:
         ordering = ["-version"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["state"], condition=Q(state="active"), name="one_active_definition"
-            ),
+            models.UniqueConstraint(fields=["state"], condition=Q(state="active"), name="one_active_definition"),
         ]
 
     def __str__(self) -> str:
@@ -88,7 +84,7 @@ class QualifiedLeadDefinition(models.Model):
         for name in ("required_fields", "hand_raisers"):
             value = getattr(self, name)
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                errors[name] = "A list of names, e.g. [\"email\", \"company\"]."
+                errors[name] = 'A list of names, e.g. ["email", "company"].'
         for name in ("fit_threshold", "behavior_threshold"):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 100:
@@ -108,7 +104,7 @@ class QualifiedLeadDefinition(models.Model):
             missing.append("sales manager")
         return missing
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args, **kwargs) -> None:  # noqa: DJ012 - beside the checks it completes
         if self.version is None:
             last = QualifiedLeadDefinition.objects.aggregate(m=models.Max("version"))["m"] or 0
             self.version = last + 1
@@ -116,13 +112,9 @@ class QualifiedLeadDefinition(models.Model):
 
 
 class FitRule(models.Model):
-    definition = models.ForeignKey(
-        QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="fit_rules"
-    )
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="fit_rules")
     name = models.CharField(max_length=200)
-    field = models.CharField(
-        max_length=100, help_text="A lead field (job_title, employees…) or a key of attributes."
-    )
+    field = models.CharField(max_length=100, help_text="A lead field (job_title, employees…) or a key of attributes.")
     operator = models.CharField(max_length=10, choices=Operator.choices)
     value = models.JSONField(null=True, blank=True)
     points = models.FloatField()
@@ -139,9 +131,7 @@ class FitRule(models.Model):
 
 
 class BehaviorRule(models.Model):
-    definition = models.ForeignKey(
-        QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="behavior_rules"
-    )
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="behavior_rules")
     name = models.CharField(max_length=200)
     event_type = models.CharField(max_length=100)
     property = models.CharField(max_length=100, blank=True)
@@ -168,9 +158,7 @@ class BehaviorRule(models.Model):
 
 
 class Knockout(models.Model):
-    definition = models.ForeignKey(
-        QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="knockouts"
-    )
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="knockouts")
     name = models.CharField(max_length=200)
     field = models.CharField(max_length=100)
     operator = models.CharField(max_length=10, choices=Operator.choices)

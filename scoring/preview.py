@@ -18,8 +18,8 @@ from django.utils import timezone
 from leads.models import Event, Lead, Stage, StageTransition
 
 from . import engine
-from .models import QualifiedLeadDefinition
 from .definitions import compiled
+from .models import QualifiedLeadDefinition
 from .services import FACT_FIELDS
 
 DEFAULT_WINDOW_DAYS = 90
@@ -96,10 +96,7 @@ def preview(
         .values_list("lead_id", "type", "occurred_at", "properties")
     ):
         events[lead_id].append((event_type, occurred_at, properties))
-    facts = {
-        row["id"]: row
-        for row in Lead.objects.filter(pk__in=lead_ids).values("id", *FACT_FIELDS)
-    }
+    facts = {row["id"]: row for row in Lead.objects.filter(pk__in=lead_ids).values("id", *FACT_FIELDS)}
     outcomes: dict[int, set[str]] = defaultdict(set)
     for lead_id, to_stage in StageTransition.objects.filter(
         Q(lead_id__in=lead_ids), to_stage__in=[Stage.SQL, Stage.WON]

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -27,18 +24,28 @@ from leads import permissions
 from leads.assignment import AssignmentContention
 from leads.bulk import in_workers
 from leads.lifecycle import PROMOTABLE_STAGES, SYSTEM, TransitionError, promote_batch_to_mql, promote_to_mql
-from leads.models import OPEN_STAGES, Event, Lead, Stage
+from leads.models import OPEN_STAGES, Event, Lead
 
 from . import engine, sql
 from .definitions import DefinitionError, active_definition, compiled
-from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+from .models import DefinitionState, QualifiedLeadDefinition
 
 log = logging.getLogger(__name__)
 
 # Lead columns a rule may name; any other name is looked up in `attributes`.
 FACT_FIELDS = (
-    "email", "first_name", "last_name", "company", "job_title", "industry", "country",
-    "employees", "annual_revenue", "source", "external_id", "attributes",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "industry",
+    "country",
+    "employees",
+    "annual_revenue",
+    "source",
+    "external_id",
+    "attributes",
 )
 BATCH_SIZE = 2000
 # Leads per range of the PostgreSQL rescore: one behavior query and one UPDATE each.
@@ -58,9 +65,7 @@ def activate_definition(
     every open lead: `rescore="background"` queues the set-based rescore after commit,
     `"now"` runs it in this call, `"no"` skips it."""
     if not (permissions.is_marketing(user) or permissions.is_manager(user)):
-        raise DefinitionError(
-            "Only marketing or a sales manager activates a definition.", code="permission_denied"
-        )
+        raise DefinitionError("Only marketing or a sales manager activates a definition.", code="permission_denied")
     if definition.state != DefinitionState.DRAFT:
         raise DefinitionError(
             f"Definition v{definition.version} is {definition.state}; only a draft is activated.",
@@ -74,9 +79,9 @@ def activate_definition(
         )
     now = timezone.now()
     with transaction.atomic():
-        QualifiedLeadDefinition.objects.select_for_update().filter(
-            state=DefinitionState.ACTIVE
-        ).update(state=DefinitionState.RETIRED, retired_at=now)
+        QualifiedLeadDefinition.objects.select_for_update().filter(state=DefinitionState.ACTIVE).update(
+            state=DefinitionState.RETIRED, retired_at=now
+        )
         definition.state = DefinitionState.ACTIVE
         definition.activated_at = now
         fields = ["state", "activated_at"]
@@ -108,11 +113,9 @@ def _load_events(
     # properties JSON would cost more than the scoring itself.
     keys = sorted({rule.filter.field for rule in definition.behavior_rules if rule.filter is not None})
     annotations = {f"_p{i}": KT(f"properties__{key}") for i, key in enumerate(keys)}
-    rows = qs.order_by().annotate(**annotations).values_list(
-        "lead_id", "type", "occurred_at", *annotations
-    )
+    rows = qs.order_by().annotate(**annotations).values_list("lead_id", "type", "occurred_at", *annotations)
     for lead_id, event_type, occurred_at, *values in rows:
-        events[lead_id].append((event_type, occurred_at, dict(zip(keys, values))))
+        events[lead_id].append((event_type, occurred_at, dict(zip(keys, values, strict=False))))
     return events
 
 
@@ -132,7 +135,7 @@ def _write_scores(rows: list[tuple[int, float, float]], *, now: dt.datetime) -> 
         return
     if connection.vendor == "postgresql":
         table = Lead._meta.db_table
-        ids, fits, behaviors = (list(column) for column in zip(*rows))
+        ids, fits, behaviors = (list(column) for column in zip(*rows, strict=False))
         # Three array parameters rather than a VALUES list of 60,000 placeholders: a fraction of
         # the statement to build, send and parse. The extra `= ANY(ids)` lets the planner probe
         # the primary key instead of hash-joining the arrays against a scan of the lead table.
@@ -350,7 +353,7 @@ def rescore_after_commit(lead_ids: Iterable[int]) -> None:
     def enqueue() -> None:
         try:
             celery_task("scoring.tasks.rescore_leads").delay(ids)
-        except Exception:  # noqa: BLE001 - any broker failure: score now rather than never
+        except Exception:
             log.exception("Could not queue the scoring of %d leads; scoring them now", len(ids))
             rescore_leads(ids)
 
@@ -380,12 +383,11 @@ def rescore_all(
     last_id = 0
     done = promoted = 0
     if connection.vendor == "postgresql":
-
         query = sql.behavior_sql(definition)
         if query is not None:
             columns = ("id", "stage", "stage_entered_at", "fit_score", "behavior_score", *fact_fields(definition))
             starts = sql.range_starts(Lead._meta.db_table, stages=OPEN_STAGES, size=SQL_BATCH_SIZE)
-            ranges = list(zip(starts, [*starts[1:], None]))
+            ranges = list(zip(starts, [*starts[1:], None], strict=False))
             total = open_leads.count()
             tally = {"scored": 0, "promoted": 0}
             fit_scores = FitScores(definition)
@@ -415,9 +417,7 @@ def rescore_all(
             return tally
     total = open_leads.count()
     while True:
-        ids = list(
-            open_leads.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE]
-        )
+        ids = list(open_leads.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
         if not ids:
             break
         last_id = ids[-1]
@@ -429,8 +429,6 @@ def rescore_all(
         if progress is not None:
             progress(done, total)
     return {"scored": done, "promoted": promoted}
-
-
 
 
 def refresh_decayed_scores(*, now: dt.datetime | None = None) -> dict[str, int]:
@@ -465,9 +463,7 @@ def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any
     definition = compiled(model)
     facts = {name: getattr(lead, name) for name in FACT_FIELDS}
     events = _load_events([lead.pk], definition, until=None).get(lead.pk, [])
-    data = engine.explain(
-        definition, facts, events, stage=lead.stage, stage_entered_at=lead.stage_entered_at, now=now
-    )
+    data = engine.explain(definition, facts, events, stage=lead.stage, stage_entered_at=lead.stage_entered_at, now=now)
     data.update(
         lead=lead.pk,
         definition_name=model.name,
@@ -475,4 +471,3 @@ def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any
         computed_at=now.isoformat(),
     )
     return data
-

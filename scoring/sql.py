@@ -44,9 +44,7 @@ def _filter_sql(condition: engine.Condition) -> tuple[str, list[Any]] | None:
     return None  # regex
 
 
-def behavior_sql(
-    definition: engine.CompiledDefinition, *, by_ids: bool = False
-) -> tuple[str, list[Any]] | None:
+def behavior_sql(definition: engine.CompiledDefinition, *, by_ids: bool = False) -> tuple[str, list[Any]] | None:
     """SQL selecting (lead_id, behavior) as of a moment for the leads with id in a range (or,
     `by_ids`, in a list) — `behavior_scores` fills those in — or None when a rule cannot be
     expressed in SQL."""
@@ -63,9 +61,7 @@ def behavior_sql(
                 return None
             where += f" AND {translated[0]}"
             rule_params += translated[1]
-        parts.append(
-            f"SELECT e.lead_id, e.occurred_at, {index} AS rule FROM {table} e WHERE {where}"
-        )
+        parts.append(f"SELECT e.lead_id, e.occurred_at, {index} AS rule FROM {table} e WHERE {where}")
         params += rule_params
     if not parts:
         return "SELECT NULL::bigint, NULL::double precision WHERE false", []
@@ -76,7 +72,7 @@ def behavior_sql(
     for rule in definition.behavior_rules:
         params += [rule.points, rule.half_life_days, rule.max_occurrences]
     sql = f"""
-        WITH matched AS ({' UNION ALL '.join(parts)}),
+        WITH matched AS ({" UNION ALL ".join(parts)}),
         ranked AS (
             SELECT m.lead_id, m.occurred_at, m.rule,
                    row_number() OVER (PARTITION BY m.lead_id, m.rule ORDER BY m.occurred_at DESC) AS n
@@ -139,9 +135,7 @@ def behavior_scores(
     with connection.cursor() as cursor:
         cursor.execute("".join(out), ordered)
         return {
-            lead_id: round(engine.clamp(float(total)), 2)
-            for lead_id, total in cursor.fetchall()
-            if lead_id is not None
+            lead_id: round(engine.clamp(float(total)), 2) for lead_id, total in cursor.fetchall() if lead_id is not None
         }
 
 

@@ -39,8 +39,14 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = (
-        "name", "stage", "clock", "duration_display", "warning_share", "breach_action",
-        "escalate_to_manager", "active",
+        "name",
+        "stage",
+        "clock",
+        "duration_display",
+        "warning_share",
+        "breach_action",
+        "escalate_to_manager",
+        "active",
     )
     list_filter = ("stage", "breach_action", "active", "calendar")
     list_editable = ("active",)
@@ -51,8 +57,10 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         ("On breach", {"fields": ("breach_action", "escalate_to_manager")}),
         (
             "Minimum touches and qualification",
-            {"fields": ("min_calls", "min_emails", "window_days", "bant_required"),
-             "description": "Used by the minimum-touches and qualify clocks only."},
+            {
+                "fields": ("min_calls", "min_emails", "window_days", "bant_required"),
+                "description": "Used by the minimum-touches and qualify clocks only.",
+            },
         ),
     )
 
@@ -76,9 +84,7 @@ class SlaBreachAdmin(admin.ModelAdmin):
 
     @admin.display(description="Lead", ordering="lead__email")
     def lead_link(self, obj: SlaBreach) -> str:
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:leads_lead_change", args=[obj.lead_id]), obj.lead
-        )
+        return format_html('<a href="{}">{}</a>', reverse("admin:leads_lead_change", args=[obj.lead_id]), obj.lead)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -28,8 +28,13 @@ CALENDAR_LAST_DAY = dt.date(2045, 12, 31)
 
 def _calendar_signature(calendar: Calendar) -> str:
     payload = json.dumps(
-        [calendar.tz, sorted(calendar.working_days), calendar.start.isoformat(),
-         calendar.end.isoformat(), sorted(d.isoformat() for d in calendar.holidays)]
+        [
+            calendar.tz,
+            sorted(calendar.working_days),
+            calendar.start.isoformat(),
+            calendar.end.isoformat(),
+            sorted(d.isoformat() for d in calendar.holidays),
+        ]
     )
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -60,8 +65,14 @@ def ensure_business_days(business_calendar: BusinessCalendar) -> Calendar:
         if interval is not None:
             begin, finish = interval[0].timestamp(), interval[1].timestamp()
             rows.append(
-                BusinessDay(calendar=business_calendar, signature=signature, day=day,
-                            start_epoch=begin, end_epoch=finish, seconds_before=seconds)
+                BusinessDay(
+                    calendar=business_calendar,
+                    signature=signature,
+                    day=day,
+                    start_epoch=begin,
+                    end_epoch=finish,
+                    seconds_before=seconds,
+                )
             )
             seconds += finish - begin
         day += dt.timedelta(days=1)
@@ -80,9 +91,7 @@ def ensure_business_days(business_calendar: BusinessCalendar) -> Calendar:
     return calendar
 
 
-def _utc_days(
-    business_calendar: BusinessCalendar, signature: str, days: list[BusinessDay]
-) -> list[BusinessUtcDay]:
+def _utc_days(business_calendar: BusinessCalendar, signature: str, days: list[BusinessDay]) -> list[BusinessUtcDay]:
     """The UTC days from the first working interval to the day after the last (`days` in order)."""
     if not days:
         return []
@@ -95,14 +104,17 @@ def _utc_days(
         while index < len(days) and days[index].start_epoch <= begin:
             anchor = days[index]
             index += 1
-        starting = [d for d in days[index:index + 3] if d.start_epoch < finish]
+        starting = [d for d in days[index : index + 3] if d.start_epoch < finish]
         if len(starting) > 2:
             continue  # no real time zone does this; the per-moment look-up covers it
         following, later = (*starting, None, None)[:2]
         result.append(
             BusinessUtcDay(
-                calendar=business_calendar, signature=signature, number=number,
-                **_interval_fields("anchor", anchor), **_interval_fields("next", following),
+                calendar=business_calendar,
+                signature=signature,
+                number=number,
+                **_interval_fields("anchor", anchor),
+                **_interval_fields("next", following),
                 **_interval_fields("later", later),
             )
         )

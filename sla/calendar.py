@@ -45,8 +45,8 @@ class Calendar:
         zone = self.zone
         # In UTC, so differences are real elapsed time even across a DST change.
         return (
-            dt.datetime.combine(day, self.start, tzinfo=zone).astimezone(dt.timezone.utc),
-            dt.datetime.combine(day, self.end, tzinfo=zone).astimezone(dt.timezone.utc),
+            dt.datetime.combine(day, self.start, tzinfo=zone).astimezone(dt.UTC),
+            dt.datetime.combine(day, self.end, tzinfo=zone).astimezone(dt.UTC),
         )
 
     def _intervals_from(self, moment: dt.datetime) -> Iterator[tuple[dt.datetime, dt.datetime]]:
@@ -63,14 +63,14 @@ class Calendar:
             raise ValueError("hours must not be negative")
         remaining = dt.timedelta(hours=hours)
         if not remaining:
-            return start.astimezone(dt.timezone.utc)
+            return start.astimezone(dt.UTC)
         for begin, end in self._intervals_from(start):
             cursor = max(start, begin)
             if cursor >= end:
                 continue
             available = end - cursor
             if remaining <= available:
-                return (cursor + remaining).astimezone(dt.timezone.utc)
+                return (cursor + remaining).astimezone(dt.UTC)
             remaining -= available
         raise ValueError(f"{hours} business hours do not fit in {MAX_SPAN_DAYS} days")
 
@@ -96,9 +96,7 @@ class Calendar:
     @property
     def hours_per_day(self) -> float:
         today = dt.date(2001, 1, 1)
-        return (
-            dt.datetime.combine(today, self.end) - dt.datetime.combine(today, self.start)
-        ).total_seconds() / 3600
+        return (dt.datetime.combine(today, self.end) - dt.datetime.combine(today, self.start)).total_seconds() / 3600
 
 
 def _require_aware(moment: dt.datetime) -> None:

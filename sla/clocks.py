@@ -79,10 +79,7 @@ def active_definition_version() -> int | None:
 
 
 def _read_policies() -> dict[str, SlaPolicy]:
-    return {
-        policy.clock: policy
-        for policy in SlaPolicy.objects.filter(active=True).select_related("calendar")
-    }
+    return {policy.clock: policy for policy in SlaPolicy.objects.filter(active=True).select_related("calendar")}
 
 
 def deadline(
@@ -103,9 +100,7 @@ def deadline(
         return NO_DEADLINE
     if entered_at is None:
         return NO_DEADLINE
-    candidates = [
-        (policies[clock].due_from(entered_at), clock) for clock in wanted if clock in policies
-    ]
+    candidates = [(policies[clock].due_from(entered_at), clock) for clock in wanted if clock in policies]
     if not candidates:
         return NO_DEADLINE
     due, clock = min(candidates)
@@ -124,9 +119,7 @@ def restarted(policy: SlaPolicy, now: dt.datetime) -> Deadline:
     return policy.clock, policy.due_from(now), policy.warn_from(now)
 
 
-def after_notified_breach(
-    clock: str, entered_at: dt.datetime, policies: Mapping[str, SlaPolicy]
-) -> Deadline:
+def after_notified_breach(clock: str, entered_at: dt.datetime, policies: Mapping[str, SlaPolicy]) -> Deadline:
     """The clock a lead moves on to once a notify-only breach of `clock` is recorded: a SAL
     still missing its first touch keeps its qualify-or-drop clock; anything else has none."""
     qualify = policies.get(SlaClock.SAL_QUALIFY)

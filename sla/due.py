@@ -56,14 +56,20 @@ class ExpiredClock(NamedTuple):
 
 
 _DUE_COLUMNS = (
-    "id", "stage", "sla_clock", "sla_due_at", "owner_id", "team_id",
-    "first_name", "last_name", "email", "stage_entered_at",
+    "id",
+    "stage",
+    "sla_clock",
+    "sla_due_at",
+    "owner_id",
+    "team_id",
+    "first_name",
+    "last_name",
+    "email",
+    "stage_entered_at",
 )
 
 
-def due_rows(
-    *, now: dt.datetime, limit: int, lock: bool, lead_ids: list[int] | None = None
-) -> list[dict[str, Any]]:
+def due_rows(*, now: dt.datetime, limit: int, lock: bool, lead_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Leads due at `now` (same predicate as the partial index lead_sla_due_idx): the `limit`
     soonest, or those of `lead_ids` (a window from `due_sla_window`) that are still due.
 
@@ -75,10 +81,7 @@ def due_rows(
     if connection.vendor == "postgresql":
         return _due_rows_postgresql(now=now, limit=limit, lock=lock, lead_ids=lead_ids)
     qs = Lead.objects.filter(stage__in=CLOCKED_STAGES, sla_due_at__isnull=False, sla_due_at__lte=now)
-    if lead_ids is not None:
-        qs = qs.filter(pk__in=lead_ids).order_by("id")
-    else:
-        qs = qs.order_by("sla_due_at", "id")
+    qs = qs.filter(pk__in=lead_ids).order_by("id") if lead_ids is not None else qs.order_by("sla_due_at", "id")
     if lock:
         qs = qs.select_for_update(skip_locked=True, no_key=True, of=("self",))
     return list(qs.values(*_DUE_COLUMNS)[:limit])
@@ -114,7 +117,7 @@ def _due_rows_postgresql(
         cursor.execute(sql, params)
         rows = []
         for *values, tid in cursor.fetchall():
-            row = dict(zip(_DUE_COLUMNS, values))
+            row = dict(zip(_DUE_COLUMNS, values, strict=False))
             row["_tid"] = tid
             rows.append(row)
     return rows
@@ -234,8 +237,17 @@ def expire_sla_batch(
 def _expired(row: Mapping[str, Any], action: str, new_owner_id: int | None = None) -> ExpiredClock:
     # Positional, in field order: this runs once per breached lead.
     return ExpiredClock(
-        row["id"], row["first_name"], row["last_name"], row["email"], row["stage"],
-        row["sla_clock"], row["sla_due_at"], row["owner_id"], row["team_id"], action, new_owner_id,
+        row["id"],
+        row["first_name"],
+        row["last_name"],
+        row["email"],
+        row["stage"],
+        row["sla_clock"],
+        row["sla_due_at"],
+        row["owner_id"],
+        row["team_id"],
+        action,
+        new_owner_id,
     )
 
 
@@ -257,5 +269,3 @@ def _insert_breaches(rows: list[dict[str, Any]], *, now: dt.datetime, lead_table
             f"WHERE l.{where} ON CONFLICT (lead_id, clock, due_at) DO NOTHING",
             [connection.ops.adapt_datetimefield_value(now), *clock_params, *params],
         )
-
-

@@ -21,14 +21,10 @@ def default_working_days() -> list[int]:
 class BusinessCalendar(models.Model):
     name = models.CharField(max_length=100, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
-    working_days = models.JSONField(
-        default=default_working_days, help_text="Weekday numbers, Monday=0 … Sunday=6."
-    )
+    working_days = models.JSONField(default=default_working_days, help_text="Weekday numbers, Monday=0 … Sunday=6.")
     work_start = models.TimeField(default=dt.time(9, 0))
     work_end = models.TimeField(default=dt.time(17, 0))
-    holidays = models.JSONField(
-        default=list, blank=True, help_text='ISO dates, e.g. ["2026-12-25", "2027-01-01"].'
-    )
+    holidays = models.JSONField(default=list, blank=True, help_text='ISO dates, e.g. ["2026-12-25", "2027-01-01"].')
 
     class Meta:
         ordering = ["name"]
@@ -73,12 +69,8 @@ class SlaPolicy(models.Model):
         default=True,
         help_text="Count only working hours of the calendar; off = plain elapsed hours.",
     )
-    warning_share = models.FloatField(
-        default=0.75, help_text="Warn when this share of the clock has elapsed (0–1)."
-    )
-    breach_action = models.CharField(
-        max_length=10, choices=BreachAction.choices, default=BreachAction.NOTIFY
-    )
+    warning_share = models.FloatField(default=0.75, help_text="Warn when this share of the clock has elapsed (0–1).")
+    breach_action = models.CharField(max_length=10, choices=BreachAction.choices, default=BreachAction.NOTIFY)
     escalate_to_manager = models.BooleanField(default=True)
     min_calls = models.PositiveIntegerField(default=0, help_text="Minimum-touches clock only.")
     min_emails = models.PositiveIntegerField(default=0, help_text="Minimum-touches clock only.")
@@ -122,14 +114,10 @@ class SlaBreach(models.Model):
 
     # unique_breach starts with lead_id and serves every lookup by lead: one index fewer to
     # write per breach (a big sweep writes a quarter of a million).
-    lead = models.ForeignKey(
-        "leads.Lead", on_delete=models.CASCADE, related_name="sla_breaches", db_index=False
-    )
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="sla_breaches", db_index=False)
     # No index: a handful of policies over every breach ever; the foreign key's only look-up by
     # policy is the PROTECT check when one is deleted. One index entry fewer per breach.
-    policy = models.ForeignKey(
-        SlaPolicy, on_delete=models.PROTECT, related_name="breaches", db_index=False
-    )
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.PROTECT, related_name="breaches", db_index=False)
     clock = models.CharField(max_length=30, choices=SlaClock.choices)
     stage = models.CharField(max_length=20, choices=Stage.choices)
     owner = models.ForeignKey(

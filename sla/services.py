@@ -10,14 +10,26 @@ from .models import BreachAction, BusinessCalendar, SlaPolicy
 
 # (clock, name, stage, hours, business time, action, extra fields)
 DEFAULT_POLICIES: tuple[tuple[str, str, str, float, bool, str, dict[str, Any]], ...] = (
-    (SlaClock.MQL_DECISION, "MQL: accept or reject within 2 business days", "mql", 16.0, True,
-     BreachAction.RECYCLE, {}),
-    (SlaClock.SAL_FIRST_TOUCH, "SAL: first touch within 1 business hour", "sal", 1.0, True,
-     BreachAction.NOTIFY, {}),
-    (SlaClock.SAL_MIN_TOUCHES, "SAL: 3 calls + 3 emails before unable to reach", "sal", 14 * 24.0,
-     False, BreachAction.NOTIFY, {"min_calls": 3, "min_emails": 3, "window_days": 14}),
-    (SlaClock.SAL_QUALIFY, "SAL: qualify or drop within 14 days", "sal", 14 * 24.0, False,
-     BreachAction.RECYCLE, {}),
+    (
+        SlaClock.MQL_DECISION,
+        "MQL: accept or reject within 2 business days",
+        "mql",
+        16.0,
+        True,
+        BreachAction.RECYCLE,
+        {},
+    ),
+    (SlaClock.SAL_FIRST_TOUCH, "SAL: first touch within 1 business hour", "sal", 1.0, True, BreachAction.NOTIFY, {}),
+    (
+        SlaClock.SAL_MIN_TOUCHES,
+        "SAL: 3 calls + 3 emails before unable to reach",
+        "sal",
+        14 * 24.0,
+        False,
+        BreachAction.NOTIFY,
+        {"min_calls": 3, "min_emails": 3, "window_days": 14},
+    ),
+    (SlaClock.SAL_QUALIFY, "SAL: qualify or drop within 14 days", "sal", 14 * 24.0, False, BreachAction.RECYCLE, {}),
 )
 
 
@@ -30,8 +42,13 @@ def install_default_policies(*, calendar: BusinessCalendar | None = None) -> lis
         policy, _ = SlaPolicy.objects.get_or_create(
             clock=clock,
             defaults={
-                "name": name, "stage": stage, "calendar": calendar, "duration_hours": hours,
-                "business_time": business, "breach_action": action, **extra,
+                "name": name,
+                "stage": stage,
+                "calendar": calendar,
+                "duration_hours": hours,
+                "business_time": business,
+                "breach_action": action,
+                **extra,
             },
         )
         policies.append(policy)

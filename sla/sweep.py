@@ -13,14 +13,13 @@ import logging
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.bulk import in_workers
@@ -118,8 +117,9 @@ def run_sweep(
         # `sla.due`.
         window = due_sla_window(now=now, limit=window_size)
         chunks = [window[start : start + batch_size] for start in range(0, len(window), batch_size)]
-        acted = _expire_chunks(chunks, now=now, policies=policies, batch_size=batch_size,
-                               workers=workers, record=record)
+        acted = _expire_chunks(
+            chunks, now=now, policies=policies, batch_size=batch_size, workers=workers, record=record
+        )
         # A short window was the whole backlog; a window with nothing left to claim belongs to
         # another worker (or was acted on meanwhile): either way this run is done.
         if len(window) < window_size or not acted:
@@ -188,9 +188,7 @@ def _anything_to_do(now: dt.datetime) -> bool:
         return bool(cursor.fetchone()[0])
 
 
-def _would_breach(
-    *, now: dt.datetime, policies: dict[str, SlaPolicy], batch_size: int
-) -> list[dict[str, Any]]:
+def _would_breach(*, now: dt.datetime, policies: dict[str, SlaPolicy], batch_size: int) -> list[dict[str, Any]]:
     rows = due_sla_clocks(now=now, limit=10**9)
     for row in rows:
         policy = policies.get(row["sla_clock"])
@@ -220,9 +218,7 @@ def _warn_batch(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
             ]
         ]
         if rows:
-            Lead.objects.filter(pk__in=[r["id"] for r in rows], sla_warned_at__isnull=True).update(
-                sla_warned_at=now
-            )
+            Lead.objects.filter(pk__in=[r["id"] for r in rows], sla_warned_at__isnull=True).update(sla_warned_at=now)
     return rows
 
 
@@ -241,9 +237,7 @@ def _send_notifications(
     # breaches per such group (in C), then work out each group's recipients once.
     groups = Counter((item.clock, item.owner_id, item.team_id, item.new_owner_id) for item in breached)
     team_ids = {team_id for _, _, team_id, _ in groups if team_id}
-    managers = dict(
-        Team.objects.filter(pk__in=team_ids, manager__isnull=False).values_list("id", "manager_id")
-    )
+    managers = dict(Team.objects.filter(pk__in=team_ids, manager__isnull=False).values_list("id", "manager_id"))
     recipients_of: dict[tuple[Any, ...], set[int]] = {}
     for key, count in groups.items():
         clock, owner_id, team_id, new_owner_id = key
@@ -289,9 +283,7 @@ def _send_notifications(
             )
     if not lines:
         return 0
-    emails = dict(
-        User.objects.filter(pk__in=lines, is_active=True).exclude(email="").values_list("id", "email")
-    )
+    emails = dict(User.objects.filter(pk__in=lines, is_active=True).exclude(email="").values_list("id", "email"))
     messages = []
     for user_id, shown in lines.items():
         if user_id not in emails:

@@ -28,9 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_collection_modifyitems(config, items):
     broker = settings.CELERY_BROKER_URL
     is_pg = settings.IS_POSTGRES
-    skip_e2e = pytest.mark.skip(
-        reason="e2e: needs CELERY_BROKER_URL=redis://... and DATABASE_URL=postgres://..."
-    )
+    skip_e2e = pytest.mark.skip(reason="e2e: needs CELERY_BROKER_URL=redis://... and DATABASE_URL=postgres://...")
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL=postgres://...)")
     for item in items:
         if "e2e" in item.keywords and not (broker.startswith("redis://") and is_pg):
@@ -79,8 +77,9 @@ def _roles_after_flush(request):
         for app_label, by_model in by_app.items():
             for model, actions in by_model.items():
                 codenames = [f"{action}_{model}" for action in actions.split()]
-                group.permissions.add(*Permission.objects.filter(
-                    content_type__app_label=app_label, codename__in=codenames))
+                group.permissions.add(
+                    *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
+                )
     yield
 
 
@@ -128,18 +127,32 @@ def _worker_env() -> dict[str, str]:
 def start_worker(*, beat: bool = False, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start `celery worker` (optionally with embedded beat) against the test database."""
     cmd = [
-        sys.executable, "-m", "celery", "-A", "leadflow", "worker", "--loglevel=INFO",
-        "--pool=solo", "--without-heartbeat", "--without-gossip", "--without-mingle",
-        "--hostname", f"e2e-{os.getpid()}-{time.monotonic_ns()}@%h",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "leadflow",
+        "worker",
+        "--loglevel=INFO",
+        "--pool=solo",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"e2e-{os.getpid()}-{time.monotonic_ns()}@%h",
     ]
     if beat:
-        cmd += ["--beat", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-                "--schedule", str(ROOT / "var" / f"beat-e2e-{os.getpid()}")]
+        cmd += [
+            "--beat",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--schedule",
+            str(ROOT / "var" / f"beat-e2e-{os.getpid()}"),
+        ]
     env = _worker_env()
     env.update(extra_env or {})
-    log = open(ROOT / "var" / f"e2e-worker-{os.getpid()}.log", "ab")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    log = open(ROOT / "var" / f"e2e-worker-{os.getpid()}.log", "ab")  # noqa: SIM115 - the worker's own
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop_worker(proc: subprocess.Popen) -> None:

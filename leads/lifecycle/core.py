@@ -38,6 +38,7 @@ from sla import clocks
 from .errors import InvalidTransition, NotPermitted
 from .table import ALLOWED_MOVES, PROMOTABLE_STAGES
 
+
 def concrete_fields(model: type[Model], names: Sequence[str]) -> list[Field[Any, Any]]:
     """`model`'s columns by name, for the bulk writers (which take column fields, never relations)."""
     return [concrete_field(model, name) for name in names]
@@ -45,14 +46,34 @@ def concrete_fields(model: type[Model], names: Sequence[str]) -> list[Field[Any,
 
 # A lead's lifecycle state: what a move changes and copies back onto the caller's instance.
 STATE_FIELDS = (
-    "stage", "stage_entered_at", "owner_id", "team_id", "sla_due_at", "sla_clock",
-    "sla_warn_at", "sla_warned_at", "first_touch_at", "recycle_count",
+    "stage",
+    "stage_entered_at",
+    "owner_id",
+    "team_id",
+    "sla_due_at",
+    "sla_clock",
+    "sla_warn_at",
+    "sla_warned_at",
+    "first_touch_at",
+    "recycle_count",
 )
 # The StageTransition values of a batch row, in this order (the positional `__init__` of a model
 # is four times cheaper than the keyword one, so rows travel as tuples).
 TRANSITION_COLUMNS = (
-    "lead_id", "from_stage", "to_stage", "at", "actor_type", "actor_id", "reason", "note",
-    "fit_score", "behavior_score", "owner_id", "definition_version", "bant", "assignment",
+    "lead_id",
+    "from_stage",
+    "to_stage",
+    "at",
+    "actor_type",
+    "actor_id",
+    "reason",
+    "note",
+    "fit_score",
+    "behavior_score",
+    "owner_id",
+    "definition_version",
+    "bant",
+    "assignment",
 )
 
 
@@ -106,11 +127,7 @@ def claim(lead_id: int) -> Lead:
 
     Owner and team come along for the webhook payload and the API's answer, but only the
     lead's row is locked: a rep's or a team's row locked per move would queue their moves."""
-    return (
-        Lead.objects.select_related("owner", "team")
-        .select_for_update(no_key=True, of=("self",))
-        .get(pk=lead_id)
-    )
+    return Lead.objects.select_related("owner", "team").select_for_update(no_key=True, of=("self",)).get(pk=lead_id)
 
 
 def check_table(lead: Lead, move: str, to_stage: str | None = None) -> None:
@@ -124,8 +141,7 @@ def authorize(actor: Actor, lead: Lead, move: str) -> None:
         return
     if not permissions.can_move(actor.user, lead, move):
         raise NotPermitted(
-            f"{getattr(actor.user, 'username', 'This user')} may not {move.replace('_', ' ')} "
-            f"lead {lead.pk}.",
+            f"{getattr(actor.user, 'username', 'This user')} may not {move.replace('_', ' ')} lead {lead.pk}.",
             move=move,
         )
 
@@ -287,9 +303,7 @@ def write_promotions(
         for row in rows
     ]
     insert_objects(StageTransition, written)
-    send_batch_signal(
-        StageTransition.objects.filter(pk__in=id_set([t.pk for t in written])), to_stages={Stage.MQL}
-    )
+    send_batch_signal(StageTransition.objects.filter(pk__in=id_set([t.pk for t in written])), to_stages={Stage.MQL})
     return written
 
 

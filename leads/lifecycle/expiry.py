@@ -22,14 +22,10 @@ from .table import SLA_EXPIRED
 
 def recycle_expired(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, version: int | None) -> None:
     """Recycle the claimed leads `rows` to marketing's pool: owner cleared, clock closed."""
-    recycle_claimed(
-        rows, now=now, reason=SLA_EXPIRED, note="SLA ran out; back to marketing's pool.", version=version
-    )
+    recycle_claimed(rows, now=now, reason=SLA_EXPIRED, note="SLA ran out; back to marketing's pool.", version=version)
 
 
-def reassign_expired(
-    lead_id: int, *, policy: SlaPolicy, now: dt.datetime, version: int | None
-) -> int | None:
+def reassign_expired(lead_id: int, *, policy: SlaPolicy, now: dt.datetime, version: int | None) -> int | None:
     """Hand the claimed lead to the next rep of its team; the clock restarts for the new owner.
     Returns the new owner's id (None when nobody could take it)."""
     lead = Lead.objects.select_related("owner", "team").get(pk=lead_id)
@@ -61,15 +57,10 @@ def reassign_expired(
     return getattr(chosen, "pk", None)
 
 
-def advance_clocks(
-    rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, policies: Mapping[str, SlaPolicy]
-) -> None:
+def advance_clocks(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, policies: Mapping[str, SlaPolicy]) -> None:
     """After a notify-only breach, move each lead to its next open clock, or close the clock."""
     set_deadlines(
-        {
-            row["id"]: clocks.after_notified_breach(row["sla_clock"], row["stage_entered_at"], policies)
-            for row in rows
-        },
+        {row["id"]: clocks.after_notified_breach(row["sla_clock"], row["stage_entered_at"], policies) for row in rows},
         now=now,
     )
 

@@ -23,6 +23,7 @@ from .core import STATE_FIELDS, Actor, write_history
 from .errors import InvalidReason
 from .table import STAGE_VALUES
 
+
 @dataclass(frozen=True)
 class HistoricalStep:
     """One past stage change, as another tool exported it (or as demo data describes it)."""
@@ -53,9 +54,18 @@ def record_history(
 _HISTORY_FIELDS = ("id", *STATE_FIELDS, "fit_score", "behavior_score")
 # The lead columns a recorded history sets, in the order of the tuples given to `update_rows`.
 _HISTORY_WRITES = (
-    "stage", "stage_entered_at", "sla_clock", "sla_due_at", "sla_warn_at", "sla_warned_at",
-    "first_touch_at", "recycle_count", "updated_at", "owner_id",
+    "stage",
+    "stage_entered_at",
+    "sla_clock",
+    "sla_due_at",
+    "sla_warn_at",
+    "sla_warned_at",
+    "first_touch_at",
+    "recycle_count",
+    "updated_at",
+    "owner_id",
 )
+
 
 def record_history_batch(
     items: Sequence[tuple[Lead | int, Sequence[HistoricalStep]]], *, actor: Actor, source: str = "import"
@@ -86,7 +96,7 @@ def record_history_batch(
     rows: list[tuple[Any, ...]] = []
     with transaction.atomic():
         locked = {
-            row[0]: dict(zip(_HISTORY_FIELDS, row))
+            row[0]: dict(zip(_HISTORY_FIELDS, row, strict=False))
             for row in Lead.objects.select_for_update(no_key=True)
             .filter(any_of(Lead._meta.pk, merged))
             .order_by("pk")
@@ -126,11 +136,24 @@ def record_history_batch(
                 # An earlier step arriving late is recorded, but does not move the lead back.
                 late = current_at is not None and step.at < current_at
                 from_stage = Stage.LEAD if late else current_stage
-                rows.append((
-                    lead_id, from_stage, step.to_stage, step.at, actor_type, actor_id,
-                    step.reason or source, step.note, fit, behavior,
-                    step.owner_id if step.owner_id is not None else owner_id, None, {}, {},
-                ))
+                rows.append(
+                    (
+                        lead_id,
+                        from_stage,
+                        step.to_stage,
+                        step.at,
+                        actor_type,
+                        actor_id,
+                        step.reason or source,
+                        step.note,
+                        fit,
+                        behavior,
+                        step.owner_id if step.owner_id is not None else owner_id,
+                        None,
+                        {},
+                        {},
+                    )
+                )
                 if step.to_stage == Stage.RECYCLED and from_stage != step.to_stage:
                     recycles[lead_id] += 1
                 if not late:
@@ -140,9 +163,15 @@ def record_history_batch(
             clock, due, warn = clocks.deadline(policies, current_stage, current_at, None)
             final_owner = next((s.owner_id for s in reversed(ordered) if s.owner_id is not None), None)
             state.update(
-                stage=current_stage, stage_entered_at=current_at, sla_clock=clock, sla_due_at=due,
-                sla_warn_at=warn, sla_warned_at=None, first_touch_at=None,
-                recycle_count=recycles[lead_id], updated_at=now,
+                stage=current_stage,
+                stage_entered_at=current_at,
+                sla_clock=clock,
+                sla_due_at=due,
+                sla_warn_at=warn,
+                sla_warned_at=None,
+                first_touch_at=None,
+                recycle_count=recycles[lead_id],
+                updated_at=now,
                 owner_id=final_owner if final_owner is not None else owner_id,
             )
             changed.append((lead_id, *(state[name] for name in _HISTORY_WRITES)))

@@ -139,8 +139,7 @@ def disqualify(lead: Lead, *, actor: Actor, reason: str, note: str = "") -> Stag
     """mql/sal → disqualified: not a lead for us (bad data, not a fit, duplicate...)."""
     if reason not in DISQUALIFY_REASONS:
         raise InvalidReason(
-            f"Unknown disqualification reason '{reason}'. Choose one of: "
-            f"{', '.join(sorted(DISQUALIFY_REASONS))}.",
+            f"Unknown disqualification reason '{reason}'. Choose one of: {', '.join(sorted(DISQUALIFY_REASONS))}.",
             field="reason",
             choices=sorted(DISQUALIFY_REASONS),
         )
@@ -179,9 +178,7 @@ def _recycle_or_disqualify(
     return transition
 
 
-def qualify(
-    lead: Lead, *, actor: Actor, bant: Mapping[str, Any], note: str = ""
-) -> StageTransition:
+def qualify(lead: Lead, *, actor: Actor, bant: Mapping[str, Any], note: str = "") -> StageTransition:
     """sal → sql with BANT recorded. `bant` maps budget/authority/need/timeline to
     ``{"value": bool, "note": str}`` (a bare bool is accepted). The SAL qualify policy says how
     many of the four must be yes (default all four)."""
@@ -252,9 +249,7 @@ def override(lead: Lead, *, actor: Actor, to_stage: str, note: str) -> StageTran
             locked,
             move="override",
             actor=actor,
-            change=Change(
-                to_stage=to_stage, reason="override", note=note, updates=updates, assignment=decision
-            ),
+            change=Change(to_stage=to_stage, reason="override", note=note, updates=updates, assignment=decision),
             expected_stage=locked.stage,
         )
     copy_state(locked, lead)
@@ -333,10 +328,6 @@ def _normalise_bant(bant: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         else:
             value, note = item, ""
         if not isinstance(value, bool):
-            raise BantIncomplete(
-                f"BANT '{key}' must be recorded as yes or no.", field=f"bant.{key}", missing=[key]
-            )
+            raise BantIncomplete(f"BANT '{key}' must be recorded as yes or no.", field=f"bant.{key}", missing=[key])
         recorded[key] = {"value": value, "note": note}
     return recorded
-
-

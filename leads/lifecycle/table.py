@@ -28,9 +28,7 @@ PROMOTABLE_STAGES = (Stage.LEAD, Stage.RECYCLED)
 ASSIGNABLE_STAGES = (Stage.MQL, Stage.SAL)
 TOUCHABLE_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 
-RECYCLE_REASONS = frozenset(
-    {"unable_to_reach", "no_budget", "no_authority", "no_need", "bad_timing", "other"}
-)
+RECYCLE_REASONS = frozenset({"unable_to_reach", "no_budget", "no_authority", "no_need", "bad_timing", "other"})
 SLA_EXPIRED = "sla_expired"
 SYSTEM_RECYCLE_REASONS = frozenset({SLA_EXPIRED})
 DISQUALIFY_REASONS = frozenset({"inaccurate_data", "not_a_fit", "duplicate", "competitor", "spam"})

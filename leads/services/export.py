@@ -34,13 +34,14 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
     yield flush()
     ids = list(queryset.order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), CHUNK):
-        part = ids[start:start + CHUNK]
+        part = ids[start : start + CHUNK]
         leads = Lead.objects.filter(pk__in=part).select_related("owner").order_by("id")
         dates: dict[int, dict[str, str]] = {}
         reasons: dict[int, str] = {}
         # Latest entry into each stage; a stage-less correction (from == to) is not an entry.
         for lead_id, to_stage, at, reason in (
-            StageTransition.objects.filter(lead_id__in=part).order_by("at", "id")
+            StageTransition.objects.filter(lead_id__in=part)
+            .order_by("at", "id")
             .values_list("lead_id", "to_stage", "at", "reason")
         ):
             column = STAGE_TO_COLUMN.get(to_stage)
@@ -50,13 +51,20 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
                 reasons[lead_id] = reason
         for lead in leads:
             values = {
-                "external_id": lead.external_id or "", "email": lead.email,
-                "first_name": lead.first_name, "last_name": lead.last_name,
-                "company": lead.company, "job_title": lead.job_title, "industry": lead.industry,
-                "country": lead.country, "employees": lead.employees if lead.employees is not None else "",
+                "external_id": lead.external_id or "",
+                "email": lead.email,
+                "first_name": lead.first_name,
+                "last_name": lead.last_name,
+                "company": lead.company,
+                "job_title": lead.job_title,
+                "industry": lead.industry,
+                "country": lead.country,
+                "employees": lead.employees if lead.employees is not None else "",
                 "annual_revenue": lead.annual_revenue if lead.annual_revenue is not None else "",
-                "source": lead.source, "owner": lead.owner.username if lead.owner else "",
-                "created_at": lead.created_at.isoformat(), "rejection_reason": "",
+                "source": lead.source,
+                "owner": lead.owner.username if lead.owner else "",
+                "created_at": lead.created_at.isoformat(),
+                "rejection_reason": "",
                 **dates.get(lead.pk, {}),
             }
             reason = reasons.get(lead.pk, "")

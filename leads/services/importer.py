@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+
 from scoring import services as scoring
 
 from .. import lifecycle, permissions
@@ -32,8 +33,15 @@ from ..models import Lead, Stage
 
 CHUNK = 1000
 LEAD_COLUMNS = (
-    "first_name", "last_name", "company", "job_title", "industry", "country", "employees",
-    "annual_revenue", "source",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "industry",
+    "country",
+    "employees",
+    "annual_revenue",
+    "source",
 )
 STAGE_COLUMNS = {
     "became_mql_at": Stage.MQL,
@@ -45,8 +53,15 @@ STAGE_COLUMNS = {
     "became_disqualified_at": Stage.DISQUALIFIED,
 }
 COLUMNS = ("external_id", "email", *LEAD_COLUMNS, "owner", "created_at", *STAGE_COLUMNS, "rejection_reason")
-MAX_LENGTHS = {"first_name": 100, "last_name": 100, "company": 200, "job_title": 200,
-               "industry": 100, "source": 100, "external_id": 255}
+MAX_LENGTHS = {
+    "first_name": 100,
+    "last_name": 100,
+    "company": 200,
+    "job_title": 200,
+    "industry": 100,
+    "source": 100,
+    "external_id": 255,
+}
 # What a row is compared with when it names a lead already stored.
 MATCH_FIELDS = ("id", "external_id", "email", *LEAD_COLUMNS)
 DMY = re.compile(r"^(\d{1,2})-(\d{1,2})-(\d{4})(?:[ T](\d{1,2}):(\d{2}))?$")
@@ -62,7 +77,9 @@ class ImportResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
             "rejected": [{"line": line, "reason": reason} for line, reason in self.rejected],
             "created_owners": self.created_owners,
         }
@@ -81,7 +98,8 @@ def parse_moment(value: str, column: str, tz: dt.tzinfo | None = None) -> dt.dat
     try:
         if match:
             day, month, year, hour, minute = match.groups()
-            moment = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))
+            # Naive on purpose: made aware in the importing site's time zone below, as ISO dates are.
+            moment = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0))  # noqa: DTZ001
         else:
             moment = parse_datetime(text)
             if moment is None:
@@ -183,7 +201,9 @@ def _rows(source: Iterable[dict] | IO[str] | str) -> Iterator[tuple[int, dict[st
 
 
 def import_leads(
-    source: Iterable[dict] | IO[str] | str, *, user: Any = None,
+    source: Iterable[dict] | IO[str] | str,
+    *,
+    user: Any = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import rows from a CSV file object, a path, or an iterable of dicts (JSON rows). A bad
@@ -260,7 +280,7 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
                 any_of(meta.get_field("external_id"), exts) | any_of(meta.get_field("email"), emails)
             ).order_by()
             for values in found.values_list(*MATCH_FIELDS):
-                stored = dict(zip(MATCH_FIELDS, values))
+                stored = dict(zip(MATCH_FIELDS, values, strict=False))
                 if stored["external_id"] in exts:
                     by_ext[stored["external_id"]] = stored
                 if stored["email"] in emails:
@@ -275,7 +295,9 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
             lead = lead or new.get(data["email"] or "")
             if lead is None:
                 if not data["email"]:
-                    result.rejected.append((line, f"email is required to create a lead (external_id '{ext}' is unknown)"))
+                    result.rejected.append(
+                        (line, f"email is required to create a lead (external_id '{ext}' is unknown)")
+                    )
                     continue
                 lead = {k: v for k, v in data.items() if not k.startswith("_")}
                 owner = owners.get(data["_owner"])
@@ -315,7 +337,8 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
             names = sorted(changed_fields)
             now = timezone.now()
             update_rows(
-                Lead, [concrete_field(Lead, name) for name in (*names, "updated_at")],
+                Lead,
+                [concrete_field(Lead, name) for name in (*names, "updated_at")],
                 [(lead["id"], *(lead[name] for name in names), now) for lead in changed.values()],
                 batch_size=500,
             )
@@ -326,7 +349,8 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], result: ImportResult, 
             owner = owners.get(data["_owner"])
             steps = [
                 lifecycle.HistoricalStep(
-                    to_stage=stage, at=at,
+                    to_stage=stage,
+                    at=at,
                     reason=data["_reason"] if stage in (Stage.RECYCLED, Stage.DISQUALIFIED) and data["_reason"] else "",
                     owner_id=owner.pk if owner is not None and stage in (Stage.MQL, Stage.SAL, Stage.SQL) else None,
                 )
@@ -348,7 +372,7 @@ def _insert_leads(leads: list[dict[str, Any]]) -> None:
     defaults["updated_at"] = timezone.now()  # auto_now, as bulk_create sets it
     names = [f.attname for f in fields]
     rows = [tuple([lead.get(name, defaults[name]) for name in names]) for lead in leads]
-    for lead, pk in zip(leads, insert_rows(Lead, fields, rows)):
+    for lead, pk in zip(leads, insert_rows(Lead, fields, rows), strict=False):
         lead["id"] = pk
     missing = [lead["email"] for lead in leads if lead["id"] is None]
     if missing:  # a database that does not return the keys of a bulk insert

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
 from scoring import services as scoring
 
 from ..bulk import concrete_field, insert_columns, insert_objects
@@ -46,7 +47,9 @@ def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None,
         if lead_id is not None and (not isinstance(lead_id, int) or isinstance(lead_id, bool) or lead_id < 1):
             errors["lead"] = ["id must be a positive integer."]
         email = ref.get("email")
-        if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 254 or email != email.strip()):
+        if email is not None and (
+            not isinstance(email, str) or "@" not in email or len(email) > 254 or email != email.strip()
+        ):
             errors["lead"] = ["email is not a valid address."]
         ext = ref.get("external_id")
         if ext is not None and (not isinstance(ext, str) or len(ext) > 255):
@@ -67,7 +70,7 @@ def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None,
         if occurred_at is None:
             errors["occurred_at"] = ["Use an ISO 8601 date-time."]
         elif timezone.is_naive(occurred_at):
-            occurred_at = timezone.make_aware(occurred_at, dt.timezone.utc)
+            occurred_at = timezone.make_aware(occurred_at, dt.UTC)
     props = item.get("properties", {})
     if props is None:
         props = {}
@@ -82,7 +85,10 @@ def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None,
         return None, errors
     assert isinstance(kind, str)  # else errors["type"] is set
     return {
-        "ref": ref, "type": kind.strip(), "occurred_at": occurred_at, "properties": props,
+        "ref": ref,
+        "type": kind.strip(),
+        "occurred_at": occurred_at,
+        "properties": props,
         "event_id": event_id,
     }, {}
 
@@ -98,19 +104,32 @@ def _insert_events(rows: list[EventRow]) -> list[EventRow]:
         # One array per column: psycopg2 adapts a list of ints, strings or datetimes in C, where
         # a VALUES row per event went through Python's mogrify a thousand times.
         fields = [concrete_field(Event, name) for name in EVENT_COLUMNS]
-        kept = set(insert_columns(
-            Event, fields, list(zip(*rows)), ignore_conflicts=True, returning=Event._meta.get_field("event_id")
-        ))
+        kept = set(
+            insert_columns(
+                Event,
+                fields,
+                list(zip(*rows, strict=False)),
+                ignore_conflicts=True,
+                returning=Event._meta.get_field("event_id"),
+            )
+        )
         return [row for row in rows if row[4] in kept]
-    existing = set(
-        Event.objects.filter(event_id__in=[row[4] for row in rows]).values_list("event_id", flat=True)
-    )
+    existing = set(Event.objects.filter(event_id__in=[row[4] for row in rows]).values_list("event_id", flat=True))
     fresh = [row for row in rows if row[4] not in existing]
     Event.objects.bulk_create(
-        [Event(lead_id=lead_id, type=kind, occurred_at=occurred_at, properties=props, event_id=event_id,
-               received_at=received_at)
-         for lead_id, kind, occurred_at, props, event_id, received_at in fresh],
-        ignore_conflicts=True, batch_size=1000,
+        [
+            Event(
+                lead_id=lead_id,
+                type=kind,
+                occurred_at=occurred_at,
+                properties=props,
+                event_id=event_id,
+                received_at=received_at,
+            )
+            for lead_id, kind, occurred_at, props, event_id, received_at in fresh
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
     )
     return fresh
 
@@ -144,7 +163,8 @@ def ingest_events(items: Sequence[Any], *, now: dt.datetime | None = None) -> In
     if item_errors:
         raise ServiceError(
             f"{len(item_errors)} invalid event(s) at index {', '.join(list(item_errors)[:20])}; nothing stored.",
-            code="validation_error", fields={"items": item_errors},
+            code="validation_error",
+            fields={"items": item_errors},
         )
     for attempt in range(DEADLOCK_RETRIES + 1):
         try:
@@ -182,7 +202,8 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
             elif email:
                 if email not in by_email and email not in to_create:
                     to_create[email] = Lead(
-                        email=email, external_id=ref.get("external_id") or None,
+                        email=email,
+                        external_id=ref.get("external_id") or None,
                         first_name=str(ref.get("first_name") or "")[:100],
                         last_name=str(ref.get("last_name") or "")[:100],
                         source=str(ref.get("source") or "event")[:100],
@@ -200,9 +221,7 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
             # Sorted, so concurrent batches take the unique-index locks in one order (no deadlock).
             insert_objects(Lead, [to_create[email] for email in sorted(to_create)], ignore_conflicts=True)
             # Another request may have created some of them meanwhile: read the ids back.
-            by_email.update(
-                Lead.objects.filter(email__in=list(to_create)).values_list("email", "pk")
-            )
+            by_email.update(Lead.objects.filter(email__in=list(to_create)).values_list("email", "pk"))
             leads_created = len(to_create)
         events: dict[str, EventRow] = {}
         for d in parsed:
@@ -226,7 +245,8 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
             if leads_created:
                 scoring.on_lead_changed([by_email[email] for email in to_create])
     return {
-        "received": len(items), "created": len(fresh), "duplicates": len(items) - len(fresh),
+        "received": len(items),
+        "created": len(fresh),
+        "duplicates": len(items) - len(fresh),
         "leads_created": leads_created,
     }
-

@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+
 from scoring import services as scoring
 
 from ..models import Lead
@@ -36,7 +37,8 @@ def create_lead(*, values: Mapping[str, Any]) -> Lead:
             scoring.on_lead_changed([lead.pk])
     except IntegrityError as exc:
         raise ServiceError(
-            "A lead with this email or external_id already exists.", code="validation_error",
+            "A lead with this email or external_id already exists.",
+            code="validation_error",
             fields={"email": ["Already exists."]},
         ) from exc
     return lead
@@ -69,13 +71,16 @@ def bulk_upsert(rows: Sequence[Any]) -> BulkResult:
     for index, row in enumerate(rows):
         serializer = BulkLeadRowSerializer(data=row if isinstance(row, dict) else {})
         if not isinstance(row, dict):
-            results[index] = {"index": index, "status": "error", "id": None,
-                              "errors": {"non_field_errors": ["Expected an object."]}}
+            results[index] = {
+                "index": index,
+                "status": "error",
+                "id": None,
+                "errors": {"non_field_errors": ["Expected an object."]},
+            }
         elif serializer.is_valid():
             valid.append((index, serializer.validated_data))
         else:
-            results[index] = {"index": index, "status": "error", "id": None,
-                              "errors": _plain(serializer.errors)}
+            results[index] = {"index": index, "status": "error", "id": None, "errors": _plain(serializer.errors)}
     with transaction.atomic():
         ext_ids = {data["external_id"] for _, data in valid if data.get("external_id")}
         emails = {data["email"] for _, data in valid}
@@ -92,8 +97,14 @@ def bulk_upsert(rows: Sequence[Any]) -> BulkResult:
                 # Two queries give two instances of one row: keep one per primary key.
                 email_owner = lead if email_owner.pk == lead.pk else email_owner
             if lead is not None and email_owner is not None and email_owner is not lead:
-                results[index] = {"index": index, "status": "error", "id": None, "errors": {
-                    "email": [f"Belongs to another lead ({email_owner.pk or 'new'}) than external_id '{ext}'."]}}
+                results[index] = {
+                    "index": index,
+                    "status": "error",
+                    "id": None,
+                    "errors": {
+                        "email": [f"Belongs to another lead ({email_owner.pk or 'new'}) than external_id '{ext}'."]
+                    },
+                }
                 continue
             lead = lead or email_owner
             if lead is None:
@@ -104,8 +115,16 @@ def bulk_upsert(rows: Sequence[Any]) -> BulkResult:
                 results[index] = {"index": index, "status": "created"}
             else:
                 if ext and lead.external_id and lead.external_id != ext:
-                    results[index] = {"index": index, "status": "error", "id": None, "errors": {
-                        "external_id": [f"Email '{data['email']}' belongs to a lead with external_id '{lead.external_id}'."]}}
+                    results[index] = {
+                        "index": index,
+                        "status": "error",
+                        "id": None,
+                        "errors": {
+                            "external_id": [
+                                f"Email '{data['email']}' belongs to a lead with external_id '{lead.external_id}'."
+                            ]
+                        },
+                    }
                     continue
                 for name, value in data.items():
                     setattr(lead, name, value)
@@ -137,8 +156,7 @@ def bulk_upsert(rows: Sequence[Any]) -> BulkResult:
     counts = {"created": 0, "updated": 0, "error": 0}
     for result in results:
         counts[result["status"]] += 1
-    return {"created": counts["created"], "updated": counts["updated"],
-            "errors": counts["error"], "results": results}
+    return {"created": counts["created"], "updated": counts["updated"], "errors": counts["error"], "results": results}
 
 
 def _plain(errors: Any) -> Any:

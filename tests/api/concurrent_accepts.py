@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadflow.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

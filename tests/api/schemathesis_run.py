@@ -45,25 +45,37 @@ def main() -> int:
     (ROOT / "var").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="schemathesis-", dir=ROOT / "var"))
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": f"sqlite:///{work / 'st.sqlite3'}",
-        "CELERY_BROKER_URL": "filesystem://",
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "DEBUG": "1",
-        "API_THROTTLE_RATE": "1000000/hour",
-    })
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{work / 'st.sqlite3'}",
+            "CELERY_BROKER_URL": "filesystem://",
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "DEBUG": "1",
+            "API_THROTTLE_RATE": "1000000/hour",
+        }
+    )
     env.pop("SQLITE_TEST_NAME", None)
     python = str(BIN / "python")
     subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-    token = subprocess.run(
-        [python, "manage.py", "shell", "-c", SEED], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
+    token = (
+        subprocess.run(
+            [python, "manage.py", "shell", "-c", SEED],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     port = free_port()
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "leadflow.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "--timeout", "60"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "gunicorn.log", "wb"),
+        [str(BIN / "gunicorn"), "leadflow.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / "gunicorn.log", "wb"),  # noqa: SIM115 - open for the server's lifetime
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -78,12 +90,23 @@ def main() -> int:
                     return 2
                 time.sleep(0.5)
         command = [
-            str(BIN / "schemathesis"), "run", f"{base}/api/v1/schema/",
-            "-H", f"Authorization: Token {token}",
-            "--checks", "not_a_server_error,response_schema_conformance",
-            "--max-examples", MAX_EXAMPLES, "--seed", "20261123",
-            "--phases", "examples,coverage,fuzzing",
-            "--request-timeout", "30", "--workers", "1",
+            str(BIN / "schemathesis"),
+            "run",
+            f"{base}/api/v1/schema/",
+            "-H",
+            f"Authorization: Token {token}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--seed",
+            "20261123",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--request-timeout",
+            "30",
+            "--workers",
+            "1",
         ]
         print("+", " ".join(command[:3]), "...", flush=True)
         return subprocess.run(command, cwd=ROOT, env=env).returncode

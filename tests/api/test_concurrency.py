@@ -50,7 +50,11 @@ def test_eight_concurrent_accepts_give_one_200_and_seven_409_on_sqlite(tmp_path)
     env["CELERY_TASK_ALWAYS_EAGER"] = "1"
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "api" / "concurrent_accepts.py")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])

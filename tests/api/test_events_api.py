@@ -11,8 +11,12 @@ pytestmark = pytest.mark.django_db
 def test_single_event_for_unknown_email_creates_the_lead(as_marketer):
     response = as_marketer.post(
         "/api/v1/events/",
-        {"lead": {"email": "New@Example.com"}, "type": "page_view", "properties": {"url": "/pricing"},
-         "event_id": "e-1"},
+        {
+            "lead": {"email": "New@Example.com"},
+            "type": "page_view",
+            "properties": {"url": "/pricing"},
+            "event_id": "e-1",
+        },
         format="json",
     )
     assert response.status_code == 201, response.content

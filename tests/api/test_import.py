@@ -12,8 +12,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_api_import_accepts_csv_body_and_multipart_and_reps_are_refused(as_marketer, as_rep):
-    text = _csv([["x-1", "x1@example.com", "Acme", "US", "5", "", "", "", "", "", "", "", ""],
-                 ["", "", "NoKey", "", "", "", "", "", "", "", "", "", ""]])
+    text = _csv(
+        [
+            ["x-1", "x1@example.com", "Acme", "US", "5", "", "", "", "", "", "", "", ""],
+            ["", "", "NoKey", "", "", "", "", "", "", "", "", "", ""],
+        ]
+    )
     response = as_marketer.generic("POST", "/api/v1/import/", text, content_type="text/csv")
     assert response.status_code == 200, response.content
     body = response.json()

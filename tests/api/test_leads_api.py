@@ -22,8 +22,15 @@ def test_anonymous_caller_gets_401_in_the_error_shape():
 def test_marketer_creates_lead_and_reads_it_back_with_read_only_fields(as_marketer):
     response = as_marketer.post(
         "/api/v1/leads/",
-        {"email": "Ana@Example.com", "company": "Acme", "country": "us", "employees": 250,
-         "stage": "sql", "fit_score": 99, "attributes": {"plan": "pro"}},
+        {
+            "email": "Ana@Example.com",
+            "company": "Acme",
+            "country": "us",
+            "employees": 250,
+            "stage": "sql",
+            "fit_score": 99,
+            "attributes": {"plan": "pro"},
+        },
         format="json",
     )
     assert response.status_code == 201, response.content
@@ -63,9 +70,7 @@ def test_rep_cannot_create_leads(as_rep):
 
 def test_patch_changes_profile_but_not_stage(as_manager):
     lead = LeadFactory(stage=Stage.LEAD, company="Old")
-    response = as_manager.patch(
-        f"/api/v1/leads/{lead.pk}/", {"company": "New", "stage": "won"}, format="json"
-    )
+    response = as_manager.patch(f"/api/v1/leads/{lead.pk}/", {"company": "New", "stage": "won"}, format="json")
     assert response.status_code == 200
     lead.refresh_from_db()
     assert lead.company == "New"
@@ -151,9 +156,7 @@ def test_same_idempotency_key_twice_creates_one_lead(as_marketer):
 
 def test_same_idempotency_key_with_another_body_is_422(as_marketer):
     as_marketer.post("/api/v1/leads/", {"email": "a@example.com"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
-    response = as_marketer.post(
-        "/api/v1/leads/", {"email": "b@example.com"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2"
-    )
+    response = as_marketer.post("/api/v1/leads/", {"email": "b@example.com"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
     assert response.status_code == 422
     assert response.json()["code"] == "idempotency_key_reused"
     assert Lead.objects.count() == 1
@@ -174,8 +177,9 @@ def test_export_csv_uses_import_columns_and_list_filters(as_marketer):
 def test_external_id_is_unique_among_leads_that_have_one(as_marketer):
     LeadFactory(email="first@example.com", external_id="crm-1")
     LeadFactory(email="none1@example.com", external_id=None)
-    duplicate = as_marketer.post("/api/v1/leads/", {"email": "second@example.com", "external_id": "crm-1"},
-                                 format="json")
+    duplicate = as_marketer.post(
+        "/api/v1/leads/", {"email": "second@example.com", "external_id": "crm-1"}, format="json"
+    )
     assert duplicate.status_code == 400, duplicate.content
     assert "external_id" in duplicate.json()["fields"]
     # Leads without one are many; an empty string is stored as "none" too.

@@ -15,8 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from leads.api import WebhookViewSet
-from leads.models import Stage
-from leads.webhooks import WebhookSubscription
+from leads.models import Stage, WebhookSubscription
 from scoring import definitions
 from scoring.api import DefinitionViewSet
 from tests.api.conftest import client_for
@@ -55,7 +54,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "api-import": {"POST": LEAD_WRITERS},
     "api-webhook-list": {"GET list": {SM}, "POST create": {SM}},
     "api-webhook-detail": {
-        "GET retrieve": {SM}, "PATCH partial_update": {SM}, "DELETE destroy": {SM},
+        "GET retrieve": {SM},
+        "PATCH partial_update": {SM},
+        "DELETE destroy": {SM},
     },
     # Every role reads definitions (a rep sees what qualifies a lead); only marketing drafts.
     "api-definition-list": {"GET list": EVERY_ROLE, "POST create": {M}},
@@ -98,11 +99,13 @@ def _actions(callback) -> list[str]:
     by_method = getattr(callback, "actions", None)
     if by_method:
         return sorted(
-            f"{method.upper()} {action}" for method, action in by_method.items()
+            f"{method.upper()} {action}"
+            for method, action in by_method.items()
             if method in view.http_method_names and method not in ("head", "options")
         )
     return sorted(
-        method.upper() for method in view.http_method_names
+        method.upper()
+        for method in view.http_method_names
         if method not in ("head", "options") and hasattr(view, method)
     )
 
@@ -137,7 +140,10 @@ def _url(name: str, *, rep, team, marketer) -> str:
 @pytest.mark.parametrize(("name", "action"), CASES, ids=[f"{n} {a}" for n, a in CASES])
 def test_each_role_is_allowed_or_refused_as_the_table_says(name, action, marketer, rep, manager, team):
     callers = {
-        M: client_for(marketer), REP: client_for(rep), SM: client_for(manager), ANON: APIClient(),
+        M: client_for(marketer),
+        REP: client_for(rep),
+        SM: client_for(manager),
+        ANON: APIClient(),
         "superuser": client_for(make_user("root", is_superuser=True, is_staff=True)),
     }
     allowed = EXPECTED.get(name, {}).get(action, set()) | {"superuser"}

@@ -5,8 +5,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from leads.models import ActorType, Lead, SlaClock, Stage, StageTransition, Touch
-from leads.webhooks import WebhookSubscription
+from leads.models import ActorType, Lead, SlaClock, Stage, StageTransition, Touch, WebhookSubscription
 from scoring.models import DefinitionState, QualifiedLeadDefinition
 from sla.models import BusinessCalendar, SlaPolicy
 from tests.factories import EventFactory, LeadFactory
@@ -64,7 +63,8 @@ def test_qualify_needs_all_four_bant_answers_yes(as_rep, rep, team):
     assert missing.status_code == 400 and "bant" in missing.json()["fields"]
     one_no = as_rep.post(
         f"/api/v1/leads/{lead.pk}/qualify/",
-        {"bant": {"budget": True, "authority": True, "need": True, "timeline": False}}, format="json",
+        {"bant": {"budget": True, "authority": True, "need": True, "timeline": False}},
+        format="json",
     )
     assert one_no.status_code == 400 and one_no.json()["code"] == "bant_required"
     ok = as_rep.post(
@@ -152,11 +152,13 @@ def test_an_accept_with_policies_definition_and_a_webhook_stays_within_its_queri
 
 
 def _policy(clock: str, *, hours: float, business_time: bool = False) -> SlaPolicy:
-    calendar = BusinessCalendar.objects.create(
-        name=f"Calendar for {clock}", working_days=[0, 1, 2, 3, 4, 5, 6]
-    )
+    calendar = BusinessCalendar.objects.create(name=f"Calendar for {clock}", working_days=[0, 1, 2, 3, 4, 5, 6])
     return SlaPolicy.objects.create(
-        name=clock, stage=Stage.SAL, clock=clock, calendar=calendar, duration_hours=hours,
+        name=clock,
+        stage=Stage.SAL,
+        clock=clock,
+        calendar=calendar,
+        duration_hours=hours,
         business_time=business_time,
     )
 
@@ -201,9 +203,7 @@ def test_an_edited_business_calendar_sets_the_deadline_of_the_next_accepted_lead
     first = _accepted(as_rep, rep, team)
     assert first.sla_due_at == before.due_from(first.stage_entered_at)
 
-    BusinessCalendar.objects.filter(pk=policy.calendar_id).update(
-        work_start=dt.time(0, 0), work_end=dt.time(1, 0)
-    )
+    BusinessCalendar.objects.filter(pk=policy.calendar_id).update(work_start=dt.time(0, 0), work_end=dt.time(1, 0))
     after = SlaPolicy.objects.select_related("calendar").get(pk=policy.pk)
     second = _accepted(as_rep, rep, team)
     assert second.sla_due_at == after.due_from(second.stage_entered_at)

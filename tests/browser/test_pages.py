@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from leads import lifecycle
-from leads.models import Stage, StageTransition, Touch
 from leads.lifecycle import SYSTEM, HistoricalStep
+from leads.models import Stage, StageTransition, Touch
 from sla.models import BusinessCalendar, SlaPolicy
 from tests.browser.conftest import log_in
 from tests.factories import LeadFactory
@@ -23,14 +23,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def policies(db):
     calendar = BusinessCalendar.objects.create(name="Always on")
     common = {"calendar": calendar, "business_time": False, "warning_share": 0.75}
-    SlaPolicy.objects.create(name="Accept or reject", stage=Stage.MQL, clock="mql_decision",
-                             duration_hours=48, **common)
-    SlaPolicy.objects.create(name="First touch", stage=Stage.SAL, clock="sal_first_touch",
-                             duration_hours=1, **common)
-    SlaPolicy.objects.create(name="Minimum touches", stage=Stage.SAL, clock="sal_min_touches",
-                             duration_hours=336, min_calls=3, min_emails=3, **common)
-    SlaPolicy.objects.create(name="Qualify or drop", stage=Stage.SAL, clock="sal_qualify",
-                             duration_hours=336, **common)
+    SlaPolicy.objects.create(
+        name="Accept or reject", stage=Stage.MQL, clock="mql_decision", duration_hours=48, **common
+    )
+    SlaPolicy.objects.create(name="First touch", stage=Stage.SAL, clock="sal_first_touch", duration_hours=1, **common)
+    SlaPolicy.objects.create(
+        name="Minimum touches",
+        stage=Stage.SAL,
+        clock="sal_min_touches",
+        duration_hours=336,
+        min_calls=3,
+        min_emails=3,
+        **common,
+    )
+    SlaPolicy.objects.create(name="Qualify or drop", stage=Stage.SAL, clock="sal_qualify", duration_hours=336, **common)
 
 
 def test_rep_accepts_in_place_works_the_lead_to_sql_and_another_rep_cannot_open_it(
@@ -39,11 +45,27 @@ def test_rep_accepts_in_place_works_the_lead_to_sql_and_another_rep_cannot_open_
     now = timezone.now()
     # Older work already in the inbox, all due later than the new MQL.
     for i in range(4):
-        LeadFactory(stage=Stage.SAL, team=team, owner=rep, company=f"Initech {i}",
-                    stage_entered_at=now - dt.timedelta(days=3 + i), sla_clock="sal_qualify",
-                    sla_due_at=now + dt.timedelta(days=5 + i), fit_score=55, behavior_score=40)
-    new = LeadFactory(country="US", first_name="Nina", last_name="Newlead", company="Globex",
-                      job_title="VP Marketing", fit_score=82, behavior_score=51, source="webinar")
+        LeadFactory(
+            stage=Stage.SAL,
+            team=team,
+            owner=rep,
+            company=f"Initech {i}",
+            stage_entered_at=now - dt.timedelta(days=3 + i),
+            sla_clock="sal_qualify",
+            sla_due_at=now + dt.timedelta(days=5 + i),
+            fit_score=55,
+            behavior_score=40,
+        )
+    new = LeadFactory(
+        country="US",
+        first_name="Nina",
+        last_name="Newlead",
+        company="Globex",
+        job_title="VP Marketing",
+        fit_score=82,
+        behavior_score=51,
+        source="webinar",
+    )
     new.events.create(type="demo_request", event_id="browser-evt-1", properties={"url": "/demo"})
     lifecycle.promote_to_mql(new, actor=SYSTEM, owner=rep)
     new.refresh_from_db()
@@ -77,9 +99,7 @@ def test_rep_accepts_in_place_works_the_lead_to_sql_and_another_rep_cannot_open_
         page.select_option("#touch-outcome", "no_answer" if kind == "call" else "replied")
         page.fill("#touch-note", f"attempt {n}")
         page.click("#touch-form button[type=submit]")
-        page.wait_for_function(
-            "n => document.querySelectorAll('#timeline li.tl-touch').length === n", arg=n
-        )
+        page.wait_for_function("n => document.querySelectorAll('#timeline li.tl-touch').length === n", arg=n)
     assert page.locator("#touch-progress").inner_text() == "Minimum touches met."
     assert page.evaluate("document.querySelectorAll('#timeline li.tl-touch').length") == 6
 
@@ -112,8 +132,8 @@ def test_rep_accepts_in_place_works_the_lead_to_sql_and_another_rep_cannot_open_
 def test_a_rep_who_accepts_a_lead_a_teammate_already_took_reads_why_in_place(
     live_server, new_page, rep, rep2, team, policies
 ):
-    from leads.models import TeamMembership
     from leads.lifecycle import Actor
+    from leads.models import TeamMembership
 
     # Everyone away at promotion: the MQL waits unassigned in both reps' inboxes.
     TeamMembership.objects.filter(team=team).update(is_away=True)
@@ -154,8 +174,12 @@ def _history(team, rep, *, now: dt.datetime) -> None:
     for i, plan in enumerate(plans):
         lead = LeadFactory(country="US", team=team, source="webinar" if i % 2 else "paid_search")
         steps = [
-            HistoricalStep(to_stage=step[0], at=now - dt.timedelta(days=step[1]),
-                           reason=step[2] if len(step) > 2 else "", owner_id=rep.pk)
+            HistoricalStep(
+                to_stage=step[0],
+                at=now - dt.timedelta(days=step[1]),
+                reason=step[2] if len(step) > 2 else "",
+                owner_id=rep.pk,
+            )
             for step in plan
         ]
         lifecycle.record_history(lead, steps=steps, actor=SYSTEM)
@@ -194,14 +218,24 @@ def test_manager_dashboard_draws_every_chart_without_javascript_errors(
 
 # The report JSON of SPEC section 9, as the reports endpoints document it.
 SPEC_REPORTS = {
-    "funnel": {"filters": {}, "stages": [
-        {"stage": "mql", "entered": 120, "to_next_rate": 0.667},
-        {"stage": "sal", "entered": 80, "to_next_rate": 0.6125},
-        {"stage": "sql", "entered": 49, "to_next_rate": 0.35},
-        {"stage": "won", "entered": 17, "to_next_rate": None},
-    ]},
-    "efficiency": {"filters": {}, "mql": 120, "sal": 80, "sql": 49, "mql_to_sal_rate": 0.667,
-                   "sal_to_sql_rate": 0.6125, "mql_to_sql_rate": 0.408},
+    "funnel": {
+        "filters": {},
+        "stages": [
+            {"stage": "mql", "entered": 120, "to_next_rate": 0.667},
+            {"stage": "sal", "entered": 80, "to_next_rate": 0.6125},
+            {"stage": "sql", "entered": 49, "to_next_rate": 0.35},
+            {"stage": "won", "entered": 17, "to_next_rate": None},
+        ],
+    },
+    "efficiency": {
+        "filters": {},
+        "mql": 120,
+        "sal": 80,
+        "sql": 49,
+        "mql_to_sal_rate": 0.667,
+        "sal_to_sql_rate": 0.6125,
+        "mql_to_sql_rate": 0.408,
+    },
     "velocity": {
         "filters": {},
         "mql_decision": {"median_hours": 24.8, "p90_hours": 40.0, "sla_hours": 16, "within_sla_rate": 0.31},
@@ -209,8 +243,16 @@ SPEC_REPORTS = {
         "mql_to_won": {"median_days": 41.5},
         "summary": "median 3.1 days against a 2-day SLA",
         "by_owner": [
-            {"owner": "rep1", "count": 40, "mql_decision": {"median_hours": 12.0, "p90_hours": 30.0, "within_sla_rate": 0.55}},
-            {"owner": "rep2", "count": 35, "mql_decision": {"median_hours": 30.5, "p90_hours": 52.0, "within_sla_rate": 0.2}},
+            {
+                "owner": "rep1",
+                "count": 40,
+                "mql_decision": {"median_hours": 12.0, "p90_hours": 30.0, "within_sla_rate": 0.55},
+            },
+            {
+                "owner": "rep2",
+                "count": 35,
+                "mql_decision": {"median_hours": 30.5, "p90_hours": 52.0, "within_sla_rate": 0.2},
+            },
         ],
         "by_week": [
             {"week": "2026-09-07", "mql_decision": {"median_hours": 20.0, "p90_hours": 35.0}},
@@ -218,16 +260,25 @@ SPEC_REPORTS = {
             {"week": "2026-09-21", "mql_decision": {"median_hours": 18.5, "p90_hours": 30.0}},
         ],
     },
-    "rejections": {"filters": {}, "by_reason": [
-        {"reason": "no_budget", "stage": "mql", "count": 12},
-        {"reason": "bad_timing", "stage": "sal", "count": 7},
-        {"reason": "spam", "stage": "mql", "count": 3},
-    ], "recycled_more_than_once": 4},
-    "commitment": {"filters": {}, "promised": 300, "delivered": 120, "weeks": [
-        {"week": "2026-09-07", "delivered": 40, "prorated_target": 23},
-        {"week": "2026-09-14", "delivered": 38, "prorated_target": 46},
-        {"week": "2026-09-21", "delivered": 42, "prorated_target": 69},
-    ]},
+    "rejections": {
+        "filters": {},
+        "by_reason": [
+            {"reason": "no_budget", "stage": "mql", "count": 12},
+            {"reason": "bad_timing", "stage": "sal", "count": 7},
+            {"reason": "spam", "stage": "mql", "count": 3},
+        ],
+        "recycled_more_than_once": 4,
+    },
+    "commitment": {
+        "filters": {},
+        "promised": 300,
+        "delivered": 120,
+        "weeks": [
+            {"week": "2026-09-07", "delivered": 40, "prorated_target": 23},
+            {"week": "2026-09-14", "delivered": 38, "prorated_target": 46},
+            {"week": "2026-09-21", "delivered": 42, "prorated_target": 69},
+        ],
+    },
 }
 
 
@@ -245,15 +296,16 @@ def test_dashboard_draws_the_documented_report_shapes_and_says_when_velocity_mis
         route.fulfill(status=200, content_type="application/json", body=json.dumps(SPEC_REPORTS[report]))
 
     page.route("**/api/v1/reports/**", fulfil)
-    log_in(page, live_server.url, "manager",
-           next_url="/dashboard/?date_from=2026-09-01&date_to=2026-09-30&source=webinar")
+    log_in(
+        page, live_server.url, "manager", next_url="/dashboard/?date_from=2026-09-01&date_to=2026-09-30&source=webinar"
+    )
     page.wait_for_selector("body[data-dashboard=ready]")
 
     charts = page.evaluate(
         """() => Object.fromEntries(Array.from(document.querySelectorAll('.chartcard[data-report]')).map(
             card => [card.dataset.report, !!window.Chart.getChart(card.querySelector('canvas'))]))"""
     )
-    assert charts == {key: True for key in SPEC_REPORTS}
+    assert charts == dict.fromkeys(SPEC_REPORTS, True)
     assert all("source=webinar" in url for url in requested)
     whole_range = [url for url in requested if "from=2026-09-01&to=2026-09-30" in url]
     assert {url.split("/api/v1/reports/")[1].split("/")[0] for url in whole_range} == set(SPEC_REPORTS)

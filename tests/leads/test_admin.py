@@ -110,8 +110,9 @@ def test_promotion_refused_for_one_lead_is_reported_and_the_others_still_move(cl
 def test_manager_reopens_a_lost_lead_with_a_note(client, team, manager):
     client.force_login(manager)
     lead = LeadFactory(stage=Stage.LOST)
-    page = run_action(client, "override_stage", [lead], apply="1", to_stage=Stage.SQL,
-                      note="Deal revived after budget freeze ended")
+    page = run_action(
+        client, "override_stage", [lead], apply="1", to_stage=Stage.SQL, note="Deal revived after budget freeze ended"
+    )
     assert page.status_code == 200
     lead.refresh_from_db()
     assert lead.stage == Stage.SQL
@@ -141,8 +142,7 @@ def test_manager_reassigns_an_mql_round_robin_to_another_rep(client, team, manag
 def test_reassigning_a_closed_lead_is_refused_with_a_message(client, team, manager):
     client.force_login(manager)
     lead = LeadFactory(stage=Stage.WON, email="closed@example.com")
-    page = client.post(CHANGELIST, {"action": "reassign_round_robin", ACTION_CHECKBOX_NAME: [lead.pk]},
-                       follow=True)
+    page = client.post(CHANGELIST, {"action": "reassign_round_robin", ACTION_CHECKBOX_NAME: [lead.pk]}, follow=True)
     assert page.status_code == 200
     assert any("closed@example.com" in text for text in messages_of(page))
 
@@ -166,13 +166,21 @@ def test_manager_marks_a_rep_away_on_the_team_page(client, team, manager, rep, r
     assert client.get(url).status_code == 200
     memberships = list(team.memberships.order_by("id"))
     data = {
-        "name": team.name, "territories": '["US", "CA"]', "is_fallback": "on", "manager": manager.pk,
-        "memberships-TOTAL_FORMS": len(memberships), "memberships-INITIAL_FORMS": len(memberships),
-        "memberships-MIN_NUM_FORMS": 0, "memberships-MAX_NUM_FORMS": 1000,
+        "name": team.name,
+        "territories": '["US", "CA"]',
+        "is_fallback": "on",
+        "manager": manager.pk,
+        "memberships-TOTAL_FORMS": len(memberships),
+        "memberships-INITIAL_FORMS": len(memberships),
+        "memberships-MIN_NUM_FORMS": 0,
+        "memberships-MAX_NUM_FORMS": 1000,
     }
     for i, membership in enumerate(memberships):
-        data |= {f"memberships-{i}-id": membership.pk, f"memberships-{i}-team": team.pk,
-                 f"memberships-{i}-user": membership.user_id}
+        data |= {
+            f"memberships-{i}-id": membership.pk,
+            f"memberships-{i}-team": team.pk,
+            f"memberships-{i}-user": membership.user_id,
+        }
         if membership.user == rep:
             data[f"memberships-{i}-is_away"] = "on"
     saved = client.post(url, data)

@@ -39,7 +39,9 @@ def test_external_id_lookups_use_the_partial_unique_index():
     assert "lead_external_id_unique" in Lead.objects.filter(any_of(field, ["crm-1", "crm-2"])).explain()
     assert "lead_external_id_unique" in Lead.objects.filter(external_id__in=["crm-1", "crm-2"]).explain()
     assert "lead_external_id_unique" in Lead.objects.filter(external_id="crm-1").explain()
-    assert list(Lead.objects.filter(any_of(field, ["crm-1", "crm-2"])).values_list("external_id", flat=True)) == ["crm-1"]
+    assert list(Lead.objects.filter(any_of(field, ["crm-1", "crm-2"])).values_list("external_id", flat=True)) == [
+        "crm-1"
+    ]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")

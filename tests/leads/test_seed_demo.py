@@ -51,7 +51,11 @@ def test_seed_creates_demo_logins_teams_policies_and_a_signed_definition(seeded)
     assert Team.objects.filter(is_fallback=True).count() == 1
     assert Team.objects.exclude(territories=[]).count() >= 2
     assert set(SlaPolicy.objects.values_list("clock", flat=True)) == {
-        "mql_decision", "sal_first_touch", "sal_min_touches", "sal_qualify"}
+        "mql_decision",
+        "sal_first_touch",
+        "sal_min_touches",
+        "sal_qualify",
+    }
     definition = QualifiedLeadDefinition.objects.get(state="active")
     assert definition.marketing_signed_by.username == "marketer"
     assert definition.sales_signed_by.username == "manager"

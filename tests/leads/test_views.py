@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leads import lifecycle
-from leads.models import Lead, Stage, StageTransition, TeamMembership, Touch
 from leads.lifecycle import Actor
+from leads.models import Lead, Stage, StageTransition, TeamMembership, Touch
 from sla.models import BreachAction, BusinessCalendar, SlaBreach, SlaPolicy
 from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
 
@@ -30,19 +30,33 @@ def policies(db):
     common = {"calendar": calendar, "business_time": False, "warning_share": 0.75}
     return {
         "mql": SlaPolicy.objects.create(
-            name="Accept or reject", stage=Stage.MQL, clock="mql_decision", duration_hours=48,
-            breach_action=BreachAction.NOTIFY, **common,
+            name="Accept or reject",
+            stage=Stage.MQL,
+            clock="mql_decision",
+            duration_hours=48,
+            breach_action=BreachAction.NOTIFY,
+            **common,
         ),
         "first_touch": SlaPolicy.objects.create(
             name="First touch", stage=Stage.SAL, clock="sal_first_touch", duration_hours=1, **common
         ),
         "min_touches": SlaPolicy.objects.create(
-            name="Minimum touches", stage=Stage.SAL, clock="sal_min_touches", duration_hours=336,
-            min_calls=3, min_emails=3, window_days=14, **common,
+            name="Minimum touches",
+            stage=Stage.SAL,
+            clock="sal_min_touches",
+            duration_hours=336,
+            min_calls=3,
+            min_emails=3,
+            window_days=14,
+            **common,
         ),
         "qualify": SlaPolicy.objects.create(
-            name="Qualify or drop", stage=Stage.SAL, clock="sal_qualify", duration_hours=336,
-            bant_required=4, **common,
+            name="Qualify or drop",
+            stage=Stage.SAL,
+            clock="sal_qualify",
+            duration_hours=336,
+            bant_required=4,
+            **common,
         ),
     }
 
@@ -74,9 +88,7 @@ def rep_client(client, rep):
 # --- Home -----------------------------------------------------------------------------------
 
 
-def test_root_sends_reps_to_the_inbox_and_managers_and_marketers_to_the_dashboard(
-    client, rep, manager, marketer
-):
+def test_root_sends_reps_to_the_inbox_and_managers_and_marketers_to_the_dashboard(client, rep, manager, marketer):
     assert client.get("/").url.startswith(reverse("login"))
     for user, home in ((rep, "/inbox/"), (manager, "/dashboard/"), (marketer, "/dashboard/")):
         login(client, user)
@@ -100,8 +112,14 @@ def test_inbox_shows_my_mqls_and_sals_and_my_teams_unassigned_mqls_soonest_deadl
     later = make_mql(team=team, owner=rep, due_in=30, last_name="Later")
     sooner = make_mql(team=team, owner=rep, due_in=2, last_name="Sooner")
     unassigned = make_mql(team=team, owner=None, due_in=10, last_name="Unclaimed")
-    sal = LeadFactory(stage=Stage.SAL, team=team, owner=rep, last_name="Accepted",
-                      sla_due_at=timezone.now() + dt.timedelta(hours=20), sla_clock="sal_qualify")
+    sal = LeadFactory(
+        stage=Stage.SAL,
+        team=team,
+        owner=rep,
+        last_name="Accepted",
+        sla_due_at=timezone.now() + dt.timedelta(hours=20),
+        sla_clock="sal_qualify",
+    )
     not_mine = [
         make_mql(team=team, owner=rep2, due_in=1, last_name="Rep2s"),
         make_mql(team=other_team, owner=None, due_in=1, last_name="OtherTeam"),
@@ -118,16 +136,15 @@ def test_inbox_shows_my_mqls_and_sals_and_my_teams_unassigned_mqls_soonest_deadl
     assert "team, unassigned" in html
 
 
-def test_inbox_colours_the_countdown_green_then_amber_past_the_warning_share_then_red(
-    rep_client, rep, team, policies
-):
+def test_inbox_colours_the_countdown_green_then_amber_past_the_warning_share_then_red(rep_client, rep, team, policies):
     # 48 h clock, warning at 75 % = 36 h after entry.
     fresh = make_mql(team=team, owner=rep, hours_ago=1, due_in=47)
     warned = make_mql(team=team, owner=rep, hours_ago=40, due_in=8)
     late = make_mql(team=team, owner=rep, hours_ago=50, due_in=-2)
     # The warning point stored by the write path wins over the page's own arithmetic.
-    stored = make_mql(team=team, owner=rep, hours_ago=1, due_in=47,
-                      sla_warn_at=timezone.now() - dt.timedelta(minutes=1))
+    stored = make_mql(
+        team=team, owner=rep, hours_ago=1, due_in=47, sla_warn_at=timezone.now() - dt.timedelta(minutes=1)
+    )
 
     html = rep_client.get("/inbox/").content.decode()
 
@@ -195,9 +212,7 @@ def test_rep_accepts_an_mql_in_place_and_gets_its_row_back_as_a_sal(rep_client, 
     assert transition.actor == rep and transition.actor_type == "user"
 
 
-def test_a_rep_who_clicks_accept_after_a_teammate_reads_who_took_the_lead(
-    client, rep, rep2, team, policies
-):
+def test_a_rep_who_clicks_accept_after_a_teammate_reads_who_took_the_lead(client, rep, rep2, team, policies):
     # Everyone away at promotion: the MQL lands unassigned in the team, in both reps' inboxes.
     TeamMembership.objects.filter(team=team).update(is_away=True)
     lead = LeadFactory(country="US")
@@ -256,14 +271,10 @@ def test_rejecting_with_a_recycle_reason_recycles_and_with_a_disqualify_reason_d
     assert (recycled.stage, recycled.owner) == (Stage.RECYCLED, None)
     assert spam.stage == Stage.DISQUALIFIED
     assert StageTransition.objects.get(lead=recycled, to_stage=Stage.RECYCLED).note == "Q3"
-    assert recycled.pk not in [
-        lead.pk for lead in rep_client.get("/inbox/").context["page"].object_list
-    ]
+    assert recycled.pk not in [lead.pk for lead in rep_client.get("/inbox/").context["page"].object_list]
 
 
-def test_without_javascript_accept_posts_normally_and_redirects_back_with_a_message(
-    rep_client, rep, team, policies
-):
+def test_without_javascript_accept_posts_normally_and_redirects_back_with_a_message(rep_client, rep, team, policies):
     lead = make_mql(team=team, owner=rep)
 
     response = rep_client.post(f"/leads/{lead.pk}/accept/", {"next": "/inbox/"}, follow=True)
@@ -294,7 +305,7 @@ def test_posts_without_a_csrf_token_are_refused(rep, team, policies):
 def test_the_csrf_token_rides_on_every_htmx_request(rep_client, rep, team, policies):
     make_mql(team=team, owner=rep)
     html = rep_client.get("/inbox/").content.decode()
-    assert "hx-headers='{\"X-CSRFToken\": \"" in html
+    assert 'hx-headers=\'{"X-CSRFToken": "' in html
 
 
 # --- Permissions ----------------------------------------------------------------------------
@@ -342,20 +353,26 @@ def test_a_rep_is_not_shown_the_dashboard_or_manager_pages(rep_client):
 def test_lead_page_shows_profile_scores_and_a_timeline_of_transitions_touches_events_and_breaches(
     rep_client, rep, team, policies
 ):
-    lead = make_mql(team=team, owner=rep, company="Globex", job_title="VP Sales", fit_score=80,
-                    behavior_score=45)
+    lead = make_mql(team=team, owner=rep, company="Globex", job_title="VP Sales", fit_score=80, behavior_score=45)
     lead.events.create(type="webinar_attended", event_id="e-1", properties={"title": "Scale"})
     lifecycle.accept(lead, actor=Actor.person(rep), note="Looks great")
     lifecycle.log_touch(lead, actor=Actor.person(rep), kind="call", outcome="voicemail", note="left msg")
-    SlaBreach.objects.create(lead=lead, policy=policies["first_touch"], clock="sal_first_touch",
-                             stage=Stage.SAL, owner=rep, due_at=timezone.now(), action="notify")
+    SlaBreach.objects.create(
+        lead=lead,
+        policy=policies["first_touch"],
+        clock="sal_first_touch",
+        stage=Stage.SAL,
+        owner=rep,
+        due_at=timezone.now(),
+        action="notify",
+    )
 
     response = rep_client.get(f"/leads/{lead.pk}/")
 
     html = response.content.decode()
     assert response.status_code == 200
     assert "Globex" in html and "VP Sales" in html
-    assert 'grade grade-A' in html
+    assert "grade grade-A" in html
     kinds = [entry.kind for entry in response.context["timeline"]]
     assert {"transition", "touch", "event", "breach"} <= set(kinds)
     assert "MQL → SAL" in html and "by rep1" in html and "Looks great" in html
@@ -411,7 +428,7 @@ def test_qualifying_with_full_bant_makes_a_sql_and_the_timeline_shows_it(rep_cli
     page = rep_client.get(f"/leads/{lead.pk}/").content.decode()
     assert 'id="bant-form"' in page
 
-    bant = {key: "yes" for key in ("budget", "authority", "need", "timeline")}
+    bant = dict.fromkeys(("budget", "authority", "need", "timeline"), "yes")
     response = rep_client.post(
         f"/leads/{lead.pk}/qualify/", {**bant, "budget_note": "50k approved", "note": "demo booked"}, **HTMX
     )
@@ -424,9 +441,7 @@ def test_qualifying_with_full_bant_makes_a_sql_and_the_timeline_shows_it(rep_cli
     assert lead.stage == Stage.SQL
 
 
-def test_incomplete_bant_is_refused_in_words_and_the_answers_stay_in_the_form(
-    rep_client, rep, team, policies
-):
+def test_incomplete_bant_is_refused_in_words_and_the_answers_stay_in_the_form(rep_client, rep, team, policies):
     lead = make_mql(team=team, owner=rep)
     lifecycle.accept(lead, actor=Actor.person(rep))
 
@@ -514,12 +529,26 @@ def test_breaches_page_lists_the_last_seven_days_of_breaches_and_not_older_ones(
     recent = make_mql(team=team, owner=rep, last_name="Recentbreach")
     old = make_mql(team=team, owner=rep, last_name="Oldbreach")
     now = timezone.now()
-    SlaBreach.objects.create(lead=recent, policy=policies["mql"], clock="mql_decision", stage=Stage.MQL,
-                             owner=rep, due_at=now - dt.timedelta(minutes=5), detected_at=now,
-                             action="notify")
-    SlaBreach.objects.create(lead=old, policy=policies["mql"], clock="mql_decision", stage=Stage.MQL,
-                             owner=rep, due_at=now - dt.timedelta(days=9),
-                             detected_at=now - dt.timedelta(days=8), action="notify")
+    SlaBreach.objects.create(
+        lead=recent,
+        policy=policies["mql"],
+        clock="mql_decision",
+        stage=Stage.MQL,
+        owner=rep,
+        due_at=now - dt.timedelta(minutes=5),
+        detected_at=now,
+        action="notify",
+    )
+    SlaBreach.objects.create(
+        lead=old,
+        policy=policies["mql"],
+        clock="mql_decision",
+        stage=Stage.MQL,
+        owner=rep,
+        due_at=now - dt.timedelta(days=9),
+        detected_at=now - dt.timedelta(days=8),
+        action="notify",
+    )
 
     html = login(client, manager).get("/manager/breaches/").content.decode()
 
@@ -527,9 +556,7 @@ def test_breaches_page_lists_the_last_seven_days_of_breaches_and_not_older_ones(
     assert "Notify owner and manager only" in html
 
 
-def test_dashboard_is_served_to_managers_and_marketers_with_a_csv_link_per_chart(
-    client, manager, marketer
-):
+def test_dashboard_is_served_to_managers_and_marketers_with_a_csv_link_per_chart(client, manager, marketer):
     for user in (manager, marketer):
         response = login(client, user).get("/dashboard/?date_from=2026-01-01&date_to=2026-03-31&country=us")
         assert response.status_code == 200
@@ -594,18 +621,17 @@ def test_inbox_pages_merged_from_index_ordered_branches_match_the_plain_query(re
         make_mql(team=team, owner=rep, due_in=(i * 7) % 30 - 5)
         make_mql(team=team, owner=None, due_in=(i * 5) % 30 - 5)
         make_mql(team=second_team, owner=None, due_in=(i * 3) % 30 - 5)
-        LeadFactory(stage=Stage.SAL, team=team, owner=rep,
-                    sla_due_at=now + dt.timedelta(hours=(i * 11) % 30) if i % 4 else None)
+        LeadFactory(
+            stage=Stage.SAL, team=team, owner=rep, sla_due_at=now + dt.timedelta(hours=(i * 11) % 30) if i % 4 else None
+        )
 
     query = selectors.inbox_query(rep)
     plain = [lead.pk for lead in selectors.inbox_leads(rep)]
 
     assert query.count() == len(plain) == 48
     assert len(query.branches) == 4
-    merged = [lead.pk for start in range(0, 50, 10) for lead in query[start:start + 10]]
+    merged = [lead.pk for start in range(0, 50, 10) for lead in query[start : start + 10]]
     assert merged == plain
     assert query[48:60] == []
     sal_only = selectors.inbox_query(rep, stage=Stage.SAL)
-    assert [lead.pk for lead in sal_only[0:20]] == [
-        lead.pk for lead in selectors.inbox_leads(rep, stage=Stage.SAL)
-    ]
+    assert [lead.pk for lead in sal_only[0:20]] == [lead.pk for lead in selectors.inbox_leads(rep, stage=Stage.SAL)]

@@ -15,18 +15,28 @@ SPEC_DEFINITION = {
     "recycle_cooldown_days": 30,
     "fit_rules": [
         {"name": "Mid-market or larger", "field": "employees", "operator": "gte", "value": 100, "points": 25},
-        {"name": "Decision maker", "field": "job_title", "operator": "regex",
-         "value": "(?i)\\b(vp|director|head|chief)\\b", "points": 30},
+        {
+            "name": "Decision maker",
+            "field": "job_title",
+            "operator": "regex",
+            "value": "(?i)\\b(vp|director|head|chief)\\b",
+            "points": 30,
+        },
     ],
     "behavior_rules": [
-        {"name": "Pricing page", "event_type": "page_view", "property": "url", "property_operator": "contains",
-         "property_value": "/pricing", "points": 10, "max_occurrences": 3, "half_life_days": 30},
-        {"name": "Webinar", "event_type": "webinar_attended", "points": 20, "max_occurrences": 2,
-         "half_life_days": 60},
+        {
+            "name": "Pricing page",
+            "event_type": "page_view",
+            "property": "url",
+            "property_operator": "contains",
+            "property_value": "/pricing",
+            "points": 10,
+            "max_occurrences": 3,
+            "half_life_days": 30,
+        },
+        {"name": "Webinar", "event_type": "webinar_attended", "points": 20, "max_occurrences": 2, "half_life_days": 60},
     ],
-    "knockouts": [
-        {"name": "Free mail", "field": "email", "operator": "regex", "value": "@(gmail|yahoo|hotmail)\\."}
-    ],
+    "knockouts": [{"name": "Free mail", "field": "email", "operator": "regex", "value": "@(gmail|yahoo|hotmail)\\."}],
 }
 
 

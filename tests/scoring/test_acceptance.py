@@ -25,20 +25,15 @@ def _activate_through_api(marketer, manager, spec_definition) -> dict:
 
 
 def _engaged_events(email: str, prefix: str) -> list[dict]:
-    webinars = [
-        {"lead": {"email": email}, "type": "webinar_attended", "event_id": f"{prefix}-w{i}"} for i in range(3)
-    ]
+    webinars = [{"lead": {"email": email}, "type": "webinar_attended", "event_id": f"{prefix}-w{i}"} for i in range(3)]
     pricing = [
-        {"lead": {"email": email}, "type": "page_view", "properties": {"url": "/pricing"},
-         "event_id": f"{prefix}-p{i}"}
+        {"lead": {"email": email}, "type": "page_view", "properties": {"url": "/pricing"}, "event_id": f"{prefix}-p{i}"}
         for i in range(5)
     ]
     return webinars + pricing
 
 
-def test_spec_definition_scores_a_vp_at_55_fit_70_behavior_and_makes_it_mql(
-    marketer, manager, team, spec_definition
-):
+def test_spec_definition_scores_a_vp_at_55_fit_70_behavior_and_makes_it_mql(marketer, manager, team, spec_definition):
     body = _activate_through_api(marketer, manager, spec_definition)
     assert body["state"] == DefinitionState.ACTIVE
     lead = LeadFactory(email="ana@acme.example", company="Acme", employees=500, job_title="VP Marketing")

@@ -24,9 +24,15 @@ def _post_demo_request(marketer, lead, django_capture_on_commit_callbacks, *, ru
     with django_capture_on_commit_callbacks(execute=run_callbacks) as callbacks:
         response = client_for(marketer).post(
             "/api/v1/events/",
-            [{"lead": {"id": lead.pk}, "type": "demo_request", "event_id": "demo-async"},
-             {"lead": {"email": "new@acme.example"}, "type": "page_view", "event_id": "pv-async",
-              "properties": {"url": "/pricing"}}],
+            [
+                {"lead": {"id": lead.pk}, "type": "demo_request", "event_id": "demo-async"},
+                {
+                    "lead": {"email": "new@acme.example"},
+                    "type": "page_view",
+                    "event_id": "pv-async",
+                    "properties": {"url": "/pricing"},
+                },
+            ],
             format="json",
         )
     assert response.status_code == 201, response.content

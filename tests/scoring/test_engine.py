@@ -10,7 +10,7 @@ from scoring import engine
 
 from .conftest import SPEC_DEFINITION
 
-NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 DEFINITION = engine.compile_definition(SPEC_DEFINITION, version=1)
 VP = {"email": "ana@acme.example", "company": "Acme", "employees": 500, "job_title": "VP Marketing"}
 
@@ -54,7 +54,9 @@ def test_property_filter_ignores_other_pages():
 
 def test_negative_points_lower_the_score_and_scores_are_clamped():
     rules = {
-        "fit_rules": [{"name": "Student", "field": "job_title", "operator": "contains", "value": "student", "points": -40}],
+        "fit_rules": [
+            {"name": "Student", "field": "job_title", "operator": "contains", "value": "student", "points": -40}
+        ],
         "behavior_rules": [
             {"name": "Unsubscribe", "event_type": "unsubscribe", "points": -30, "half_life_days": None},
             {"name": "Visit", "event_type": "visit", "points": 60, "half_life_days": None},
@@ -90,7 +92,11 @@ def test_operators(operator, value, actual, expected):
 
 
 def test_rules_read_keys_of_the_attributes_json():
-    rules = {"fit_rules": [{"name": "Uses Salesforce", "field": "crm", "operator": "equals", "value": "salesforce", "points": 15}]}
+    rules = {
+        "fit_rules": [
+            {"name": "Uses Salesforce", "field": "crm", "operator": "equals", "value": "salesforce", "points": 15}
+        ]
+    }
     definition = engine.compile_definition(rules)
     assert engine.fit_score(definition, {"attributes": {"crm": "Salesforce"}}) == 15
 
@@ -113,8 +119,15 @@ def test_free_mail_knockout_blocks_mql_whatever_the_score():
     facts = {**VP, "email": "ana@gmail.com"}
     assert engine.knockouts_hit(DEFINITION, facts) == ["Free mail"]
     decision = engine.decide(
-        DEFINITION, stage="lead", stage_entered_at=None, fit=55, behavior=70,
-        knockouts=["Free mail"], missing=[], hand_raised=True, now=NOW,
+        DEFINITION,
+        stage="lead",
+        stage_entered_at=None,
+        fit=55,
+        behavior=70,
+        knockouts=["Free mail"],
+        missing=[],
+        hand_raised=True,
+        now=NOW,
     )
     assert not decision.qualifies
     assert "Knock-out: Free mail." in decision.why_not
@@ -122,7 +135,15 @@ def test_free_mail_knockout_blocks_mql_whatever_the_score():
 
 def test_recycled_lead_waits_for_the_cool_down_unless_it_raises_a_hand():
     recycled_at = NOW - dt.timedelta(days=10)
-    common = dict(stage="recycled", stage_entered_at=recycled_at, fit=55, behavior=70, knockouts=[], missing=[], now=NOW)
+    common = {
+        "stage": "recycled",
+        "stage_entered_at": recycled_at,
+        "fit": 55,
+        "behavior": 70,
+        "knockouts": [],
+        "missing": [],
+        "now": NOW,
+    }
     assert not engine.decide(DEFINITION, hand_raised=False, **common).qualifies
     assert engine.decide(DEFINITION, hand_raised=True, **common).reason == "hand_raiser"
     later = {**common, "now": recycled_at + dt.timedelta(days=30)}
@@ -133,7 +154,9 @@ def test_a_hand_raiser_before_recycling_does_not_count_again():
     recycled_at = NOW - dt.timedelta(days=5)
     old = events(("demo_request", 20, {}))
     assert not engine.hand_raised(DEFINITION, old, stage="recycled", stage_entered_at=recycled_at)
-    assert engine.hand_raised(DEFINITION, events(("demo_request", 1, {})), stage="recycled", stage_entered_at=recycled_at)
+    assert engine.hand_raised(
+        DEFINITION, events(("demo_request", 1, {})), stage="recycled", stage_entered_at=recycled_at
+    )
 
 
 def test_explanation_lists_rules_with_points_before_and_after_decay():

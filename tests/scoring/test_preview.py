@@ -35,22 +35,34 @@ VISIT = {"name": "Visit", "event_type": "visit", "points": 10, "half_life_days":
 
 def at(month: int, day: int) -> dt.datetime:
     year = 2025 if month == 12 else 2026
-    return dt.datetime(year, month, day, 12, tzinfo=dt.timezone.utc)
+    return dt.datetime(year, month, day, 12, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def definitions(marketer, manager):
     active = definition_service.create_definition(
-        {"name": "Active", "fit_threshold": 0, "behavior_threshold": 20, "hand_raisers": [],
-         "required_fields": ["email"], "behavior_rules": [VISIT]},
+        {
+            "name": "Active",
+            "fit_threshold": 0,
+            "behavior_threshold": 20,
+            "hand_raisers": [],
+            "required_fields": ["email"],
+            "behavior_rules": [VISIT],
+        },
         user=marketer,
     )
     definition_service.sign_definition(active, user=marketer)
     definition_service.sign_definition(active, user=manager)
     services.activate_definition(active, user=marketer, rescore="no")
     draft = definition_service.create_definition(
-        {"name": "Draft", "fit_threshold": 0, "behavior_threshold": 30, "hand_raisers": ["demo_request"],
-         "required_fields": ["email"], "behavior_rules": [VISIT]},
+        {
+            "name": "Draft",
+            "fit_threshold": 0,
+            "behavior_threshold": 30,
+            "hand_raisers": ["demo_request"],
+            "required_fields": ["email"],
+            "behavior_rules": [VISIT],
+        },
         user=marketer,
     )
     return active, draft
@@ -80,12 +92,22 @@ def test_preview_counts_mqls_per_week_and_their_outcomes_as_computed_by_hand(def
     data = preview(draft, date_from=dt.date(2026, 1, 5), date_to=dt.date(2026, 1, 18))
 
     assert data["draft"] == {
-        "version": draft.version, "name": "Draft", "mql": 3, "reached_sql": 1, "won": 1,
-        "sql_rate": 0.3333, "won_rate": 0.3333,
+        "version": draft.version,
+        "name": "Draft",
+        "mql": 3,
+        "reached_sql": 1,
+        "won": 1,
+        "sql_rate": 0.3333,
+        "won_rate": 0.3333,
     }
     assert data["active"] == {
-        "version": active.version, "name": "Active", "mql": 2, "reached_sql": 2, "won": 1,
-        "sql_rate": 1.0, "won_rate": 0.5,
+        "version": active.version,
+        "name": "Active",
+        "mql": 2,
+        "reached_sql": 2,
+        "won": 1,
+        "sql_rate": 1.0,
+        "won_rate": 0.5,
     }
     assert data["weeks"] == [
         {"week_start": "2026-01-05", "draft": 1, "active": 2},

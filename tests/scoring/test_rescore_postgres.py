@@ -30,11 +30,14 @@ def test_sql_rescore_matches_the_engine_for_caps_decay_filters_and_hand_raisers(
             stage_entered_at=now - dt.timedelta(days=5),
         )
         for j in range(i % 5 + 1):
-            EventFactory(lead=lead, type="page_view", occurred_at=now - dt.timedelta(days=7 * j),
-                         properties={"url": "/pricing" if j % 2 == 0 else "/blog"})
+            EventFactory(
+                lead=lead,
+                type="page_view",
+                occurred_at=now - dt.timedelta(days=7 * j),
+                properties={"url": "/pricing" if j % 2 == 0 else "/blog"},
+            )
         for j in range(i % 4):
-            EventFactory(lead=lead, type="webinar_attended", occurred_at=now - dt.timedelta(days=20 * j),
-                         properties={})
+            EventFactory(lead=lead, type="webinar_attended", occurred_at=now - dt.timedelta(days=20 * j), properties={})
         if i in (5, 7):
             EventFactory(lead=lead, type="demo_request", occurred_at=now - dt.timedelta(days=1), properties={})
         leads.append(lead)
@@ -68,11 +71,11 @@ def test_rescore_shared_by_two_workers_scores_and_promotes_like_one(
     now = timezone.now()
     leads = []
     for i in range(40):
-        lead = LeadFactory(email=f"w{i}@acme.example", job_title="VP Sales" if i % 3 else "Analyst",
-                           employees=500, company="Acme")
+        lead = LeadFactory(
+            email=f"w{i}@acme.example", job_title="VP Sales" if i % 3 else "Analyst", employees=500, company="Acme"
+        )
         for j in range(i % 4):
-            EventFactory(lead=lead, type="webinar_attended", occurred_at=now - dt.timedelta(minutes=j),
-                         properties={})
+            EventFactory(lead=lead, type="webinar_attended", occurred_at=now - dt.timedelta(minutes=j), properties={})
         leads.append(lead)
     monkeypatch.setattr(services, "SQL_BATCH_SIZE", 3)
     seen = []
@@ -90,7 +93,7 @@ def test_rescore_shared_by_two_workers_scores_and_promotes_like_one(
             expected_mql.add(lead.pk)
     assert result == {"scored": 40, "promoted": len(expected_mql)} and expected_mql
     assert set(Lead.objects.filter(stage=Stage.MQL).values_list("pk", flat=True)) == expected_mql
-    assert Counter(StageTransition.objects.values_list("lead_id", flat=True)) == {pk: 1 for pk in expected_mql}
+    assert Counter(StageTransition.objects.values_list("lead_id", flat=True)) == dict.fromkeys(expected_mql, 1)
     owners = Counter(Lead.objects.filter(stage=Stage.MQL).values_list("owner__username", flat=True))
     assert set(owners) == {"rep1", "rep2"} and abs(owners["rep1"] - owners["rep2"]) <= 1
     assert len(seen) == 14 and seen[-1] == (40, 40)

@@ -30,9 +30,13 @@ def _activate(data, *, marketer, manager):
 
 def test_thirty_days_after_a_20_point_event_with_a_30_day_half_life_it_counts_10(marketer, manager):
     _activate(
-        {"name": "Ebook", "behavior_threshold": 100,
-         "behavior_rules": [{"name": "Ebook", "event_type": "ebook", "points": 20, "half_life_days": 30}]},
-        marketer=marketer, manager=manager,
+        {
+            "name": "Ebook",
+            "behavior_threshold": 100,
+            "behavior_rules": [{"name": "Ebook", "event_type": "ebook", "points": 20, "half_life_days": 30}],
+        },
+        marketer=marketer,
+        manager=manager,
     )
     now = timezone.now()
     lead = LeadFactory()
@@ -49,12 +53,10 @@ def test_thirty_days_after_a_20_point_event_with_a_30_day_half_life_it_counts_10
     ] == pytest.approx(10)
 
 
-def test_daily_refresh_lowers_a_faded_leads_stored_score_below_the_threshold(
-    marketer, manager, active_spec_definition
-):
+def test_daily_refresh_lowers_a_faded_leads_stored_score_below_the_threshold(marketer, manager, active_spec_definition):
     lead = LeadFactory(email="gmail-free@acme.example", job_title="Analyst", employees=20)
     long_ago = timezone.now() - dt.timedelta(days=120)
-    for i in range(2):
+    for _i in range(2):
         EventFactory(lead=lead, type="webinar_attended", occurred_at=long_ago, properties={})
     lead.behavior_score = 40  # what it scored when the webinars were fresh
     lead.save(update_fields=["behavior_score"])
@@ -74,7 +76,7 @@ def test_rescore_all_command_promotes_leads_that_now_qualify_and_shows_progress(
     unfit = LeadFactory(email="x@acme.example", job_title="Intern", employees=5)
     closed = LeadFactory(email="won@acme.example", job_title="VP Sales", stage=Stage.WON)
     for lead in [*fit, unfit, closed]:
-        for i in range(2):
+        for _i in range(2):
             EventFactory(lead=lead, type="webinar_attended", properties={})
     out = io.StringIO()
 
@@ -83,7 +85,7 @@ def test_rescore_all_command_promotes_leads_that_now_qualify_and_shows_progress(
     assert "Re-scored 4 open leads" in out.getvalue()
     assert "1 became MQL" not in out.getvalue() and "3 became MQL" in out.getvalue()
     assert "[" in out.getvalue() and "4/4" in out.getvalue()
-    assert {lead.stage for lead in type(unfit).objects.filter(pk__in=[l.pk for l in fit])} == {Stage.MQL}
+    assert {lead.stage for lead in type(unfit).objects.filter(pk__in=[lead.pk for lead in fit])} == {Stage.MQL}
     unfit.refresh_from_db()
     closed.refresh_from_db()
     assert (unfit.stage, unfit.fit_score) == (Stage.LEAD, 0)
@@ -116,7 +118,9 @@ def test_recycled_lead_is_not_promoted_again_before_the_cool_down(marketer, mana
 
 
 def test_recycled_lead_raising_a_hand_becomes_mql_before_the_cool_down(marketer, manager, team, active_spec_definition):
-    lead = LeadFactory(job_title="VP Sales", stage=Stage.RECYCLED, stage_entered_at=timezone.now() - dt.timedelta(days=3))
+    lead = LeadFactory(
+        job_title="VP Sales", stage=Stage.RECYCLED, stage_entered_at=timezone.now() - dt.timedelta(days=3)
+    )
     EventFactory(lead=lead, type="contact_me", properties={})
     services.on_events_recorded([lead.pk])
     lead.refresh_from_db()
@@ -159,8 +163,13 @@ def test_only_one_definition_can_be_active(active_spec_definition):
         (FitRule(name="r", field="job_title", operator="regex", value="(", points=1), "value", "does not compile"),
         (FitRule(name="r", field="employees", operator="gte", value="many", points=1), "value", "needs a number"),
         (FitRule(name="r", field="employees", operator="between", value=[1], points=1), "value", "two numbers"),
-        (BehaviorRule(name="r", event_type="x", property="url", property_operator="regex", property_value="[", points=1),
-         "property_value", "does not compile"),
+        (
+            BehaviorRule(
+                name="r", event_type="x", property="url", property_operator="regex", property_value="[", points=1
+            ),
+            "property_value",
+            "does not compile",
+        ),
     ],
 )
 def test_clean_refuses_rules_that_cannot_work(rule, field, message):
@@ -195,7 +204,10 @@ def test_import_of_a_broken_file_names_the_rule_and_writes_nothing(tmp_path, spe
 def test_clone_makes_an_unsigned_draft_with_the_same_rules(marketer, active_spec_definition):
     copy = definitions.clone_definition(active_spec_definition, user=marketer)
     assert copy.state == DefinitionState.DRAFT and copy.missing_signoffs() == ["marketing", "sales manager"]
-    assert definitions.definition_to_dict(copy)["fit_rules"] == definitions.definition_to_dict(active_spec_definition)["fit_rules"]
+    assert (
+        definitions.definition_to_dict(copy)["fit_rules"]
+        == definitions.definition_to_dict(active_spec_definition)["fit_rules"]
+    )
 
 
 def test_explanation_partial_names_the_knockout_and_the_rules(active_spec_definition):

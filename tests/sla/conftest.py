@@ -16,7 +16,7 @@ from sla.models import BusinessCalendar, SlaPolicy
 from sla.services import install_default_policies
 from tests.factories import LeadFactory
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 # A Monday at 09:00 UTC: the start of a working week in the default calendar.
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -58,7 +58,7 @@ def run_together(target: Callable[[], Any], *, count: int = 2) -> tuple[list[Any
         try:
             start.wait(timeout=30)
             results.append(target())
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises
             errors.append(exc)
         finally:
             connection.close()

@@ -21,12 +21,25 @@ def test_manager_changes_a_policy_duration_in_the_admin(client, manager, policie
     url = reverse("admin:sla_slapolicy_change", args=[policy.pk])
     page = client.get(url)
     assert page.status_code == 200
-    response = client.post(url, {
-        "name": policy.name, "stage": "mql", "clock": policy.clock, "active": "on",
-        "calendar": policy.calendar_id, "duration_hours": "24", "business_time": "on",
-        "warning_share": "0.5", "breach_action": "reassign", "escalate_to_manager": "on",
-        "min_calls": "0", "min_emails": "0", "window_days": "14", "bant_required": "4",
-    })
+    response = client.post(
+        url,
+        {
+            "name": policy.name,
+            "stage": "mql",
+            "clock": policy.clock,
+            "active": "on",
+            "calendar": policy.calendar_id,
+            "duration_hours": "24",
+            "business_time": "on",
+            "warning_share": "0.5",
+            "breach_action": "reassign",
+            "escalate_to_manager": "on",
+            "min_calls": "0",
+            "min_emails": "0",
+            "window_days": "14",
+            "bant_required": "4",
+        },
+    )
     assert response.status_code == 302
     policy.refresh_from_db()
     assert (policy.duration_hours, policy.warning_share, policy.breach_action) == (24, 0.5, "reassign")
@@ -35,12 +48,24 @@ def test_manager_changes_a_policy_duration_in_the_admin(client, manager, policie
 def test_warning_share_outside_zero_and_one_is_refused_with_the_field_named(client, manager, policies):
     policy = policies[SlaClock.MQL_DECISION]
     client.force_login(manager)
-    response = client.post(reverse("admin:sla_slapolicy_change", args=[policy.pk]), {
-        "name": policy.name, "stage": "mql", "clock": policy.clock, "active": "on",
-        "calendar": policy.calendar_id, "duration_hours": "16", "business_time": "on",
-        "warning_share": "75", "breach_action": "recycle", "min_calls": "0", "min_emails": "0",
-        "window_days": "14", "bant_required": "4",
-    })
+    response = client.post(
+        reverse("admin:sla_slapolicy_change", args=[policy.pk]),
+        {
+            "name": policy.name,
+            "stage": "mql",
+            "clock": policy.clock,
+            "active": "on",
+            "calendar": policy.calendar_id,
+            "duration_hours": "16",
+            "business_time": "on",
+            "warning_share": "75",
+            "breach_action": "recycle",
+            "min_calls": "0",
+            "min_emails": "0",
+            "window_days": "14",
+            "bant_required": "4",
+        },
+    )
     assert response.status_code == 200
     assert "Must be between 0 and 1" in response.content.decode()
     policy.refresh_from_db()

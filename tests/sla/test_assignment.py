@@ -63,7 +63,7 @@ def test_mqls_promoted_at_the_same_moment_are_spread_evenly(team, policies):
             start.wait(timeout=30)
             for lead in chunk:
                 lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM)
-        except BaseException as exc:  # reported in the main thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises  # reported in the main thread
             errors.append(exc)
         finally:
             connection.close()

@@ -16,12 +16,8 @@ from sla.models import BusinessCalendar, SlaPolicy
 def auckland(db):
     """Working hours 09:00–17:00 in Auckland are 20:00–04:00 or 21:00–05:00 UTC: every working
     day crosses midnight UTC, and New Zealand moves its clocks on 27 September 2026."""
-    calendar = BusinessCalendar.objects.create(
-        name="Auckland", timezone="Pacific/Auckland", holidays=["2026-10-26"]
-    )
-    SlaPolicy.objects.create(
-        name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16
-    )
+    calendar = BusinessCalendar.objects.create(name="Auckland", timezone="Pacific/Auckland", holidays=["2026-10-26"])
+    SlaPolicy.objects.create(name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16)
     return calendar
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from sla.calendar import Calendar
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -58,9 +58,7 @@ def test_autumn_dst_change_does_not_add_an_hour_to_business_time():
 
 def test_same_moment_in_two_zones_gives_same_deadline():
     start_utc = dt.datetime(2026, 5, 5, 10, 0, tzinfo=UTC)
-    assert berlin.add_business_hours(start_utc, 5) == berlin.add_business_hours(
-        start_utc.astimezone(NEW_YORK), 5
-    )
+    assert berlin.add_business_hours(start_utc, 5) == berlin.add_business_hours(start_utc.astimezone(NEW_YORK), 5)
 
 
 def test_naive_datetimes_and_negative_hours_are_refused():
@@ -78,9 +76,7 @@ def test_calendar_without_working_days_is_refused():
 # --- Invariants -----------------------------------------------------------------------------
 
 zones = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"])
-moments = st.datetimes(
-    min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2028, 12, 31), timezones=st.just(UTC)
-)
+moments = st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2028, 12, 31), timezones=st.just(UTC))
 hours = st.floats(min_value=0, max_value=200, allow_nan=False).map(lambda h: round(h * 4) / 4)
 calendars = st.builds(
     Calendar,

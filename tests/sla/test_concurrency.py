@@ -26,9 +26,7 @@ def test_two_sweeps_running_together_act_on_each_breach_exactly_once(team, polic
     assert Lead.objects.filter(stage=Stage.RECYCLED, recycle_count=1).count() == 40
     breaches = Counter(SlaBreach.objects.values_list("lead_id", flat=True))
     assert breaches == {lead.pk: 1 for lead in leads}
-    recycles = Counter(
-        StageTransition.objects.filter(reason="sla_expired").values_list("lead_id", flat=True)
-    )
+    recycles = Counter(StageTransition.objects.filter(reason="sla_expired").values_list("lead_id", flat=True))
     assert recycles == {lead.pk: 1 for lead in leads}
 
 
@@ -39,8 +37,8 @@ def test_events_for_a_lead_the_sweep_holds_are_stored_without_waiting(team, poli
 
     from django.db import connection, transaction
 
-    from sla import due
     from leads.models import Event
+    from sla import due
 
     lead = make_mql()
     later = MONDAY + dt.timedelta(days=30)

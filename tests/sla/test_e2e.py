@@ -16,9 +16,7 @@ from .conftest import MONDAY, make_mql
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_beat_sweep_task_run_by_a_real_worker_recycles_the_breached_mql(
-    celery_worker_process, team, policies
-):
+def test_beat_sweep_task_run_by_a_real_worker_recycles_the_breached_mql(celery_worker_process, team, policies):
     lead = make_mql()
     later = (MONDAY + dt.timedelta(days=30)).isoformat()
 

@@ -52,9 +52,7 @@ def test_accepted_lead_runs_first_touch_clock_then_qualify_clock_after_first_tou
     assert lead.sla_due_at == lead.stage_entered_at + dt.timedelta(days=14)
 
 
-def test_sweep_thirty_days_later_recycles_every_breached_mql_and_second_run_changes_nothing(
-    team, policies, mailoutbox
-):
+def test_sweep_thirty_days_later_recycles_every_breached_mql_and_second_run_changes_nothing(team, policies, mailoutbox):
     leads = [make_mql() for _ in range(4)]
     later = MONDAY + dt.timedelta(days=30)
 
@@ -67,7 +65,10 @@ def test_sweep_thirty_days_later_recycles_every_breached_mql_and_second_run_chan
         assert lead.recycle_count == 1
         last = StageTransition.objects.filter(lead=lead).last()
         assert (last.from_stage, last.to_stage, last.reason, last.actor_type) == (
-            Stage.MQL, Stage.RECYCLED, "sla_expired", "system"
+            Stage.MQL,
+            Stage.RECYCLED,
+            "sla_expired",
+            "system",
         )
         breach = SlaBreach.objects.get(lead=lead)
         assert breach.clock == SlaClock.MQL_DECISION and breach.action == BreachAction.RECYCLE
@@ -125,7 +126,8 @@ def test_missed_first_touch_notifies_and_keeps_the_qualify_clock_running(team, r
     lead.refresh_from_db()
     assert lead.stage == Stage.RECYCLED
     assert list(SlaBreach.objects.filter(lead=lead).order_by("due_at").values_list("clock", flat=True)) == [
-        SlaClock.SAL_FIRST_TOUCH, SlaClock.SAL_QUALIFY,
+        SlaClock.SAL_FIRST_TOUCH,
+        SlaClock.SAL_QUALIFY,
     ]
 
 
@@ -150,11 +152,9 @@ def test_nothing_is_warned_before_the_warning_share(team, policies, mailoutbox):
 
 
 def test_breach_writes_webhook_outbox_rows_for_recycled_and_sla_breached(team, policies):
-    from leads.webhooks import WebhookDelivery, WebhookSubscription
+    from leads.models import WebhookDelivery, WebhookSubscription
 
-    WebhookSubscription.objects.create(
-        url="https://crm.example.com/hook", events=["lead.recycled", "sla.breached"]
-    )
+    WebhookSubscription.objects.create(url="https://crm.example.com/hook", events=["lead.recycled", "sla.breached"])
     lead = make_mql()
 
     run_sweep(now=MONDAY + dt.timedelta(days=30), notify=False)
@@ -164,8 +164,8 @@ def test_breach_writes_webhook_outbox_rows_for_recycled_and_sla_breached(team, p
 
 
 def test_without_batch_receivers_the_sweep_sends_stage_changed_per_lead(team, policies):
-    from leads.signals import stage_changed_batch
     from leads import webhooks as receivers
+    from leads.signals import stage_changed_batch
 
     lead = make_mql()
     seen = []

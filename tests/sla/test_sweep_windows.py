@@ -37,9 +37,7 @@ def test_lead_accepted_after_the_window_was_read_is_not_breached(team, rep, poli
     window = sla_due.due_sla_window(now=LATER, limit=100)
     lifecycle.accept(second, actor=lifecycle.Actor.person(second.owner))
 
-    done = sla_due.expire_sla_batch(
-        now=LATER, policies=clocks.active_policies(), limit=100, lead_ids=window
-    )
+    done = sla_due.expire_sla_batch(now=LATER, policies=clocks.active_policies(), limit=100, lead_ids=window)
 
     assert sorted(item.lead_id for item in done) == sorted([first.pk, third.pk])
     second.refresh_from_db()
@@ -96,17 +94,15 @@ def test_digest_lists_fifty_breaches_and_counts_the_rest(policies, manager, mail
 @pytest.mark.django_db(transaction=True)
 def test_backlog_shared_by_workers_and_a_second_sweep_acts_on_each_breach_once(team, policies):
     leads = [make_mql() for _ in range(60)]
-    results, errors = run_together(
-        lambda: run_sweep(now=LATER, batch_size=4, notify=False, workers=3)
-    )
+    results, errors = run_together(lambda: run_sweep(now=LATER, batch_size=4, notify=False, workers=3))
 
     assert errors == []
     assert sum(result.breached_total for result in results) == 60
     assert Lead.objects.filter(stage=Stage.RECYCLED, recycle_count=1).count() == 60
     assert Counter(SlaBreach.objects.values_list("lead_id", flat=True)) == {lead.pk: 1 for lead in leads}
-    assert Counter(
-        StageTransition.objects.filter(reason="sla_expired").values_list("lead_id", flat=True)
-    ) == {lead.pk: 1 for lead in leads}
+    assert Counter(StageTransition.objects.filter(reason="sla_expired").values_list("lead_id", flat=True)) == {
+        lead.pk: 1 for lead in leads
+    }
     assert run_sweep(now=LATER, workers=3).breached_total == 0
 
 
@@ -129,9 +125,7 @@ def test_digest_of_a_rep_whose_breach_comes_last_still_lists_it(policies, manage
     assert len(by_recipient["manager@example.com"]) == sweep.DIGEST_LINES + 1
 
 
-def test_breach_and_warning_emails_link_to_the_lead_with_the_configured_base_url(
-    team, policies, mailoutbox, settings
-):
+def test_breach_and_warning_emails_link_to_the_lead_with_the_configured_base_url(team, policies, mailoutbox, settings):
     settings.LEADFLOW_BASE_URL = "https://leadflow.example.com/"
     breached = make_mql()
     # Monday 13:00, two days before LATER: 12 of its 16 business hours gone (the 75 % warning).

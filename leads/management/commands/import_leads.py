@@ -15,16 +15,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", type=Path)
-        parser.add_argument("--show-rejected", type=int, default=50,
-                            help="How many rejected rows to list (default 50).")
+        parser.add_argument(
+            "--show-rejected", type=int, default=50, help="How many rejected rows to list (default 50)."
+        )
 
     def handle(self, *args, file: Path, show_rejected: int, **options) -> None:
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
         with file.open("rb") as raw:
             total = max(sum(1 for _ in raw) - 1, 0)
-        bar = tqdm(total=total, unit="row", disable=options.get("verbosity", 1) == 0,
-                   file=self.stderr._out)
+        bar = tqdm(total=total, unit="row", disable=options.get("verbosity", 1) == 0, file=self.stderr._out)
         done = 0
 
         def progress(seen: int) -> None:

@@ -34,37 +34,170 @@ DEMO_PASSWORD = "demo"
 SEED = 42
 
 FIRST_NAMES = [
-    "Olivia", "Liam", "Emma", "Noah", "Ava", "Lucas", "Sophia", "Mateo", "Isabella", "Elijah",
-    "Mia", "James", "Charlotte", "Benjamin", "Amelia", "Henry", "Harper", "Leon", "Clara",
-    "Jonas", "Ines", "Hugo", "Chloe", "Louis", "Lena", "Finn", "Sara", "Marco", "Giulia",
-    "Priya", "Arjun", "Yuki", "Hiro", "Mei", "Wei", "Ana", "Diego", "Camila", "Tomás", "Freya",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Lucas",
+    "Sophia",
+    "Mateo",
+    "Isabella",
+    "Elijah",
+    "Mia",
+    "James",
+    "Charlotte",
+    "Benjamin",
+    "Amelia",
+    "Henry",
+    "Harper",
+    "Leon",
+    "Clara",
+    "Jonas",
+    "Ines",
+    "Hugo",
+    "Chloe",
+    "Louis",
+    "Lena",
+    "Finn",
+    "Sara",
+    "Marco",
+    "Giulia",
+    "Priya",
+    "Arjun",
+    "Yuki",
+    "Hiro",
+    "Mei",
+    "Wei",
+    "Ana",
+    "Diego",
+    "Camila",
+    "Tomás",
+    "Freya",
 ]
 LAST_NAMES = [
-    "Smith", "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Martinez", "Wilson",
-    "Anderson", "Taylor", "Thomas", "Moore", "Martin", "Lee", "Thompson", "White", "Harris",
-    "Clark", "Lewis", "Müller", "Schmidt", "Schneider", "Dubois", "Laurent", "Bernard",
-    "Rossi", "Bianchi", "van Dijk", "de Vries", "Jansen", "Fernández", "López", "Silva",
-    "Santos", "Sato", "Tanaka", "Chen", "Wang", "Patel", "Sharma", "Novak", "Kowalski",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Dubois",
+    "Laurent",
+    "Bernard",
+    "Rossi",
+    "Bianchi",
+    "van Dijk",
+    "de Vries",
+    "Jansen",
+    "Fernández",
+    "López",
+    "Silva",
+    "Santos",
+    "Sato",
+    "Tanaka",
+    "Chen",
+    "Wang",
+    "Patel",
+    "Sharma",
+    "Novak",
+    "Kowalski",
 ]
 COMPANY_WORDS = [
-    "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent",
-    "Tyrell", "Wonka", "Cyberdyne", "Aperture", "Massive", "Pied Piper", "Gringotts",
-    "Monarch", "Oscorp", "Nakatomi", "Dunder", "Prestige", "Sterling", "Blue Sun", "Zenith",
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Wonka",
+    "Cyberdyne",
+    "Aperture",
+    "Massive",
+    "Pied Piper",
+    "Gringotts",
+    "Monarch",
+    "Oscorp",
+    "Nakatomi",
+    "Dunder",
+    "Prestige",
+    "Sterling",
+    "Blue Sun",
+    "Zenith",
 ]
 COMPANY_SUFFIXES = ["Inc", "GmbH", "Ltd", "Labs", "Systems", "Group", "Analytics", "Logistics"]
 JOB_TITLES = [
-    ("VP of Marketing", 0.6), ("Director of Sales", 0.6), ("Head of Operations", 0.5),
-    ("Chief Revenue Officer", 0.3), ("Marketing Manager", 1.0), ("Sales Operations Analyst", 1.0),
-    ("Software Engineer", 1.0), ("Student", 0.3), ("Consultant", 0.8), ("Office Manager", 0.6),
-    ("Director of IT", 0.5), ("CFO", 0.2),
+    ("VP of Marketing", 0.6),
+    ("Director of Sales", 0.6),
+    ("Head of Operations", 0.5),
+    ("Chief Revenue Officer", 0.3),
+    ("Marketing Manager", 1.0),
+    ("Sales Operations Analyst", 1.0),
+    ("Software Engineer", 1.0),
+    ("Student", 0.3),
+    ("Consultant", 0.8),
+    ("Office Manager", 0.6),
+    ("Director of IT", 0.5),
+    ("CFO", 0.2),
 ]
-INDUSTRIES = ["Software", "Manufacturing", "Retail", "Financial Services", "Healthcare",
-              "Logistics", "Education", "Media", "Energy", "Telecommunications"]
+INDUSTRIES = [
+    "Software",
+    "Manufacturing",
+    "Retail",
+    "Financial Services",
+    "Healthcare",
+    "Logistics",
+    "Education",
+    "Media",
+    "Energy",
+    "Telecommunications",
+]
 # Countries weighted roughly as a B2B SaaS sees them; two teams plus the fallback.
-COUNTRIES = [("US", 30), ("CA", 6), ("GB", 12), ("DE", 10), ("FR", 7), ("NL", 4), ("ES", 3),
-             ("AU", 4), ("BR", 3), ("IN", 4), ("JP", 2), ("SG", 2)]
-SOURCES = [("webinar", 18), ("organic_search", 25), ("paid_search", 15), ("content_download", 14),
-           ("referral", 8), ("trade_show", 6), ("linkedin", 10), ("partner", 4)]
+COUNTRIES = [
+    ("US", 30),
+    ("CA", 6),
+    ("GB", 12),
+    ("DE", 10),
+    ("FR", 7),
+    ("NL", 4),
+    ("ES", 3),
+    ("AU", 4),
+    ("BR", 3),
+    ("IN", 4),
+    ("JP", 2),
+    ("SG", 2),
+]
+SOURCES = [
+    ("webinar", 18),
+    ("organic_search", 25),
+    ("paid_search", 15),
+    ("content_download", 14),
+    ("referral", 8),
+    ("trade_show", 6),
+    ("linkedin", 10),
+    ("partner", 4),
+]
 TEAMS: list[dict[str, Any]] = [
     {"name": "North America", "territories": ["US", "CA"], "is_fallback": False},
     {"name": "EMEA", "territories": ["GB", "DE", "FR", "NL", "ES"], "is_fallback": False},
@@ -81,14 +214,26 @@ DEFINITION: dict[str, Any] = {
     "recycle_cooldown_days": 30,
     "fit_rules": [
         {"name": "Mid-market or larger", "field": "employees", "operator": "gte", "value": 100, "points": 25},
-        {"name": "Decision maker", "field": "job_title", "operator": "regex",
-         "value": "(?i)\\b(vp|director|head|chief)\\b", "points": 30},
+        {
+            "name": "Decision maker",
+            "field": "job_title",
+            "operator": "regex",
+            "value": "(?i)\\b(vp|director|head|chief)\\b",
+            "points": 30,
+        },
     ],
     "behavior_rules": [
-        {"name": "Pricing page", "event_type": "page_view", "property": "url", "property_operator": "contains",
-         "property_value": "/pricing", "points": 10, "max_occurrences": 3, "half_life_days": 30},
-        {"name": "Webinar", "event_type": "webinar_attended", "points": 20, "max_occurrences": 2,
-         "half_life_days": 60},
+        {
+            "name": "Pricing page",
+            "event_type": "page_view",
+            "property": "url",
+            "property_operator": "contains",
+            "property_value": "/pricing",
+            "points": 10,
+            "max_occurrences": 3,
+            "half_life_days": 30,
+        },
+        {"name": "Webinar", "event_type": "webinar_attended", "points": 20, "max_occurrences": 2, "half_life_days": 60},
     ],
     "knockouts": [
         {"name": "Free mail", "field": "email", "operator": "regex", "value": "@(gmail|yahoo|hotmail)\\."},
@@ -99,7 +244,7 @@ DEMO_USERNAMES = ("marketer", "manager", "rep1", "rep2", "rep3")
 
 
 def weighted(rng: random.Random, pairs: Sequence[tuple[str, float]]) -> str:
-    values, weights = zip(*pairs)
+    values, weights = zip(*pairs, strict=False)
     return rng.choices(values, weights=weights)[0]
 
 
@@ -122,8 +267,12 @@ def seed_users(*, password: str = DEMO_PASSWORD) -> dict[str, Any]:
     for username, (role, staff, first, last) in spec.items():
         user, created = User.objects.get_or_create(
             username=username,
-            defaults={"email": f"{username}@leadflow.example", "is_staff": staff,
-                      "first_name": first, "last_name": last},
+            defaults={
+                "email": f"{username}@leadflow.example",
+                "is_staff": staff,
+                "first_name": first,
+                "last_name": last,
+            },
         )
         if created:
             user.set_password(password)
@@ -140,8 +289,11 @@ def seed_teams(*, users: dict[str, Any]) -> dict[str, Team]:
     for spec in TEAMS:
         team, _ = Team.objects.get_or_create(
             name=spec["name"],
-            defaults={"territories": spec["territories"], "is_fallback": spec["is_fallback"],
-                      "manager": users.get("manager")},
+            defaults={
+                "territories": spec["territories"],
+                "is_fallback": spec["is_fallback"],
+                "manager": users.get("manager"),
+            },
         )
         teams[spec["name"]] = team
     members = {"North America": ["rep1", "rep2"], "EMEA": ["rep3"], "Rest of World": ["rep3"]}
@@ -206,8 +358,16 @@ def seed_definition(*, users: dict[str, Any], data: dict[str, Any] = DEFINITION)
 
 # Where a demo lead's story ends, with weights: every stage is represented, most leads stay leads.
 ENDINGS = [
-    ("lead", 40), ("mql_open", 6), ("mql_breached", 1.5), ("sal_open", 6), ("sql_open", 5),
-    ("won", 4), ("lost", 4), ("recycled", 7), ("disqualified", 4), ("recycled_again_mql", 1),
+    ("lead", 40),
+    ("mql_open", 6),
+    ("mql_breached", 1.5),
+    ("sal_open", 6),
+    ("sql_open", 5),
+    ("won", 4),
+    ("lost", 4),
+    ("recycled", 7),
+    ("disqualified", 4),
+    ("recycled_again_mql", 1),
 ]
 
 
@@ -245,13 +405,22 @@ def _events_for(rng: random.Random, lead: Lead, now: dt.datetime, *, engaged: bo
             weights=[50, 25, 10, 12, 3 if engaged else 0.5],
         )[0]
         properties = {"url": rng.choice(PAGES)} if kind == "page_view" else {}
-        events.append(Event(lead=lead, type=kind, occurred_at=at, received_at=at,
-                            properties=properties, event_id=f"demo-{lead.pk}-{k}"))
+        events.append(
+            Event(
+                lead=lead,
+                type=kind,
+                occurred_at=at,
+                received_at=at,
+                properties=properties,
+                event_id=f"demo-{lead.pk}-{k}",
+            )
+        )
     return events
 
 
-def _history(rng: random.Random, ending: str, created: dt.datetime, now: dt.datetime,
-             owner_id: int | None) -> list[HistoricalStep]:
+def _history(
+    rng: random.Random, ending: str, created: dt.datetime, now: dt.datetime, owner_id: int | None
+) -> list[HistoricalStep]:
     """The past stage steps leading to `ending`, spaced realistically and never in the future."""
     if ending == "lead":
         return []
@@ -276,15 +445,19 @@ def _history(rng: random.Random, ending: str, created: dt.datetime, now: dt.date
     reason = "hand_raiser" if rng.random() < 0.2 else "score"
     steps.append(HistoricalStep(Stage.MQL, mql_at, reason, owner_id=owner_id))
     if ending in ("recycled", "disqualified") and rng.random() < 0.5:
-        reject = rng.choice(["no_budget", "bad_timing", "no_need", "other"]) if ending == "recycled" \
+        reject = (
+            rng.choice(["no_budget", "bad_timing", "no_need", "other"])
+            if ending == "recycled"
             else rng.choice(["not_a_fit", "inaccurate_data", "competitor"])
+        )
         steps.append(HistoricalStep(ending, later(mql_at, 2, 30), reject))
         return steps
     if ending == "recycled_again_mql":
         recycled_at = later(mql_at, 4, 30)
         steps.append(HistoricalStep(Stage.RECYCLED, recycled_at, "bad_timing"))
-        steps.append(HistoricalStep(Stage.MQL, now - dt.timedelta(hours=rng.uniform(1, 8)),
-                                    "hand_raiser", owner_id=owner_id))
+        steps.append(
+            HistoricalStep(Stage.MQL, now - dt.timedelta(hours=rng.uniform(1, 8)), "hand_raiser", owner_id=owner_id)
+        )
         return steps
     sal_at = later(mql_at, 0.5, 30)
     steps.append(HistoricalStep(Stage.SAL, sal_at, "", owner_id=owner_id))
@@ -301,8 +474,14 @@ def _history(rng: random.Random, ending: str, created: dt.datetime, now: dt.date
     return steps
 
 
-def seed_leads(*, users: dict[str, Any], count: int = 400, rng: random.Random | None = None,
-               now: dt.datetime | None = None, progress=print) -> dict[str, int]:
+def seed_leads(
+    *,
+    users: dict[str, Any],
+    count: int = 400,
+    rng: random.Random | None = None,
+    now: dt.datetime | None = None,
+    progress=print,
+) -> dict[str, int]:
     """`count` leads with events, touches and stage history. Returns how many end in each stage."""
     rng = rng or random.Random(SEED)
     now = now or timezone.now()
@@ -320,7 +499,8 @@ def seed_leads(*, users: dict[str, Any], count: int = 400, rng: random.Random | 
         owner = rng.choice(reps) if reps else None
         with transaction.atomic():
             lead = Lead.objects.create(
-                **data, team=team if ending != "lead" else None,
+                **data,
+                team=team if ending != "lead" else None,
                 stage_entered_at=data["created_at"],
                 fit_score=round(rng.uniform(55, 95) if ending != "lead" else rng.uniform(0, 70), 1),
                 behavior_score=round(rng.uniform(40, 90) if ending != "lead" else rng.uniform(0, 45), 1),
@@ -338,8 +518,7 @@ def seed_leads(*, users: dict[str, Any], count: int = 400, rng: random.Random | 
     return ended
 
 
-def _seed_touches(rng: random.Random, lead: Lead, steps: list[HistoricalStep], owner,
-                  now: dt.datetime) -> None:
+def _seed_touches(rng: random.Random, lead: Lead, steps: list[HistoricalStep], owner, now: dt.datetime) -> None:
     """Calls and emails for leads that reached SAL; an open SAL gets its first touch recorded."""
     sal = next((s for s in steps if s.to_stage == Stage.SAL), None)
     if sal is None or owner is None:
@@ -359,8 +538,7 @@ def _seed_touches(rng: random.Random, lead: Lead, steps: list[HistoricalStep], o
     if lead.stage == Stage.SAL:
         # Logged through the lifecycle so the first touch stops the first-touch clock.
         first = touches.pop(0)
-        lifecycle.log_touch(lead, actor=Actor.person(owner), kind=first.kind,
-                              outcome=first.outcome, at=first.at)
+        lifecycle.log_touch(lead, actor=Actor.person(owner), kind=first.kind, outcome=first.outcome, at=first.at)
     Touch.objects.bulk_create(touches)
 
 
@@ -374,8 +552,7 @@ class Command(BaseCommand):
         if already_seeded():
             self.stdout.write("demo data already present; nothing to do.")
             return
-        self.stdout.write(f"Seeding demo data. Logins: {', '.join(DEMO_USERNAMES)} "
-                          f"(password '{DEMO_PASSWORD}').")
+        self.stdout.write(f"Seeding demo data. Logins: {', '.join(DEMO_USERNAMES)} (password '{DEMO_PASSWORD}').")
         with transaction.atomic():
             users = seed_users()
             self.stdout.write("  users and roles: done")

@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring.models import DefinitionState, QualifiedLeadDefinition
 from scoring.definitions import definition_to_dict
+from scoring.models import DefinitionState, QualifiedLeadDefinition
 
 
 class Command(BaseCommand):

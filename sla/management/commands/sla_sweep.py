@@ -14,7 +14,7 @@ from sla.sweep import DEFAULT_BATCH_SIZE, run_sweep
 
 class Command(BaseCommand):
     help = (
-        "Warn and act on SLA clocks due now, or at --now (\"what breaches by Friday?\"). "
+        'Warn and act on SLA clocks due now, or at --now ("what breaches by Friday?"). '
         "--dry-run lists what would breach without changing anything."
     )
 
@@ -30,11 +30,9 @@ class Command(BaseCommand):
             try:
                 now = dt.datetime.fromisoformat(options["now"])
             except ValueError as exc:
-                raise CommandError(
-                    f"--now must be an ISO 8601 moment like 2026-12-04T17:00:00+01:00 ({exc})"
-                ) from exc
+                raise CommandError(f"--now must be an ISO 8601 moment like 2026-12-04T17:00:00+01:00 ({exc})") from exc
             if timezone.is_naive(now):
-                now = now.replace(tzinfo=dt.timezone.utc)
+                now = now.replace(tzinfo=dt.UTC)
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         result = run_sweep(

@@ -12,7 +12,7 @@ from sla.models import BusinessCalendar
 from sla.services import install_default_policies
 from tests.factories import LeadFactory
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 STATE = ("stage", "stage_entered_at", "owner_id", "sla_clock", "sla_due_at", "sla_warn_at", "recycle_count")
 
 
@@ -24,8 +24,12 @@ def journeys(rep) -> list[list[lifecycle.HistoricalStep]]:
     step = lifecycle.HistoricalStep
     return [
         [step(Stage.MQL, at(2), owner_id=rep.pk), step(Stage.SAL, at(3), owner_id=rep.pk)],
-        [step(Stage.MQL, at(2)), step(Stage.RECYCLED, at(4), reason="no_budget"),
-         step(Stage.MQL, at(9)), step(Stage.RECYCLED, at(12), reason="bad_timing")],
+        [
+            step(Stage.MQL, at(2)),
+            step(Stage.RECYCLED, at(4), reason="no_budget"),
+            step(Stage.MQL, at(9)),
+            step(Stage.RECYCLED, at(12), reason="bad_timing"),
+        ],
         [step(Stage.MQL, at(2)), step(Stage.WON, at(20))],
         [],
     ]
@@ -41,9 +45,7 @@ def test_batch_gives_each_lead_the_state_and_rows_the_single_path_gives(policies
     batched = [LeadFactory() for _ in range(4)]
     for lead, steps in zip(singles, journeys(rep), strict=True):
         lifecycle.record_history(lead, steps=steps, actor=lifecycle.SYSTEM)
-    written = lifecycle.record_history_batch(
-        list(zip(batched, journeys(rep), strict=True)), actor=lifecycle.SYSTEM
-    )
+    written = lifecycle.record_history_batch(list(zip(batched, journeys(rep), strict=True)), actor=lifecycle.SYSTEM)
 
     assert len(written) == 2 + 4 + 2
     for single, batch, journey in zip(singles, batched, journeys(rep), strict=True):
@@ -53,7 +55,8 @@ def test_batch_gives_each_lead_the_state_and_rows_the_single_path_gives(policies
         batch.refresh_from_db()
         assert [getattr(batch, name) for name in STATE] == [getattr(single, name) for name in STATE]
         rows = lambda lead: list(  # noqa: E731
-            StageTransition.objects.filter(lead=lead).order_by("at")
+            StageTransition.objects.filter(lead=lead)
+            .order_by("at")
             .values_list("from_stage", "to_stage", "at", "reason", "owner_id")
         )
         assert rows(batch) == rows(single)
@@ -67,9 +70,13 @@ def test_batch_gives_each_lead_the_state_and_rows_the_single_path_gives(policies
 
 def test_rerunning_a_batch_writes_nothing_and_a_lead_named_twice_is_merged(policies, rep):
     lead = LeadFactory()
-    first, second = [lifecycle.HistoricalStep(Stage.MQL, at(2))], [
-        lifecycle.HistoricalStep(Stage.MQL, at(2)), lifecycle.HistoricalStep(Stage.SAL, at(5)),
-    ]
+    first, second = (
+        [lifecycle.HistoricalStep(Stage.MQL, at(2))],
+        [
+            lifecycle.HistoricalStep(Stage.MQL, at(2)),
+            lifecycle.HistoricalStep(Stage.SAL, at(5)),
+        ],
+    )
     written = lifecycle.record_history_batch([(lead, first), (lead, second)], actor=lifecycle.SYSTEM)
 
     assert [(row.from_stage, row.to_stage) for row in written] == [(Stage.LEAD, Stage.MQL), (Stage.MQL, Stage.SAL)]
@@ -93,7 +100,9 @@ def test_a_lead_given_by_id_gets_the_same_history_as_an_instance(policies, rep):
     lifecycle.record_history_batch([(by_instance, journey)], actor=lifecycle.SYSTEM)
     written = lifecycle.record_history_batch([(by_id.pk, journey)], actor=lifecycle.SYSTEM)
 
-    assert [(row.lead_id, row.to_stage, row.at) for row in written] == [(by_id.pk, step.to_stage, step.at) for step in journey]
+    assert [(row.lead_id, row.to_stage, row.at) for row in written] == [
+        (by_id.pk, step.to_stage, step.at) for step in journey
+    ]
     assert all(row.pk for row in written)
     by_instance.refresh_from_db()
     by_id.refresh_from_db()

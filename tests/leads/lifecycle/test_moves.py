@@ -11,8 +11,6 @@ from django.db import connection
 from django.utils import timezone
 
 from leads import lifecycle
-from leads.management.commands.seed_demo import seed_definition
-from leads.models import ActorType, Lead, Stage, StageTransition
 from leads.lifecycle import (
     SYSTEM,
     Actor,
@@ -22,6 +20,8 @@ from leads.lifecycle import (
     NoteRequired,
     NotPermitted,
 )
+from leads.management.commands.seed_demo import seed_definition
+from leads.models import ActorType, Lead, Stage, StageTransition
 from sla.models import BreachAction, BusinessCalendar, SlaPolicy
 from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
 
@@ -63,12 +63,7 @@ FROM_STAGES = {
     "qualify": {Stage.SAL},
     "close": {Stage.SQL},
 }
-FORBIDDEN = [
-    (move, stage)
-    for move in MOVE_ARGS
-    for stage in Stage.values
-    if stage not in FROM_STAGES[move]
-]
+FORBIDDEN = [(move, stage) for move in MOVE_ARGS for stage in Stage.values if stage not in FROM_STAGES[move]]
 
 
 def lead_in(stage: str, **kwargs) -> Lead:
@@ -76,8 +71,9 @@ def lead_in(stage: str, **kwargs) -> Lead:
     return LeadFactory(stage=stage, fit_score=72.5, behavior_score=48.0, **kwargs)
 
 
-@pytest.mark.parametrize(("move", "kwargs", "from_stage", "to_stage"), ALLOWED,
-                         ids=[f"{m}-{f}-to-{t}" for m, _, f, t in ALLOWED])
+@pytest.mark.parametrize(
+    ("move", "kwargs", "from_stage", "to_stage"), ALLOWED, ids=[f"{m}-{f}-to-{t}" for m, _, f, t in ALLOWED]
+)
 def test_every_allowed_move_changes_the_stage_and_writes_one_audit_row(
     team, manager, move, kwargs, from_stage, to_stage
 ):
@@ -165,8 +161,13 @@ def test_close_outcome_must_be_won_or_lost(team, manager):
 def _qualify_policy(bant_required: int) -> SlaPolicy:
     calendar = BusinessCalendar.objects.create(name="Test week")
     return SlaPolicy.objects.create(
-        name="Qualify", stage=Stage.SAL, clock="sal_qualify", calendar=calendar,
-        duration_hours=336, business_time=False, breach_action=BreachAction.RECYCLE,
+        name="Qualify",
+        stage=Stage.SAL,
+        clock="sal_qualify",
+        calendar=calendar,
+        duration_hours=336,
+        business_time=False,
+        breach_action=BreachAction.RECYCLE,
         bant_required=bant_required,
     )
 
@@ -234,8 +235,7 @@ def test_override_needs_a_note(team, manager):
 
 def test_manager_reopens_a_lost_lead_with_a_note(team, manager):
     lead = lead_in(Stage.LOST, team=team)
-    row = lifecycle.override(lead, actor=Actor.person(manager), to_stage=Stage.SQL,
-                               note="CRM closed it by mistake")
+    row = lifecycle.override(lead, actor=Actor.person(manager), to_stage=Stage.SQL, note="CRM closed it by mistake")
     assert (row.from_stage, row.to_stage, row.reason) == (Stage.LOST, Stage.SQL, "override")
     lead.refresh_from_db()
     assert lead.stage == Stage.SQL
@@ -341,8 +341,7 @@ def test_two_reps_accepting_the_same_mql_at_once_exactly_one_wins(transactional_
     race_team = TeamFactory(name="Race", territories=["US"])
     add_rep(race_team, first)
     add_rep(race_team, second)
-    lead = lead_in(Stage.MQL, team=race_team, owner=None,
-                   stage_entered_at=timezone.now() - dt.timedelta(hours=1))
+    lead = lead_in(Stage.MQL, team=race_team, owner=None, stage_entered_at=timezone.now() - dt.timedelta(hours=1))
     barrier = threading.Barrier(2)
     outcomes: dict[str, object] = {}
 

@@ -12,9 +12,8 @@ import pytest
 from django.db import connection, transaction
 
 from leads import lifecycle
-from leads.models import Lead, Stage, StageTransition, TeamMembership
 from leads.lifecycle import SYSTEM, Actor, InvalidReason, NoteRequired, NotPermitted
-from leads.webhooks import WebhookDelivery, WebhookSubscription
+from leads.models import Lead, Stage, StageTransition, TeamMembership, WebhookDelivery, WebhookSubscription
 from sla.models import BusinessCalendar
 from sla.services import install_default_policies
 from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
@@ -22,7 +21,7 @@ from tests.factories import LeadFactory, TeamFactory, add_rep, make_user
 pytestmark = pytest.mark.django_db
 
 # A Tuesday, 10:00 UTC: inside the default calendar's working hours.
-AT = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.timezone.utc)
+AT = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -45,8 +44,9 @@ def teams(team, manager, policies):
 def _mixed_leads() -> list[Lead]:
     countries = ["US", "DE", "US", "FR", "BR", "US", "DE", "CA", "US"]
     leads = [
-        LeadFactory(country=country, fit_score=60 + i, behavior_score=40 + i / 2,
-                    stage=Stage.RECYCLED if i == 4 else Stage.LEAD)
+        LeadFactory(
+            country=country, fit_score=60 + i, behavior_score=40 + i / 2, stage=Stage.RECYCLED if i == 4 else Stage.LEAD
+        )
         for i, country in enumerate(countries)
     ]
     return sorted(leads, key=lambda lead: lead.pk)
@@ -58,19 +58,41 @@ def _state(lead_ids: list[int]) -> dict[int, tuple]:
     for lead in Lead.objects.filter(pk__in=lead_ids).select_related("owner", "team"):
         audit = StageTransition.objects.filter(lead=lead).order_by("-id").first()
         payloads = sorted(
-            (d.event, d.payload["old_stage"], d.payload["new_stage"], d.payload["reason"],
-             tuple(sorted(d.payload["lead"].items())))
+            (
+                d.event,
+                d.payload["old_stage"],
+                d.payload["new_stage"],
+                d.payload["reason"],
+                tuple(sorted(d.payload["lead"].items())),
+            )
             for d in WebhookDelivery.objects.all()
             if d.payload["lead"]["id"] == lead.pk
         )
         state[lead.pk] = (
-            lead.stage, lead.stage_entered_at, getattr(lead.owner, "username", None),
-            getattr(lead.team, "name", None), lead.sla_clock, lead.sla_due_at, lead.sla_warn_at,
-            lead.sla_warned_at, lead.first_touch_at,
-            (audit.from_stage, audit.to_stage, audit.at, audit.actor_type, audit.actor_id,
-             audit.reason, audit.note, audit.fit_score, audit.behavior_score,
-             audit.definition_version, getattr(audit.owner, "username", None), audit.bant,
-             audit.assignment),
+            lead.stage,
+            lead.stage_entered_at,
+            getattr(lead.owner, "username", None),
+            getattr(lead.team, "name", None),
+            lead.sla_clock,
+            lead.sla_due_at,
+            lead.sla_warn_at,
+            lead.sla_warned_at,
+            lead.first_touch_at,
+            (
+                audit.from_stage,
+                audit.to_stage,
+                audit.at,
+                audit.actor_type,
+                audit.actor_id,
+                audit.reason,
+                audit.note,
+                audit.fit_score,
+                audit.behavior_score,
+                audit.definition_version,
+                getattr(audit.owner, "username", None),
+                audit.bant,
+                audit.assignment,
+            ),
             payloads,
         )
     return state
@@ -80,9 +102,7 @@ def _one_by_one(candidates: list[tuple[int, str]]) -> dict[int, tuple]:
     """What the single path leaves, rolled back afterwards so the batch starts from the same state."""
     with transaction.atomic():
         for lead in Lead.objects.filter(pk__in=[pk for pk, _ in candidates]).order_by("pk"):
-            lifecycle.promote_to_mql(
-                lead, actor=SYSTEM, reason=dict(candidates)[lead.pk], definition_version=7, at=AT
-            )
+            lifecycle.promote_to_mql(lead, actor=SYSTEM, reason=dict(candidates)[lead.pk], definition_version=7, at=AT)
         state = _state([pk for pk, _ in candidates])
         stamps = _stamps()
         transaction.set_rollback(True)
@@ -104,7 +124,7 @@ def test_batch_leaves_the_same_leads_audit_rows_owners_and_outbox_rows_as_one_ca
     assert owners == {"rep1": 3, "rep2": 3, "anna": 2, "ben": 1}
     # Within each team the reps' turns are stamped in the same order as the single path did.
     batch_stamps = _stamps()
-    for team_stamps, team_single in zip(batch_stamps, single_stamps):
+    for team_stamps, team_single in zip(batch_stamps, single_stamps, strict=False):
         assert _turns(team_stamps) == _turns(team_single)
     assert [set(team) for team in batch_stamps] == [{"rep1", "rep2", "rep3"}, {"anna", "ben"}]
     assert batch_stamps[0]["rep3"] is None
@@ -136,8 +156,10 @@ def test_lead_moved_by_someone_else_meanwhile_is_skipped_not_moved_twice(teams, 
     lifecycle.promote_to_mql(first, actor=Actor.person(marketer), reason="manual", note="Booth visit")
     lifecycle.disqualify(first, actor=SYSTEM, reason="spam")
     lifecycle.promote_to_mql(second, actor=SYSTEM)
-    before = {lead.pk: list(StageTransition.objects.filter(lead=lead).values_list("id", flat=True))
-              for lead in (first, second)}
+    before = {
+        lead.pk: list(StageTransition.objects.filter(lead=lead).values_list("id", flat=True))
+        for lead in (first, second)
+    }
 
     written = lifecycle.promote_batch_to_mql(
         [(first.pk, "score"), (second.pk, "score"), (third.pk, "score"), (fourth.pk, "hand_raiser")],
@@ -153,13 +175,14 @@ def test_lead_moved_by_someone_else_meanwhile_is_skipped_not_moved_twice(teams, 
     assert StageTransition.objects.filter(lead=second, to_stage=Stage.MQL).count() == 1
     # The skipped leads used no turn: third and fourth went to the next two reps.
     assert {Lead.objects.get(pk=third.pk).owner.username, Lead.objects.get(pk=fourth.pk).owner.username} == {
-        "rep1", "rep2",
+        "rep1",
+        "rep2",
     }
 
 
 def test_batch_without_stage_changed_batch_receivers_sends_stage_changed_per_lead(teams):
-    from leads.signals import stage_changed, stage_changed_batch
     from leads import webhooks as receivers
+    from leads.signals import stage_changed, stage_changed_batch
 
     leads = _mixed_leads()[:3]
     seen = []
@@ -220,13 +243,14 @@ def test_two_batches_over_the_same_leads_at_once_promote_each_lead_once_and_even
         try:
             start.wait(timeout=30)
             results.append(lifecycle.promote_batch_to_mql(part, actor=SYSTEM))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=promote, args=(part,))
-               for part in (candidates[:20], list(reversed(candidates[10:])))]
+    threads = [
+        threading.Thread(target=promote, args=(part,)) for part in (candidates[:20], list(reversed(candidates[10:])))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -238,5 +262,6 @@ def test_two_batches_over_the_same_leads_at_once_promote_each_lead_once_and_even
         lead.pk: 1 for lead in leads
     }
     assert Counter(Lead.objects.filter(stage=Stage.MQL).values_list("owner__username", flat=True)) == {
-        "rep1": 15, "rep2": 15,
+        "rep1": 15,
+        "rep2": 15,
     }

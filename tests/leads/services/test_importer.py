@@ -8,14 +8,26 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 
-from leads.services.importer import import_leads
 from leads.models import Lead, Stage, StageTransition
+from leads.services.importer import import_leads
 
 pytestmark = pytest.mark.django_db
 
-HEADER = ["external_id", "email", "company", "country", "employees", "owner", "created_at",
-          "became_mql_at", "became_sal_at", "became_sql_at", "became_won_at",
-          "became_recycled_at", "rejection_reason"]
+HEADER = [
+    "external_id",
+    "email",
+    "company",
+    "country",
+    "employees",
+    "owner",
+    "created_at",
+    "became_mql_at",
+    "became_sal_at",
+    "became_sql_at",
+    "became_won_at",
+    "became_recycled_at",
+    "rejection_reason",
+]
 
 
 def _csv(rows: list[list[str]]) -> str:
@@ -37,8 +49,23 @@ def _big_file(n: int) -> tuple[str, set[int]]:
             rows.append([f"h-{i}", f"d{i}@example.com", "Acme", "US", "10", "", "", "31-02-2025", "", "", "", "", ""])
             bad_lines.add(line)
         elif i % 3 == 0:
-            rows.append([f"h-{i}", f"p{i}@example.com", "Acme", "DE", "50", "legacy.rep", "2025-01-02",
-                         "05-01-2025 09:30", "2025-01-06T10:00:00Z", "", "", "", ""])
+            rows.append(
+                [
+                    f"h-{i}",
+                    f"p{i}@example.com",
+                    "Acme",
+                    "DE",
+                    "50",
+                    "legacy.rep",
+                    "2025-01-02",
+                    "05-01-2025 09:30",
+                    "2025-01-06T10:00:00Z",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
         else:
             rows.append([f"h-{i}", f"p{i}@example.com", "Beta", "US", "", "", "", "", "", "", "", "", ""])
     return _csv(rows), bad_lines
@@ -61,8 +88,25 @@ def test_10000_row_import_reports_bad_rows_imports_the_rest_and_reimport_creates
 
 
 def test_import_writes_dated_history_and_sets_current_stage():
-    text = _csv([["crm-1", "a@example.com", "Acme", "US", "", "", "2025-01-01",
-                  "2025-01-03", "2025-01-04 08:00", "2025-01-10", "12-02-2025", "", ""]])
+    text = _csv(
+        [
+            [
+                "crm-1",
+                "a@example.com",
+                "Acme",
+                "US",
+                "",
+                "",
+                "2025-01-01",
+                "2025-01-03",
+                "2025-01-04 08:00",
+                "2025-01-10",
+                "12-02-2025",
+                "",
+                "",
+            ]
+        ]
+    )
     import_leads(io.StringIO(text))
     lead = Lead.objects.get(external_id="crm-1")
     assert lead.stage == Stage.WON
@@ -97,18 +141,30 @@ def test_an_email_moved_to_an_existing_lead_in_the_file_is_not_taken_twice():
     """Rows apply in file order: once a row gives lead X a new address, a later row naming that
     address is the same lead; an address a new lead of the file took is not taken by another."""
     import_leads(io.StringIO(_csv([["x-1", "old@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""]])))
-    moved = import_leads(io.StringIO(_csv([
-        ["x-1", "new@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""],
-        ["", "new@example.com", "Acme Corp", "US", "12", "", "", "", "", "", "", "", ""],
-    ])))
+    moved = import_leads(
+        io.StringIO(
+            _csv(
+                [
+                    ["x-1", "new@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""],
+                    ["", "new@example.com", "Acme Corp", "US", "12", "", "", "", "", "", "", "", ""],
+                ]
+            )
+        )
+    )
     assert (moved.created, moved.rejected) == (0, [])
     lead = Lead.objects.get(external_id="x-1")
     assert (lead.email, lead.company, lead.employees) == ("new@example.com", "Acme Corp", 12)
 
-    taken = import_leads(io.StringIO(_csv([
-        ["", "fresh@example.com", "Beta", "DE", "5", "", "", "", "", "", "", "", ""],
-        ["x-1", "fresh@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""],
-    ])))
+    taken = import_leads(
+        io.StringIO(
+            _csv(
+                [
+                    ["", "fresh@example.com", "Beta", "DE", "5", "", "", "", "", "", "", "", ""],
+                    ["x-1", "fresh@example.com", "Acme", "US", "10", "", "", "", "", "", "", "", ""],
+                ]
+            )
+        )
+    )
     assert (taken.created, taken.rejected) == (1, [])
     assert Lead.objects.get(external_id="x-1").email == "new@example.com"
     assert Lead.objects.get(email="fresh@example.com").company == "Beta"

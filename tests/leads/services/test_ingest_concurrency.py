@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from leads.services.ingest import ingest_events
 from leads.models import Event, Lead, Stage
+from leads.services.ingest import ingest_events
 from scoring import definitions, services
 from sla.services import install_default_policies
 from tests.factories import LeadFactory
@@ -17,9 +17,7 @@ from tests.sla.conftest import run_together
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_concurrent_batches_on_the_same_leads_all_succeed_and_promote_each_lead_once(
-    team, marketer, manager
-):
+def test_concurrent_batches_on_the_same_leads_all_succeed_and_promote_each_lead_once(team, marketer, manager):
     install_default_policies()
     definition = definitions.create_definition(SPEC_DEFINITION, user=marketer)
     definitions.sign_definition(definition, user=marketer)
@@ -32,8 +30,11 @@ def test_concurrent_batches_on_the_same_leads_all_succeed_and_promote_each_lead_
         stored = 0
         for _ in range(4):
             batch = [
-                {"lead": {"id": rng.choice(leads).pk}, "type": rng.choice(["webinar_attended", "page_view"]),
-                 "properties": {"url": "/pricing"}}
+                {
+                    "lead": {"id": rng.choice(leads).pk},
+                    "type": rng.choice(["webinar_attended", "page_view"]),
+                    "properties": {"url": "/pricing"},
+                }
                 for _ in range(150)
             ]
             stored += ingest_events(batch)["created"]
