@@ -30,7 +30,7 @@ from sla.models import SlaBreach
 from . import rollup
 from .filters import GROUP_FIELDS, ReportFilters, bounds, default_range, group_field, group_key
 from .models import QuarterlyTarget
-from .parallel import all_at_once, tuned
+from .parallel import all_at_once, cheap, tuned
 from .spans import distribution, velocity_clocks, velocity_spans
 from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank, reached_q
 
@@ -195,10 +195,10 @@ def _cohort_counter(filters: ReportFilters, fields: list[str], date_from: dt.dat
     if plan is None:
         return _cohort_counts
 
+    @cheap
     def from_rollup(filters, start, end, keys):
         return rollup.cohort_counts(plan, keys, date_from, date_to)
 
-    from_rollup.cheap = True  # type: ignore[attr-defined]
     return from_rollup
 
 
