@@ -24,4 +24,4 @@ class QuarterlyTargetAdmin(admin.ModelAdmin):
 
     @admin.display(description="Team", ordering="team__name")
     def team_or_all(self, obj: QuarterlyTarget) -> str:
-        return obj.team.name if obj.team_id else "All teams"
+        return obj.team.name if obj.team is not None else "All teams"

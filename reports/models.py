@@ -39,7 +39,7 @@ class QuarterlyTarget(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = self.team.name if self.team_id else "all teams"
+        who = self.team.name if self.team is not None else "all teams"
         return f"{self.year} Q{self.quarter} – {who}: {self.qualified_leads}"
 
     @property

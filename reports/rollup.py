@@ -41,7 +41,7 @@ from leads.models import Lead, Stage, Team
 from . import rollup_spans
 from .filters import ReportFilters, group_key
 from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanPeriod
-from .parallel import report_settings
+from .parallel import cheap, report_settings
 from .spans import slices
 from .sql import as_date, fetch, quoted_table
 from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank
@@ -464,6 +464,7 @@ def span_bins(plan_: Plan, measure: str, sla_hours: float | None) -> dict[str, A
     return None if plan_.filtered else rollup_spans.bins_for(measure, sla_hours, plan_.built_at)
 
 
+@cheap  # a few milliseconds: no thread of its own
 def distributions(plan_: Plan, cuts: dict[str, tuple[dict[str, Any], float | None]], group: str | None,
                   date_from: dt.date, date_to: dt.date) -> dict[str, dict]:
     """`spans.distribution` of the spans starting in the range, for each measure of `cuts`
@@ -481,9 +482,6 @@ def distributions(plan_: Plan, cuts: dict[str, tuple[dict[str, Any], float | Non
         })
         for measure, result in results.items()
     }
-
-
-distributions.cheap = True  # a few milliseconds: no thread of its own
 
 
 def distribution(plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *,

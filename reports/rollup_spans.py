@@ -108,6 +108,7 @@ def build(cursor, dims_sql) -> dict[str, Any]:
     cursor.execute("DROP TABLE rollup_spans")
     if first_week is None:
         return {}
+    assert last_period is not None  # MIN and MAX of the same rows are NULL together
     cursor.execute(
         f"SELECT measure, bin, MIN(x), MAX(x) FROM {quoted_table(RollupSpan)} WHERE bin IS NOT NULL"
         " GROUP BY measure, bin"
@@ -159,7 +160,7 @@ def _cut(cursor, measure: str, sla_hours: float | None) -> dict[str, Any]:
 
 def _bin_sql(bins: dict[str, Any]) -> dict[str, tuple[str, list]]:
     """Per measure, SQL for a span's bin: how many bounds lie below its length `x`."""
-    result = {}
+    result: dict[str, tuple[str, list]] = {}
     for name, cut in bins.items():
         bounds = cut["upper"]
         if not bounds:
@@ -479,7 +480,7 @@ def _plan(measure: str, groups: list, cut: dict[str, Any], sla_hours: float | No
             count = 2 if rank + 1 < n and fraction != 0 else 1
             b = start = _locate(upto, size, rank, start)  # the 90th's rank is not below the median's
             before, through = upto(b - 1), upto(b)
-            ends = []
+            ends: list[tuple[tuple | None, Any]] = []  # (target to fetch, None) or (None, value)
             for r in range(rank, rank + count):
                 if r >= through:  # the next rank is in a later bin
                     b = _locate(upto, size, r, b)
@@ -536,7 +537,9 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
     # Numbers and dates written out (ours, typed here): a thousand parameters cost more to pass
     # than the query takes. A group's value, the lead's, goes as a parameter.
     date = "DATE '{}'" if on_postgresql() else "'{}'"
-    ctes, selects, params = [], [], []
+    ctes: list[str] = []
+    selects: list[str] = []
+    params: list[Any] = []
     for n, rows in enumerate(buckets.values()):
         values = []
         for i, measure, b, lo, hi, r, r_end, k in rows:

@@ -30,7 +30,7 @@ from sla.models import SlaBreach
 from . import rollup
 from .filters import GROUP_FIELDS, ReportFilters, bounds, default_range, group_field, group_key
 from .models import QuarterlyTarget
-from .parallel import all_at_once, tuned
+from .parallel import all_at_once, cheap, tuned
 from .spans import distribution, velocity_clocks, velocity_spans
 from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank, reached_q
 
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
+def _rate(numerator: float, denominator: float) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
@@ -101,7 +101,7 @@ def funnel(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, grou
     """Leads entering each stage in the range, and the share of them reaching the next stage."""
     group = group_field(group_by)
     start, end = bounds(date_from, date_to)
-    result = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
+    result: dict[str, Any] = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
     empty = {stage: 0 for stage in (*CHAIN, *EXITS)}
     plan = rollup.plan(filters, [group] if group else [])
     if plan is not None:
@@ -111,7 +111,7 @@ def funnel(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, grou
             result["groups"] = [{"key": key, **_funnel_shape({**empty, **rows[key]})} for key in sorted(rows)]
         return result
     qs = entries().filter(filters.lead_q("lead__"))
-    queries = [
+    queries: list[functools.partial[Any]] = [
         functools.partial(_funnel_counts, qs, start, end, None),
         functools.partial(_created_counts, filters, start, end, None),
     ]
@@ -195,10 +195,10 @@ def _cohort_counter(filters: ReportFilters, fields: list[str], date_from: dt.dat
     if plan is None:
         return _cohort_counts
 
+    @cheap
     def from_rollup(filters, start, end, keys):
         return rollup.cohort_counts(plan, keys, date_from, date_to)
 
-    from_rollup.cheap = True  # type: ignore[attr-defined]
     return from_rollup
 
 
@@ -217,7 +217,7 @@ def efficiency(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
     """Of the leads that became MQL in the range, how many reached SAL and SQL (SQL ÷ MQL)."""
     group = group_field(group_by)
     start, end = bounds(date_from, date_to)
-    result = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
+    result: dict[str, Any] = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
     counts = _cohort_counter(filters, [group] if group else [], date_from, date_to)
     total, *grouped = all_at_once(
         functools.partial(counts, filters, start, end, []),
@@ -298,11 +298,12 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     plan = rollup.plan(filters, [group] if group else [])
     clocks = velocity_clocks(business_days=plan is None)  # the rollup's spans are measured already
     decision_clock, touch_clock = clocks["decision"], clocks["touch"]
+    assert decision_clock is not None and touch_clock is not None  # velocity_clocks: only "won" has none
     sla_hours = {"decision": decision_clock.hours, "touch": touch_clock.hours, "won": None}
     if plan is not None:
         # From the rollup: the measures its bins can answer in one go, the others by sorting.
         cuts = {name: (rollup.span_bins(plan, name, sla_hours[name]), sla_hours[name]) for name in clocks}
-        binned = {name: cut for name, cut in cuts.items() if cut[0] is not None}
+        binned = {name: (bins, hours) for name, (bins, hours) in cuts.items() if bins is not None}
         queries = [functools.partial(rollup.distributions, plan, binned, group, date_from, date_to)]
         queries += [
             functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
@@ -501,12 +502,12 @@ def commitment(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
     cumulative_delivered = 0
     for first, last in _weeks(date_from, date_to):
         monday = (first - dt.timedelta(days=first.weekday())).isoformat()
-        target = prorated(first, last)
+        owed = prorated(first, last)
         count = delivered.get(monday, 0)
-        cumulative_target += target
+        cumulative_target += owed
         cumulative_delivered += count
         weeks.append(
-            {"week": monday, "delivered": count, "target": round(target, 2),
+            {"week": monday, "delivered": count, "target": round(owed, 2),
              "cumulative_delivered": cumulative_delivered,
              "cumulative_target": round(cumulative_target, 2)}
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -42,8 +43,8 @@ def _clocks(*kinds: str, business_days: bool = True) -> dict[str, Clock]:
     """The active SLA policy's clock of each kind (one query; each calendar's business days
     checked once, unless `business_days` is False: a rollup read measures no time)."""
     policies: dict[str, SlaPolicy] = {}
-    for policy in SlaPolicy.objects.select_related("calendar").filter(clock__in=kinds, active=True).order_by("pk"):
-        policies.setdefault(policy.clock, policy)
+    for active in SlaPolicy.objects.select_related("calendar").filter(clock__in=kinds, active=True).order_by("pk"):
+        policies.setdefault(active.clock, active)
     result, calendars = {}, {}
     for kind in kinds:
         policy = policies.get(kind)
@@ -148,9 +149,10 @@ def span_sql(span: Span, *, clock: Clock | None, keys: dict[str, str], day_key: 
     )
     # The week of each start, worked out once the ends are matched: only starts reach `v`, where
     # the stream of starts and ends is twice as long (and a truncation in the time zone is not free).
-    week_sql, week_params = connection.ops.datetime_trunc_sql(
+    # django-stubs type the result as str; since Django 4.1 it is (sql, params).
+    week_sql, week_params = cast("tuple[str, tuple[Any, ...]]", connection.ops.datetime_trunc_sql(
         "week", "at", (), timezone.get_current_timezone_name()
-    )
+    ))
     week_sql = f"{week_sql} AS week_key"
     if day_key:
         day_sql, day_params = connection.ops.datetime_cast_date_sql("at", (), timezone.get_current_timezone_name())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -35,7 +36,7 @@ def summary_sections(*, user, date_from: dt.date, date_to: dt.date) -> list[dict
     ]
     sections = []
     for name, filters in scopes:
-        kwargs = {"date_from": date_from, "date_to": date_to, "filters": filters}
+        kwargs: dict[str, Any] = {"date_from": date_from, "date_to": date_to, "filters": filters}
         sections.append(
             {
                 "name": name,
@@ -101,7 +102,7 @@ def send_weekly_summaries(*, today: dt.date | None = None) -> int:
         claim = _claim(user, date_from)
         if claim is None:
             continue
-        context = {
+        context: dict[str, Any] = {
             "user": user,
             "date_from": date_from,
             "date_to": date_to,

@@ -55,12 +55,15 @@ class DashboardFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = (
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ModelChoiceField)  # declared above
+        owner.queryset = (
             get_user_model().objects.filter(groups__name=permissions.SALES_REP).order_by("username")
         )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date must be on or after the start date.")
