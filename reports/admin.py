@@ -14,12 +14,15 @@ class QuarterlyTargetAdmin(admin.ModelAdmin):
     list_select_related = ("team",)
     ordering = ("-year", "-quarter", "team__name")
     fieldsets = (
-        (None, {
-            "fields": ("year", "quarter", "team", "qualified_leads"),
-            "description": "The qualified leads (MQLs) marketing promises sales for a quarter. "
-            "The commitment report spreads it evenly over the quarter's days and compares it "
-            "with what is delivered each week.",
-        }),
+        (
+            None,
+            {
+                "fields": ("year", "quarter", "team", "qualified_leads"),
+                "description": "The qualified leads (MQLs) marketing promises sales for a quarter. "
+                "The commitment report spreads it evenly over the quarter's days and compares it "
+                "with what is delivered each week.",
+            },
+        ),
     )
 
     @admin.display(description="Team", ordering="team__name")

@@ -36,11 +36,11 @@ class ReportParams(serializers.Serializer):
             "from": serializers.DateField(required=False),
             "to": serializers.DateField(required=False),
             "source": serializers.CharField(required=False, allow_blank=True, max_length=100),
-            "team": serializers.PrimaryKeyRelatedField(
-                queryset=Team.objects.all(), required=False, allow_null=True
-            ),
+            "team": serializers.PrimaryKeyRelatedField(queryset=Team.objects.all(), required=False, allow_null=True),
             "owner": serializers.SlugRelatedField(
-                slug_field="username", queryset=get_user_model().objects.all(), required=False,
+                slug_field="username",
+                queryset=get_user_model().objects.all(),
+                required=False,
                 allow_null=True,
             ),
             "country": serializers.RegexField(r"^[A-Za-z]{2}$", required=False, allow_blank=True),
@@ -64,8 +64,7 @@ class ReportParams(serializers.Serializer):
 
 
 PARAMETERS = [
-    OpenApiParameter("from", OpenApiTypes.DATE,
-                     description="First day (inclusive); default: 89 days before `to`."),
+    OpenApiParameter("from", OpenApiTypes.DATE, description="First day (inclusive); default: 89 days before `to`."),
     OpenApiParameter("to", OpenApiTypes.DATE, description="Last day (inclusive); default: today."),
     OpenApiParameter("source", OpenApiTypes.STR),
     OpenApiParameter("team", OpenApiTypes.INT, description="Team id."),

@@ -42,6 +42,7 @@ def worked_before_sql(epoch_sql: str, day: str, calendar_id: int) -> str:
     `day` (joined on its number): the latest of the intervals starting inside it that has started,
     else the one in force when it began. A moment with no UTC day (before the calendar's first or
     after its last working day) takes the index probe."""
+
     def interval(prefix: str) -> str:
         start = f"{day}.{prefix}_start"
         return f"{day}.{prefix}_before + " + least(f"{epoch_sql} - {start}", f"{day}.{prefix}_end - {start}")
@@ -59,9 +60,7 @@ def hours_between_sql(calendar_id: int, first: dt.datetime, last: dt.datetime) -
     calendar, and the joins of their UTC days `d0` and `d1` it reads, for moments `t0` between
     `first` and `last` and `t1` after `first` (a span's start and end)."""
     calendar = int(calendar_id)
-    value_sql = (
-        f"(({worked_before_sql('t1', 'd1', calendar)}) - ({worked_before_sql('t0', 'd0', calendar)})) / 3600.0"
-    )
+    value_sql = f"(({worked_before_sql('t1', 'd1', calendar)}) - ({worked_before_sql('t0', 'd0', calendar)})) / 3600.0"
     # Only the days the moments can fall in, so the hash tables stay small: starts lie in
     # the range, ends after its start. A moment outside them still gets its exact value.
     first_day = int(first.timestamp() // UTC_DAY_SECONDS) - 1

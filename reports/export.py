@@ -19,15 +19,25 @@ def _funnel(data: dict, key: str) -> Iterable[list[Any]]:
 
 
 def _efficiency(data: dict, key: str) -> Iterable[list[Any]]:
-    yield [key] + [data[name] for name in
-                   ("mql", "sal", "sql", "mql_to_sal_rate", "sal_to_sql_rate", "mql_to_sql_rate")]
+    yield [key] + [
+        data[name] for name in ("mql", "sal", "sql", "mql_to_sal_rate", "sal_to_sql_rate", "mql_to_sql_rate")
+    ]
 
 
 def _velocity_block(scope: str, key: str, data: dict) -> Iterable[list[Any]]:
     for measure, unit in VELOCITY_MEASURES:
         stats = data[measure]
-        yield [scope, key, measure, unit, stats.get(f"median_{unit}"), stats.get(f"p90_{unit}"),
-               stats["count"], stats.get("sla_hours"), stats.get("within_sla_rate")]
+        yield [
+            scope,
+            key,
+            measure,
+            unit,
+            stats.get(f"median_{unit}"),
+            stats.get(f"p90_{unit}"),
+            stats["count"],
+            stats.get("sla_hours"),
+            stats.get("within_sla_rate"),
+        ]
 
 
 def _velocity(data: dict) -> Iterable[list[Any]]:
@@ -48,8 +58,7 @@ def _rejections(data: dict, key: str) -> Iterable[list[Any]]:
 
 def _commitment(data: dict) -> Iterable[list[Any]]:
     for row in data["weeks"]:
-        yield [row["week"], row["delivered"], row["target"], row["cumulative_delivered"],
-               row["cumulative_target"]]
+        yield [row["week"], row["delivered"], row["target"], row["cumulative_delivered"], row["cumulative_target"]]
 
 
 def _sources(data: dict, key: str) -> Iterable[list[Any]]:
@@ -59,16 +68,19 @@ def _sources(data: dict, key: str) -> Iterable[list[Any]]:
 
 GROUPED = {
     "funnel": (["group", "stage", "entered", "to_next_rate"], _funnel),
-    "efficiency": (["group", "mql", "sal", "sql", "mql_to_sal_rate", "sal_to_sql_rate", "mql_to_sql_rate"],
-                   _efficiency),
+    "efficiency": (
+        ["group", "mql", "sal", "sql", "mql_to_sal_rate", "sal_to_sql_rate", "mql_to_sql_rate"],
+        _efficiency,
+    ),
     "rejections": (["group", "reason", "stage", "to_stage", "count"], _rejections),
     "sources": (["group", "source", "mql", "sql", "mql_to_sql_rate"], _sources),
 }
 FLAT = {
-    "velocity": (["scope", "key", "measure", "unit", "median", "p90", "count", "sla_hours",
-                  "within_sla_rate"], _velocity),
-    "commitment": (["week", "delivered", "target", "cumulative_delivered", "cumulative_target"],
-                   _commitment),
+    "velocity": (
+        ["scope", "key", "measure", "unit", "median", "p90", "count", "sla_hours", "within_sla_rate"],
+        _velocity,
+    ),
+    "commitment": (["week", "delivered", "target", "cumulative_delivered", "cumulative_target"], _commitment),
 }
 
 

@@ -15,9 +15,7 @@ class QuarterlyTarget(models.Model):
     """Qualified leads (MQLs) marketing promises sales for one quarter, per team or overall."""
 
     year = models.PositiveSmallIntegerField(validators=[MinValueValidator(2000), MaxValueValidator(2100)])
-    quarter = models.PositiveSmallIntegerField(
-        choices=[(1, "Q1"), (2, "Q2"), (3, "Q3"), (4, "Q4")]
-    )
+    quarter = models.PositiveSmallIntegerField(choices=[(1, "Q1"), (2, "Q2"), (3, "Q3"), (4, "Q4")])
     team = models.ForeignKey(
         "leads.Team",
         null=True,
@@ -33,9 +31,7 @@ class QuarterlyTarget(models.Model):
     class Meta:
         ordering = ["-year", "-quarter", "team__name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["year", "quarter", "team"], name="unique_quarter_team_target"
-            ),
+            models.UniqueConstraint(fields=["year", "quarter", "team"], name="unique_quarter_team_target"),
         ]
 
     def __str__(self) -> str:
@@ -80,9 +76,10 @@ class ReportRollup(models.Model):
     build_seconds = models.FloatField(default=0)
     entries = models.PositiveIntegerField(default=0, help_text="Stage entries the rollup was built from.")
     span_bins = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Per velocity measure: the bins of span lengths (upper bounds, each bin's smallest and largest "
-                  "length) and the SLA hours the bins were cut at.",
+        "length) and the SLA hours the bins were cut at.",
     )
 
     def __str__(self) -> str:

@@ -140,10 +140,26 @@ def _facts_sql(tz) -> tuple[str, tuple]:
     the lead reached SAL and SQL at or after it."""
     qs = (
         entries()
-        .annotate(f_day=TruncDate("at", tzinfo=tz), f_source=F("lead__source"), f_team=F("lead__team"),
-                  f_owner=F("lead__owner"), f_country=F("lead__country"))
-        .values_list("id", "lead_id", "at", "from_stage", "to_stage", "reason",
-                     "f_day", "f_source", "f_team", "f_owner", "f_country")
+        .annotate(
+            f_day=TruncDate("at", tzinfo=tz),
+            f_source=F("lead__source"),
+            f_team=F("lead__team"),
+            f_owner=F("lead__owner"),
+            f_country=F("lead__country"),
+        )
+        .values_list(
+            "id",
+            "lead_id",
+            "at",
+            "from_stage",
+            "to_stage",
+            "reason",
+            "f_day",
+            "f_source",
+            "f_team",
+            "f_owner",
+            "f_country",
+        )
         .order_by()
     )
     sql, params = qs.query.sql_with_params()
@@ -333,8 +349,15 @@ def _fill_labels(plan_: Plan, values: set[str]) -> None:
         }
 
 
-def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_counts: list[str],
-             measures, date_from: dt.date, date_to: dt.date) -> dict[tuple, tuple]:
+def _grouped(
+    plan_: Plan,
+    fields: list[str],
+    day_counts: list[str],
+    repeat_counts: list[str],
+    measures,
+    date_from: dt.date,
+    date_to: dt.date,
+) -> dict[tuple, tuple]:
     """Sums of `day_counts` per group of `fields`, and `repeat_counts` per group and measure over
     the repeats in the range whose previous entry is in it too (the entries that are not a lead's
     first in the range): {(raw group values...): (day sums, {measure: repeat sums})}."""
@@ -351,7 +374,7 @@ def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_count
     result: dict[tuple, tuple] = {}
     for row in days:
         key = tuple(row[: len(day_cols)])
-        result[key] = ([int(v or 0) for v in row[len(day_cols):]], {})
+        result[key] = ([int(v or 0) for v in row[len(day_cols) :]], {})
     if measures:
         rwhere, rparams = plan_.repeat_where(measures, date_from, date_to)
         rselect = "".join(f"{c}, " for c in rep_cols)
@@ -363,7 +386,7 @@ def _grouped(plan_: Plan, fields: list[str], day_counts: list[str], repeat_count
         for row in rows:
             key = tuple(row[: len(rep_cols)])
             if key in result:
-                result[key][1][row[len(rep_cols)]] = [int(v or 0) for v in row[len(rep_cols) + 1:]]
+                result[key][1][row[len(rep_cols)]] = [int(v or 0) for v in row[len(rep_cols) + 1 :]]
     named = [i for i, f in enumerate(fields) if FIELD_KIND[f] in ("team", "owner")]
     _fill_labels(plan_, {key[i] for key in result for i in named})
     return result
@@ -391,9 +414,13 @@ def cohort_counts(plan_: Plan, keys: list[str], date_from: dt.date, date_to: dt.
     rollup: the MQL cohort of the range and how many of it reached SAL and SQL, per group of
     `keys`."""
     groups = _grouped(
-        plan_, keys, ["mql_entries", "mql_entries_sal", "mql_entries_sql"],
+        plan_,
+        keys,
+        ["mql_entries", "mql_entries_sal", "mql_entries_sql"],
         ["COUNT(*)", _sum_flag("reached_sal"), _sum_flag("reached_sql")],
-        [COHORT], date_from, date_to,
+        [COHORT],
+        date_from,
+        date_to,
     )
     rows = []
     if not keys and not groups:
@@ -465,8 +492,13 @@ def span_bins(plan_: Plan, measure: str, sla_hours: float | None) -> dict[str, A
 
 
 @cheap  # a few milliseconds: no thread of its own
-def distributions(plan_: Plan, cuts: dict[str, tuple[dict[str, Any], float | None]], group: str | None,
-                  date_from: dt.date, date_to: dt.date) -> dict[str, dict]:
+def distributions(
+    plan_: Plan,
+    cuts: dict[str, tuple[dict[str, Any], float | None]],
+    group: str | None,
+    date_from: dt.date,
+    date_to: dt.date,
+) -> dict[str, dict]:
     """`spans.distribution` of the spans starting in the range, for each measure of `cuts`
     (measure: (its bins from `span_bins`, SLA hours)), read from the bins (`rollup_spans`)."""
     results = rollup_spans.distributions(cuts, FIELD_KIND[group] if group else None, date_from, date_to)
@@ -477,15 +509,18 @@ def distributions(plan_: Plan, cuts: dict[str, tuple[dict[str, Any], float | Non
         users = get_user_model().objects.filter(pk__in=missing).values_list("pk", "username")
         names.update({str(pk): name for pk, name in users})
     return {
-        measure: _group_labels(plan_, group, {
-            (kind, names.get(k, "") if kind == "owner" else k): stats for (kind, k), stats in result.items()
-        })
+        measure: _group_labels(
+            plan_,
+            group,
+            {(kind, names.get(k, "") if kind == "owner" else k): stats for (kind, k), stats in result.items()},
+        )
         for measure, result in results.items()
     }
 
 
-def distribution(plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *,
-                 sla_hours: float | None) -> dict:
+def distribution(
+    plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *, sla_hours: float | None
+) -> dict:
     """`spans.distribution` of the spans starting in the range, by sorting the range's spans
     from RollupSpan (a filtered report, or bins cut at another SLA)."""
     where, params = plan_.span_where(measure, date_from, date_to)
@@ -503,6 +538,5 @@ def _group_labels(plan_: Plan, group: str | None, result: dict) -> dict:
         return result
     _fill_labels(plan_, {k for (kind, k) in result if kind == "group"})
     return {
-        (kind, group_key(plan_.label(group, k)) if kind == "group" else k): stats
-        for (kind, k), stats in result.items()
+        (kind, group_key(plan_.label(group, k)) if kind == "group" else k): stats for (kind, k), stats in result.items()
     }

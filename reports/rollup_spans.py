@@ -75,9 +75,7 @@ def build(cursor, dims_sql) -> dict[str, Any]:
     if moments["first"] is None:
         cursor.execute("DROP TABLE rollup_spans")
         return {}
-    start, end = bounds(
-        moments["first"].date() - DAY, moments["last"].date() + DAY
-    )
+    start, end = bounds(moments["first"].date() - DAY, moments["last"].date() + DAY)
     clocks = velocity_clocks()
     keys = {f"l_{kind}": kind for kind in GROUP_KINDS}
     # The week's Monday as a date (SQLite's truncation gives a date and time as text).
@@ -167,8 +165,10 @@ def _bin_sql(bins: dict[str, Any]) -> dict[str, tuple[str, list]]:
             result[name] = ("0", [])
         elif on_postgresql():
             # width_bucket counts the bounds at or below its operand: negated, those at or above x.
-            result[name] = (f"{len(bounds)} - width_bucket(-x, CAST(%s AS double precision[]))",
-                            [sorted(-b for b in bounds)])
+            result[name] = (
+                f"{len(bounds)} - width_bucket(-x, CAST(%s AS double precision[]))",
+                [sorted(-b for b in bounds)],
+            )
         else:
             result[name] = ("(" + " + ".join("CASE WHEN x > %s THEN 1 ELSE 0 END" for _ in bounds) + ")", bounds)
     return result
@@ -252,14 +252,22 @@ def bins_for(measure: str, sla_hours: float | None, built_at: dt.datetime | None
         return None
     key = (built_at, measure)
     if key not in _CUTS:
-        row = ReportRollup.objects.filter(pk=1, built_at=built_at).values_list(
-            f"span_bins__{measure}", "span_bins__last_period", "span_bins__width"
-        ).first()
+        row = (
+            ReportRollup.objects.filter(pk=1, built_at=built_at)
+            .values_list(f"span_bins__{measure}", "span_bins__last_period", "span_bins__width")
+            .first()
+        )
         if len(_CUTS) > 30:
             _CUTS.clear()
-        _CUTS[key] = None if not row or not all(row) else {
-            **row[0], "last_period": as_date(row[1]), "width": row[2],
-        }
+        _CUTS[key] = (
+            None
+            if not row or not all(row)
+            else {
+                **row[0],
+                "last_period": as_date(row[1]),
+                "width": row[2],
+            }
+        )
     cut = _CUTS[key]
     if cut is None or cut["unmeasured"] or cut["sla"] != sla_hours:
         return None
@@ -306,8 +314,9 @@ class _Upto:
         return total
 
 
-def distributions(cuts: dict[str, tuple[dict[str, Any], float | None]], group_kind: str | None,
-                  date_from: dt.date, date_to: dt.date) -> dict[str, dict]:
+def distributions(
+    cuts: dict[str, tuple[dict[str, Any], float | None]], group_kind: str | None, date_from: dt.date, date_to: dt.date
+) -> dict[str, dict]:
     """`spans.slices` of the unfiltered spans starting in [date_from, date_to] of each measure
     in `cuts` (measure: (bins, SLA hours)), grouped by `group_kind` (a lead dimension) too, from
     the bins, in three queries whatever the measures: {measure: {(slice, key): (count, median,
@@ -319,8 +328,14 @@ def distributions(cuts: dict[str, tuple[dict[str, Any], float | None]], group_ki
     first_monday, last_monday = _monday(date_from), _monday(date_to)
     kinds = ["rep", *([group_kind] if group_kind else [])]
     sides = [_side(date_from - DAY), _side(date_to)]
-    cumulative = _cumulative(measures, kinds, [period for period, _sign, _days in sides],
-                             first_monday - WEEK + HALF, last_monday + HALF, last)
+    cumulative = _cumulative(
+        measures,
+        kinds,
+        [period for period, _sign, _days in sides],
+        first_monday - WEEK + HALF,
+        last_monday + HALF,
+        last,
+    )
     edges = _edges(measures, group_kind, [days for _week, _sign, days in sides])
     planned = {}
     for measure, (cut, sla_hours) in cuts.items():
@@ -331,8 +346,17 @@ def distributions(cuts: dict[str, tuple[dict[str, Any], float | None]], group_ki
     return {measure: _finish(plans, fetched) for measure, (plans, _targets) in planned.items()}
 
 
-def _groups(measure: str, width: int, kinds: list[str], cumulative: dict, edges: dict, sides: list,
-            last: dt.date, date_from: dt.date, date_to: dt.date) -> list[tuple[str, str, _Upto, dt.date, dt.date]]:
+def _groups(
+    measure: str,
+    width: int,
+    kinds: list[str],
+    cumulative: dict,
+    edges: dict,
+    sides: list,
+    last: dt.date,
+    date_from: dt.date,
+    date_to: dt.date,
+) -> list[tuple[str, str, _Upto, dt.date, dt.date]]:
     """Every group of a measure's slices (label, key, its spans up to each bin, first and last
     day): overall, by rep, by group, and by week."""
 
@@ -387,8 +411,9 @@ def _side(day: dt.date) -> tuple[dt.date, int, tuple[dt.date, dt.date] | None]:
     return after[1], -1, (day + DAY, after[0])
 
 
-def _cumulative(measures: list[str], kinds: list[str], periods: list[dt.date], first: dt.date,
-                last_needed: dt.date, last: dt.date) -> dict[tuple, str]:
+def _cumulative(
+    measures: list[str], kinds: list[str], periods: list[dt.date], first: dt.date, last_needed: dt.date, last: dt.date
+) -> dict[tuple, str]:
     """The `RollupSpanPeriod` rows a range needs: the half-weeks from `first` to `last_needed`
     (overall: its weeks), and those its start and end need (each group)."""
     table = quoted_table(RollupSpanPeriod)
@@ -422,8 +447,7 @@ def _edges(measures: list[str], group_kind: str | None, edges: list[tuple[dt.dat
     groupings = _groupings([group_kind] if group_kind else [])
     edge_rows = " UNION ALL ".join(parts)
     selects = " UNION ALL ".join(
-        f"SELECT measure, side, {kind}, {value}, bin, COUNT(*) FROM ({edge_rows}) e"
-        f" GROUP BY measure, side{group}, bin"
+        f"SELECT measure, side, {kind}, {value}, bin, COUNT(*) FROM ({edge_rows}) e GROUP BY measure, side{group}, bin"
         for kind, value, group in groupings
     )
     result: dict[tuple, dict[int, int]] = {}
@@ -521,8 +545,10 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
         return {}
     span = quoted_table(RollupSpan)
     conditions = {
-        "total": "", "week": "",
-        "owner": " AND s.owner_key = t.k", "owner_none": " AND s.owner_key IS NULL",
+        "total": "",
+        "week": "",
+        "owner": " AND s.owner_key = t.k",
+        "owner_none": " AND s.owner_key IS NULL",
         "group": f" AND s.{group_kind} = t.k" if group_kind else "",
     }
     targets = list(wanted)
@@ -548,9 +574,11 @@ def _values(group_kind: str | None, wanted: dict[tuple, int]) -> dict[tuple, flo
             else:
                 key = "NULL" if k is None else str(int(k))
             assert measure.isalpha()
-            values.append(f"({int(i)}, '{measure}', {int(b)}, {date.format(lo.isoformat())},"
-                          f" {date.format(hi.isoformat())},"
-                          f" {int(r)}, {int(r_end)}, {key})")
+            values.append(
+                f"({int(i)}, '{measure}', {int(b)}, {date.format(lo.isoformat())},"
+                f" {date.format(hi.isoformat())},"
+                f" {int(r)}, {int(r_end)}, {key})"
+            )
         ctes.append(f"t{n} (i, m, b, lo, hi, r, r_end, k) AS (VALUES {', '.join(values)})")
     for n, kind in enumerate(buckets):
         where = f"s.measure = t.m AND s.bin = t.b AND s.day >= t.lo AND s.day <= t.hi{conditions[kind]}"

@@ -102,7 +102,7 @@ def funnel(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, grou
     group = group_field(group_by)
     start, end = bounds(date_from, date_to)
     result: dict[str, Any] = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}
-    empty = {stage: 0 for stage in (*CHAIN, *EXITS)}
+    empty = dict.fromkeys((*CHAIN, *EXITS), 0)
     plan = rollup.plan(filters, [group] if group else [])
     if plan is not None:
         result.update(_funnel_shape({**empty, **rollup.funnel_counts(plan, None, date_from, date_to).get(None, {})}))
@@ -149,7 +149,8 @@ def _cohort_counts(filters: ReportFilters, start: dt.datetime, end: dt.datetime,
     reached_sal = [s for s in CHAIN if rank(s) >= rank(Stage.SAL)]
     reached_sql = [s for s in CHAIN if rank(s) >= rank(Stage.SQL)]
     per_lead = (
-        entries().filter(filters.lead_q("lead__"), at__gte=start, to_stage__in=CHAIN[1:])
+        entries()
+        .filter(filters.lead_q("lead__"), at__gte=start, to_stage__in=CHAIN[1:])
         .values("lead_id")
         .annotate(
             mql_at=Min("at", filter=Q(to_stage=Stage.MQL, at__lt=end)),
@@ -233,8 +234,12 @@ def efficiency(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
 def _source_rows(rows: list[dict]) -> list[dict]:
     ordered = sorted(rows, key=lambda r: (-r["mql"], r["source"]))
     return [
-        {"source": row["source"], "mql": row["mql"], "sql": row["sql"],
-         "mql_to_sql_rate": _rate(row["sql"], row["mql"])}
+        {
+            "source": row["source"],
+            "mql": row["mql"],
+            "sql": row["sql"],
+            "mql_to_sql_rate": _rate(row["sql"], row["mql"]),
+        }
         for row in ordered
     ]
 
@@ -277,7 +282,7 @@ def _stats(entry: tuple | None, *, unit: str, sla_hours: float | None) -> dict[s
 
 
 def plain_verdict(*, median_hours: float | None, sla_hours: float | None, hours_per_day: float) -> str:
-    """"median 3.1 days against a 2-day SLA" when the median is over the SLA, in working days."""
+    """ "median 3.1 days against a 2-day SLA" when the median is over the SLA, in working days."""
     if median_hours is None or sla_hours is None:
         return ""
     median_days = median_hours / hours_per_day
@@ -307,7 +312,8 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
         queries = [functools.partial(rollup.distributions, plan, binned, group, date_from, date_to)]
         queries += [
             functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
-            for name in clocks if name not in binned
+            for name in clocks
+            if name not in binned
         ]
         results = all_at_once(*queries)
         sorted_ = iter(results[1:])
@@ -335,7 +341,8 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     result.update(block("total", ""))
     result["summary"] = plain_verdict(
         median_hours=result["mql_decision"]["median_hours"],
-        sla_hours=decision_clock.hours, hours_per_day=hours_per_day,
+        sla_hours=decision_clock.hours,
+        hours_per_day=hours_per_day,
     )
     result["by_owner"] = [{"owner": k or None, **block("owner", k)} for k in keys("owner")]
     result["by_week"] = [{"week": k, **block("week", k)} for k in keys("week")]
@@ -353,12 +360,11 @@ def rejections(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
     group = group_field(group_by)
     plan = rollup.plan(filters, [group] if group else [])
     if plan is not None:
-        return _rejections_from_rollup(plan, date_from=date_from, date_to=date_to, filters=filters,
-                                       group_by=group_by, group=group)
+        return _rejections_from_rollup(
+            plan, date_from=date_from, date_to=date_to, filters=filters, group_by=group_by, group=group
+        )
     start, end = bounds(date_from, date_to)
-    exits = entries().filter(
-        filters.lead_q("lead__"), to_stage__in=REJECTION_STAGES, at__gte=start, at__lt=end
-    )
+    exits = entries().filter(filters.lead_q("lead__"), to_stage__in=REJECTION_STAGES, at__gte=start, at__lt=end)
     # From the recycle entries up, not from every lead: leads with two or more by the range's
     # end, at least one of them inside it.
     recycles = entries().filter(filters.lead_q("lead__"), to_stage=Stage.RECYCLED, at__lt=end)
@@ -369,7 +375,8 @@ def rejections(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
             recycles.annotate(**{f"k{i}": F(f"lead__{f}") for i, f in enumerate(fields)})
             .values("lead_id", *(f"k{i}" for i in range(len(fields))))
             .annotate(recycles=Count("pk"), recycles_in_range=Count("pk", filter=in_range))
-            .filter(recycles__gt=1, recycles_in_range__gt=0).order_by()
+            .filter(recycles__gt=1, recycles_in_range__gt=0)
+            .order_by()
         )
 
     def shape(rows) -> list[dict]:
@@ -473,9 +480,7 @@ def commitment(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
     while (year, quarter) < _quarter_of(date_to):
         year, quarter = (year + 1, 1) if quarter == 4 else (year, quarter + 1)
         quarters.add((year, quarter))
-    targets = QuarterlyTarget.objects.filter(
-        Q(*[Q(year=y, quarter=q) for y, q in quarters], _connector=Q.OR)
-    )
+    targets = QuarterlyTarget.objects.filter(Q(*[Q(year=y, quarter=q) for y, q in quarters], _connector=Q.OR))
     if filters.team is not None:
         targets = targets.filter(team_id=filters.team)
     promised: dict[tuple[int, int], int] = {}
@@ -491,8 +496,7 @@ def commitment(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
             key = _quarter_of(day)
             if key in promised:
                 q_start = dt.date(key[0], 3 * (key[1] - 1) + 1, 1)
-                q_end = (dt.date(key[0] + 1, 1, 1) if key[1] == 4
-                         else dt.date(key[0], 3 * key[1] + 1, 1))
+                q_end = dt.date(key[0] + 1, 1, 1) if key[1] == 4 else dt.date(key[0], 3 * key[1] + 1, 1)
                 total += promised[key] / (q_end - q_start).days
             day += dt.timedelta(days=1)
         return total
@@ -507,9 +511,13 @@ def commitment(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
         cumulative_target += owed
         cumulative_delivered += count
         weeks.append(
-            {"week": monday, "delivered": count, "target": round(owed, 2),
-             "cumulative_delivered": cumulative_delivered,
-             "cumulative_target": round(cumulative_target, 2)}
+            {
+                "week": monday,
+                "delivered": count,
+                "target": round(owed, 2),
+                "cumulative_delivered": cumulative_delivered,
+                "cumulative_target": round(cumulative_target, 2),
+            }
         )
     result: dict[str, Any] = {
         "filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by),

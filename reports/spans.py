@@ -57,8 +57,11 @@ def _clocks(*kinds: str, business_days: bool = True) -> dict[str, Clock]:
                 calendars[policy.calendar_id] = (
                     ensure_business_days(policy.calendar) if business_days else policy.calendar.as_calendar()
                 )
-            result[kind] = Clock(hours=policy.duration_hours, calendar_id=policy.calendar_id,
-                                 hours_per_day=calendars[policy.calendar_id].hours_per_day)
+            result[kind] = Clock(
+                hours=policy.duration_hours,
+                calendar_id=policy.calendar_id,
+                hours_per_day=calendars[policy.calendar_id].hours_per_day,
+            )
     return result
 
 
@@ -107,17 +110,23 @@ def velocity_spans(filters: ReportFilters, start: dt.datetime, end: dt.datetime)
     # A decision comes at or after its MQL entry, so after the range's start: the MQL entries of
     # the range and the decisions from its start on, in one scan.
     became_mql = Q(to_stage=Stage.MQL, at__lt=end)
-    mqls_and_decisions = entries().filter(filters.lead_q("lead__"), at__gte=start).filter(
-        became_mql | Q(from_stage=Stage.MQL)
+    mqls_and_decisions = (
+        entries().filter(filters.lead_q("lead__"), at__gte=start).filter(became_mql | Q(from_stage=Stage.MQL))
     )
     return {
         "decision": Span(rows=mqls_and_decisions, starts=became_mql, pick="MIN", first=start, last=end),
-        "touch": Span(rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end,
-                      ends=Touch.objects.all()),
+        "touch": Span(
+            rows=base.filter(to_stage=Stage.SAL), pick="MIN", first=start, last=end, ends=Touch.objects.all()
+        ),
         # MQL→won: from the last MQL entry before the win (the cycle that won), elapsed days. That
         # entry can be from long before the range: the won leads' MQL entries are the candidates.
-        "won": Span(rows=base.filter(to_stage=Stage.WON), pick="MAX", first=start, last=end,
-                    ends=entries().filter(to_stage=Stage.MQL)),
+        "won": Span(
+            rows=base.filter(to_stage=Stage.WON),
+            pick="MAX",
+            first=start,
+            last=end,
+            ends=entries().filter(to_stage=Stage.MQL),
+        ),
     }
 
 
@@ -150,9 +159,10 @@ def span_sql(span: Span, *, clock: Clock | None, keys: dict[str, str], day_key: 
     # The week of each start, worked out once the ends are matched: only starts reach `v`, where
     # the stream of starts and ends is twice as long (and a truncation in the time zone is not free).
     # django-stubs type the result as str; since Django 4.1 it is (sql, params).
-    week_sql, week_params = cast("tuple[str, tuple[Any, ...]]", connection.ops.datetime_trunc_sql(
-        "week", "at", (), timezone.get_current_timezone_name()
-    ))
+    week_sql, week_params = cast(
+        "tuple[str, tuple[Any, ...]]",
+        connection.ops.datetime_trunc_sql("week", "at", (), timezone.get_current_timezone_name()),
+    )
     week_sql = f"{week_sql} AS week_key"
     if day_key:
         day_sql, day_params = connection.ops.datetime_cast_date_sql("at", (), timezone.get_current_timezone_name())
@@ -185,8 +195,8 @@ def span_sql(span: Span, *, clock: Clock | None, keys: dict[str, str], day_key: 
     ctes = f"""{stream},
         w AS ({window}),
         v AS (
-            SELECT {epoch_seconds_sql('at')} AS t0, {epoch_seconds_sql('end_at')} AS t1, {week_sql}, {columns}
-            FROM w WHERE is_start = 1 AND end_at IS NOT NULL{' OFFSET 0' if pg else ''}
+            SELECT {epoch_seconds_sql("at")} AS t0, {epoch_seconds_sql("end_at")} AS t1, {week_sql}, {columns}
+            FROM w WHERE is_start = 1 AND end_at IS NOT NULL{" OFFSET 0" if pg else ""}
         )"""
     return ctes, f"SELECT {value_sql} AS x, {week_columns}, {columns} FROM v{days}", [*params, *week_params]
 
@@ -195,8 +205,12 @@ def distribution(span: Span, *, clock: Clock | None, sla_hours: float | None, gr
     """Count, median, p90 and share within SLA of each span's length (`span_sql`), in one query,
     keyed by ("total", ""), ("owner", name), ("week", monday) and ("group", key)."""
     ctes, spans, params = span_sql(span, clock=clock, keys={"group_key": group} if group else {})
-    return slices(f"WITH {ctes}, h AS {'MATERIALIZED' if on_postgresql() else ''} ({spans})", params,
-                  sla_hours=sla_hours, group=bool(group))
+    return slices(
+        f"WITH {ctes}, h AS {'MATERIALIZED' if on_postgresql() else ''} ({spans})",
+        params,
+        sla_hours=sla_hours,
+        group=bool(group),
+    )
 
 
 def slices(spans: str, params: list, *, sla_hours: float | None, group: bool) -> dict:
@@ -205,9 +219,7 @@ def slices(spans: str, params: list, *, sla_hours: float | None, group: bool) ->
     it too, so live and rolled-up velocity interpolate their percentiles alike."""
     pg = on_postgresql()
     text = "text" if pg else "TEXT"
-    within = (
-        f"AVG(CASE WHEN x <= {float(sla_hours)} THEN 1.0 ELSE 0.0 END)" if sla_hours is not None else "NULL"
-    )
+    within = f"AVG(CASE WHEN x <= {float(sla_hours)} THEN 1.0 ELSE 0.0 END)" if sla_hours is not None else "NULL"
 
     if pg:
         percentiles, picked = "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY x) AS p", "p[1], p[2]"
@@ -217,8 +229,10 @@ def slices(spans: str, params: list, *, sla_hours: float | None, group: bool) ->
 
     def by(kind: str, key: str, label: str = "k", join: str = "") -> str:
         """One slice: a group per value of `key`, labelled by `label` (cast to text) after grouping."""
-        ranked = "" if pg else (
-            f", ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY x) AS rn, COUNT(*) OVER (PARTITION BY {key}) AS n"
+        ranked = (
+            ""
+            if pg
+            else (f", ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY x) AS rn, COUNT(*) OVER (PARTITION BY {key}) AS n")
         )
         grouped = (
             f"SELECT k, COUNT(*) AS c, {percentiles}, {within} AS share"
@@ -229,8 +243,12 @@ def slices(spans: str, params: list, *, sla_hours: float | None, group: bool) ->
     selects = [
         by("total", "''"),
         # Owners are grouped by id and named afterwards, a look-up per group; no owner is "".
-        by("owner", "owner_key", "COALESCE(u.username, '')",
-           f" LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = owner_groups.k"),
+        by(
+            "owner",
+            "owner_key",
+            "COALESCE(u.username, '')",
+            f" LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = owner_groups.k",
+        ),
         by("week", "week_key"),
     ]
     if group:

@@ -54,8 +54,12 @@ def _percent(rate: float | None) -> str:
 
 def summary_text(*, user, date_from: dt.date, date_to: dt.date, sections: list[dict]) -> str:
     """The email body: plain text, one paragraph per team."""
-    lines = [f"Hello {user.get_full_name() or user.username},", "",
-             f"Here is the week of {date_from:%A %d %B} to {date_to:%A %d %B %Y}.", ""]
+    lines = [
+        f"Hello {user.get_full_name() or user.username},",
+        "",
+        f"Here is the week of {date_from:%A %d %B} to {date_to:%A %d %B %Y}.",
+        "",
+    ]
     for section in sections:
         eff, vel, breaches = section["efficiency"], section["velocity"], section["breaches"]
         decision, touch = vel["mql_decision"], vel["sal_first_touch"]
@@ -94,8 +98,11 @@ def send_weekly_summaries(*, today: dt.date | None = None) -> int:
     today = today or timezone.localdate()
     date_from, date_to = last_week(today)
     managers = (
-        get_user_model().objects.filter(is_active=True, groups__name=permissions.SALES_MANAGER)
-        .exclude(email="").order_by("pk").distinct()
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=permissions.SALES_MANAGER)
+        .exclude(email="")
+        .order_by("pk")
+        .distinct()
     )
     sent = 0
     for user in managers:

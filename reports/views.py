@@ -10,14 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import render
 
 from leads import permissions, selectors
 from leads.models import Team
@@ -28,8 +26,16 @@ REPORTS_API = "/api/v1/reports/"
 BREACHES_PAGE_SIZE = 50
 CHARTS = (
     ("funnel", "Funnel", "Leads entering each stage, and the rate to the next stage."),
-    ("efficiency", "MQL → SQL efficiency", "Of the leads that became MQL in each period, the share that reached SAL and SQL."),
-    ("velocity", "Hand-off velocity", "Median and 90th percentile time to accept or reject an MQL, per week, against the SLA."),
+    (
+        "efficiency",
+        "MQL → SQL efficiency",
+        "Of the leads that became MQL in each period, the share that reached SAL and SQL.",
+    ),
+    (
+        "velocity",
+        "Hand-off velocity",
+        "Median and 90th percentile time to accept or reject an MQL, per week, against the SLA.",
+    ),
     ("rejections", "Rejections and recycling", "Why reps reject and recycle leads."),
     ("commitment", "Marketing commitment", "Qualified leads delivered against the quarter's prorated target."),
 )
@@ -48,8 +54,11 @@ class DashboardFilterForm(forms.Form):
     source = forms.CharField(required=False, max_length=100)
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="All teams")
     owner = forms.ModelChoiceField(
-        queryset=get_user_model().objects.none(), required=False, empty_label="All reps",
-        to_field_name="username", label="Rep",
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="All reps",
+        to_field_name="username",
+        label="Rep",
     )
     country = forms.CharField(required=False, max_length=2)
 
@@ -57,9 +66,7 @@ class DashboardFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         owner = self.fields["owner"]
         assert isinstance(owner, forms.ModelChoiceField)  # declared above
-        owner.queryset = (
-            get_user_model().objects.filter(groups__name=permissions.SALES_REP).order_by("username")
-        )
+        owner.queryset = get_user_model().objects.filter(groups__name=permissions.SALES_REP).order_by("username")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -30,13 +30,18 @@ RANGE = (MONDAY, MONDAY + dt.timedelta(days=13))
 
 def at(day_offset: int, hour: int, minute: int = 0) -> dt.datetime:
     day = MONDAY + dt.timedelta(days=day_offset)
-    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.timezone.utc)
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=dt.UTC)
 
 
 def move(lead, from_stage: str, to_stage: str, moment: dt.datetime, reason: str = "") -> StageTransition:
     return StageTransition.objects.create(
-        lead=lead, from_stage=from_stage, to_stage=to_stage, at=moment,
-        actor_type=ActorType.SYSTEM, reason=reason, owner=lead.owner,
+        lead=lead,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        at=moment,
+        actor_type=ActorType.SYSTEM,
+        reason=reason,
+        owner=lead.owner,
     )
 
 
@@ -69,8 +74,7 @@ def history(sla_policies, team, rep, rep2):
     move(b, Stage.MQL, Stage.SAL, at(7, 11))
     Touch.objects.create(lead=b, user=rep, kind="email", outcome="replied", at=at(8, 9, 30))
 
-    c = LeadFactory(email="c@x.example", source="ads", owner=rep2, stage=Stage.RECYCLED,
-                    recycle_count=2, **common)
+    c = LeadFactory(email="c@x.example", source="ads", owner=rep2, stage=Stage.RECYCLED, recycle_count=2, **common)
     move(c, Stage.LEAD, Stage.MQL, at(0, 10), "score")
     move(c, Stage.MQL, Stage.RECYCLED, at(2, 10), "unable_to_reach")
     move(c, Stage.RECYCLED, Stage.MQL, at(3, 9), "hand_raiser")

@@ -58,8 +58,13 @@ def test_filters_are_echoed_and_applied(history, manager, client_for, team, rep)
     params = {**PARAMS, "source": "webinar", "team": team.pk, "owner": rep.username, "country": "us"}
     body = client_for(manager).get(URL.format("efficiency"), params).json()
     assert body["filters"] == {
-        "from": "2026-11-02", "to": "2026-11-15", "source": "webinar", "team": team.pk,
-        "owner": "rep1", "country": "US", "group_by": None,
+        "from": "2026-11-02",
+        "to": "2026-11-15",
+        "source": "webinar",
+        "team": team.pk,
+        "owner": "rep1",
+        "country": "US",
+        "group_by": None,
     }
     assert (body["mql"], body["sal"], body["sql"]) == (3, 2, 1)
 

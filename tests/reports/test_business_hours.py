@@ -17,7 +17,7 @@ from sla.models import BusinessCalendar, BusinessDay, BusinessUtcDay, SlaPolicy
 from tests.factories import LeadFactory
 from tests.reports.conftest import move
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def utc(*args: int) -> dt.datetime:
@@ -41,12 +41,8 @@ def decision_hours(spans: dict[str, tuple[dt.datetime, dt.datetime]]) -> dict[st
 def auckland(db):
     """Working hours 09:00–17:00 in Auckland are 20:00–04:00 or 21:00–05:00 UTC: every working
     day crosses midnight UTC, and New Zealand moves its clocks on 27 September 2026."""
-    calendar = BusinessCalendar.objects.create(
-        name="Auckland", timezone="Pacific/Auckland", holidays=["2026-10-26"]
-    )
-    SlaPolicy.objects.create(
-        name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16
-    )
+    calendar = BusinessCalendar.objects.create(name="Auckland", timezone="Pacific/Auckland", holidays=["2026-10-26"])
+    SlaPolicy.objects.create(name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16)
     return calendar
 
 
@@ -92,9 +88,7 @@ def test_a_decision_at_the_moment_of_the_mql_entry_takes_no_time(auckland):
     move(lead, Stage.LEAD, Stage.MQL, moment)
     move(lead, Stage.MQL, Stage.SAL, moment)
     move(lead, Stage.SAL, Stage.WON, moment)
-    result = selectors.velocity(
-        date_from=dt.date(2026, 9, 1), date_to=dt.date(2026, 10, 31), filters=ReportFilters()
-    )
+    result = selectors.velocity(date_from=dt.date(2026, 9, 1), date_to=dt.date(2026, 10, 31), filters=ReportFilters())
     assert (result["mql_decision"]["count"], result["mql_decision"]["median_hours"]) == (1, 0.0)
     assert (result["mql_to_won"]["count"], result["mql_to_won"]["median_days"]) == (1, 0.0)
 
@@ -103,12 +97,13 @@ def test_two_working_days_starting_in_one_utc_day(db):
     """Working 00:30–01:30 in London: the clocks go forward at 01:00 UTC on Sunday 29 March 2026,
     so Sunday's work starts at 00:30 UTC and Monday's at 23:30 UTC, both on the 29th."""
     calendar = BusinessCalendar.objects.create(
-        name="Night shift", timezone="Europe/London", working_days=[0, 1, 2, 3, 4, 5, 6],
-        work_start=dt.time(0, 30), work_end=dt.time(1, 30),
+        name="Night shift",
+        timezone="Europe/London",
+        working_days=[0, 1, 2, 3, 4, 5, 6],
+        work_start=dt.time(0, 30),
+        work_end=dt.time(1, 30),
     )
-    SlaPolicy.objects.create(
-        name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16
-    )
+    SlaPolicy.objects.create(name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16)
     ensure_business_days(calendar)
     day = BusinessUtcDay.objects.get(calendar=calendar, number=int(utc(2026, 3, 29).timestamp() // 86_400))
     starts = (utc(2026, 3, 29, 0, 30).timestamp(), utc(2026, 3, 29, 23, 30).timestamp())

@@ -15,16 +15,21 @@ from reports.selectors import ReportFilters
 
 importer = pytest.importorskip("leads.services.importer")
 
-START = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC)
 
 
 def _rows() -> list[dict[str, str]]:
     rows = []
     for n in range(24):
         mql = START + dt.timedelta(days=n, hours=n % 5)
-        row = {"external_id": f"crm-{n}", "email": f"hist{n}@import.example", "source": "import",
-               "country": "US", "created_at": (mql - dt.timedelta(days=3)).isoformat(),
-               "became_mql_at": mql.isoformat()}
+        row = {
+            "external_id": f"crm-{n}",
+            "email": f"hist{n}@import.example",
+            "source": "import",
+            "country": "US",
+            "created_at": (mql - dt.timedelta(days=3)).isoformat(),
+            "became_mql_at": mql.isoformat(),
+        }
         kind = n % 4
         if kind in (0, 1):  # the full line
             row["became_sal_at"] = (mql + dt.timedelta(days=1)).isoformat()
@@ -63,14 +68,15 @@ def test_imported_history_feeds_funnel_efficiency_and_mql_to_won(db):
 
     efficiency = selectors.efficiency(**kwargs)
     assert (efficiency["mql"], efficiency["sal"], efficiency["sql"]) == (
-        len(in_range), len(reached_sal), len(reached_sql)
+        len(in_range),
+        len(reached_sal),
+        len(reached_sql),
     )
     assert efficiency["mql_to_sql_rate"] == round(len(reached_sql) / len(in_range), 4)
 
     def entered(column: str) -> int:
         return sum(
-            1 for r in rows
-            if column in r and date_from <= dt.datetime.fromisoformat(r[column]).date() <= date_to
+            1 for r in rows if column in r and date_from <= dt.datetime.fromisoformat(r[column]).date() <= date_to
         )
 
     stages = {row["stage"]: row["entered"] for row in selectors.funnel(**kwargs)["stages"]}
@@ -79,12 +85,13 @@ def test_imported_history_feeds_funnel_efficiency_and_mql_to_won(db):
     assert stages["recycled"] == entered("became_recycled_at")
 
     won = [
-        r for r in rows
+        r
+        for r in rows
         if "became_won_at" in r and date_from <= dt.datetime.fromisoformat(r["became_won_at"]).date() <= date_to
     ]
     expected_days = statistics.median(
-        (dt.datetime.fromisoformat(r["became_won_at"]) - dt.datetime.fromisoformat(r["became_mql_at"]))
-        .total_seconds() / 86400
+        (dt.datetime.fromisoformat(r["became_won_at"]) - dt.datetime.fromisoformat(r["became_mql_at"])).total_seconds()
+        / 86400
         for r in won
     )
     velocity = selectors.velocity(**kwargs)

@@ -33,8 +33,15 @@ def longer_history(history, team, rep, rep2):
     """The hand-built history, plus a lead of another team and country that comes back to MQL
     three times and is recycled three times (all repeats), and one created on a later day."""
     other = Team.objects.create(name="EMEA")
-    f = LeadFactory(email="f@x.example", source="events", owner=rep2, team=other, country="DE",
-                    stage=Stage.RECYCLED, created_at=at(1, 8))
+    f = LeadFactory(
+        email="f@x.example",
+        source="events",
+        owner=rep2,
+        team=other,
+        country="DE",
+        stage=Stage.RECYCLED,
+        created_at=at(1, 8),
+    )
     for day in (1, 3, 8):
         move(f, Stage.LEAD if day == 1 else Stage.RECYCLED, Stage.MQL, at(day, 9), "score")
         move(f, Stage.MQL, Stage.RECYCLED, at(day, 16) if day != 3 else at(4, 10), "bad_timing")
@@ -45,7 +52,7 @@ def longer_history(history, team, rep, rep2):
     return history
 
 
-def run(name, *, filters=ReportFilters(), group_by=None, date_range=RANGE):
+def run(name, *, filters=ReportFilters(), group_by=None, date_range=RANGE):  # noqa: B008 - frozen, immutable
     return selectors.REPORTS[name](date_from=date_range[0], date_to=date_range[1], filters=filters, group_by=group_by)
 
 
@@ -66,9 +73,15 @@ def from_rollup(name, **kwargs):
 def shapes(team, rep):
     """Every filter and grouping the rollup serves: none, source, and one of team, owner and
     country, each alone or with source."""
-    filters = [ReportFilters(), ReportFilters(source="ads"), ReportFilters(team=team.pk),
-               ReportFilters(owner=rep.username), ReportFilters(country="de"),
-               ReportFilters(source="webinar", owner=rep.username), ReportFilters(owner="nobody")]
+    filters = [
+        ReportFilters(),
+        ReportFilters(source="ads"),
+        ReportFilters(team=team.pk),
+        ReportFilters(owner=rep.username),
+        ReportFilters(country="de"),
+        ReportFilters(source="webinar", owner=rep.username),
+        ReportFilters(owner="nobody"),
+    ]
     for f in filters:
         dims = {d for d, on in (("team", f.team is not None), ("owner", f.owner), ("country", f.country)) if on}
         for group_by in (None, "source", "team", "owner", "country"):
@@ -79,8 +92,7 @@ def shapes(team, rep):
 @pytest.mark.parametrize("name", ROLLUP_REPORTS)
 def test_rollup_gives_the_live_numbers_for_every_shape_it_serves(longer_history, team, rep, name):
     live_results = {
-        (f, g, r): live(name, filters=f, group_by=g, date_range=r)
-        for f, g in shapes(team, rep) for r in RANGES
+        (f, g, r): live(name, filters=f, group_by=g, date_range=r) for f, g in shapes(team, rep) for r in RANGES
     }
     rollup.build()
     compared = 0
@@ -105,8 +117,10 @@ def test_rollup_counts_distinct_leads_and_repeat_recycles_as_worked_out_by_hand(
     # Recycled on days 1 and 4: more than once in week 1. From day 2 on, the last recycle before
     # day 4's end is the second: still counted. Up to day 3 only the first one: not.
     assert run("rejections", filters=emea, date_range=week1)["recycled_more_than_once"] == 1
-    assert run("rejections", filters=emea, date_range=(MONDAY, MONDAY + dt.timedelta(days=3)))[
-        "recycled_more_than_once"] == 0
+    assert (
+        run("rejections", filters=emea, date_range=(MONDAY, MONDAY + dt.timedelta(days=3)))["recycled_more_than_once"]
+        == 0
+    )
     # Over both weeks: C (days 2 and 4) and F (days 1, 4, 8).
     assert run("rejections")["recycled_more_than_once"] == 2
 
@@ -209,11 +223,18 @@ def many_spans(sla_policies, team, rep, rep2):
     first = MONDAY - dt.timedelta(days=21)
     for n in range(90):
         owner = rng.choice([rep, rep2, None])
-        lead = LeadFactory(email=f"r{n}@x.example", source=rng.choice(["ads", "webinar", "events"]),
-                           owner=owner, team=rng.choice([team, other, None]), country=rng.choice(["US", "DE"]),
-                           stage=Stage.MQL, created_at=at(-22, 8))
-        mql = dt.datetime.combine(first + dt.timedelta(days=rng.randrange(42)), dt.time(rng.randrange(24)),
-                                  tzinfo=dt.timezone.utc) + dt.timedelta(minutes=rng.choice([0, 0, 15, 37]))
+        lead = LeadFactory(
+            email=f"r{n}@x.example",
+            source=rng.choice(["ads", "webinar", "events"]),
+            owner=owner,
+            team=rng.choice([team, other, None]),
+            country=rng.choice(["US", "DE"]),
+            stage=Stage.MQL,
+            created_at=at(-22, 8),
+        )
+        mql = dt.datetime.combine(
+            first + dt.timedelta(days=rng.randrange(42)), dt.time(rng.randrange(24)), tzinfo=dt.UTC
+        ) + dt.timedelta(minutes=rng.choice([0, 0, 15, 37]))
         move(lead, Stage.LEAD, Stage.MQL, mql, "score")
         kind = rng.random()
         if kind < 0.1:
@@ -229,8 +250,13 @@ def many_spans(sla_policies, team, rep, rep2):
             continue
         move(lead, Stage.MQL, Stage.SAL, decided)
         if rng.random() < 0.7:
-            Touch.objects.create(lead=lead, user=owner, kind="call", outcome="connected",
-                                 at=decided + dt.timedelta(hours=rng.randrange(0, 40)))
+            Touch.objects.create(
+                lead=lead,
+                user=owner,
+                kind="call",
+                outcome="connected",
+                at=decided + dt.timedelta(hours=rng.randrange(0, 40)),
+            )
         if rng.random() < 0.3:
             move(lead, Stage.SAL, Stage.WON, decided + dt.timedelta(days=rng.randrange(1, 9)))
 

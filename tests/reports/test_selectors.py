@@ -82,11 +82,19 @@ def test_velocity_in_business_hours_across_the_weekend(history):
     result = run(selectors.velocity)
     # Decisions: A 4, B 4 (Fri 15:00 → Mon 11:00), C 16 and 8, D 16, E 4 → [4,4,4,8,16,16].
     assert result["mql_decision"] == {
-        "median_hours": 6.0, "p90_hours": 16.0, "count": 6, "sla_hours": 16.0, "within_sla_rate": 1.0,
+        "median_hours": 6.0,
+        "p90_hours": 16.0,
+        "count": 6,
+        "sla_hours": 16.0,
+        "within_sla_rate": 1.0,
     }
     # First touches: A 1, B 6.5.
     assert result["sal_first_touch"] == {
-        "median_hours": 3.75, "p90_hours": 5.95, "count": 2, "sla_hours": 8.0, "within_sla_rate": 1.0,
+        "median_hours": 3.75,
+        "p90_hours": 5.95,
+        "count": 2,
+        "sla_hours": 8.0,
+        "within_sla_rate": 1.0,
     }
     # MQL→won: A 4 days, D 2 days.
     assert result["mql_to_won"] == {"median_days": 3.0, "p90_days": 3.8, "count": 2}
@@ -170,10 +178,8 @@ def test_commitment_prorates_the_quarter_target_per_week(history, team):
     QuarterlyTarget.objects.create(year=2026, quarter=4, team=team, qualified_leads=920)
     result = run(selectors.commitment, filters=ReportFilters(team=team.pk))
     assert result["weeks"] == [
-        {"week": "2026-11-02", "delivered": 6, "target": 70.0, "cumulative_delivered": 6,
-         "cumulative_target": 70.0},
-        {"week": "2026-11-09", "delivered": 0, "target": 70.0, "cumulative_delivered": 6,
-         "cumulative_target": 140.0},
+        {"week": "2026-11-02", "delivered": 6, "target": 70.0, "cumulative_delivered": 6, "cumulative_target": 70.0},
+        {"week": "2026-11-09", "delivered": 0, "target": 70.0, "cumulative_delivered": 6, "cumulative_target": 140.0},
     ]
     assert result["promised"] == 140.0
     assert result["delivered"] == 6
@@ -195,15 +201,17 @@ def test_business_hours_in_sql_equal_the_calendar(db):
     """Random spans over a DST change and a holiday, one lead per span, grouped by source so each
     group's median is that span's business hours."""
     calendar = BusinessCalendar.objects.create(
-        name="Berlin", timezone="Europe/Berlin", working_days=[0, 1, 2, 3, 4],
-        work_start=dt.time(8, 30), work_end=dt.time(17, 15), holidays=["2026-10-26"],
+        name="Berlin",
+        timezone="Europe/Berlin",
+        working_days=[0, 1, 2, 3, 4],
+        work_start=dt.time(8, 30),
+        work_end=dt.time(17, 15),
+        holidays=["2026-10-26"],
     )
-    SlaPolicy.objects.create(
-        name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16
-    )
+    SlaPolicy.objects.create(name="Decide", stage=Stage.MQL, clock="mql_decision", calendar=calendar, duration_hours=16)
     pure: Calendar = calendar.as_calendar()
     rng = random.Random(7)
-    base = dt.datetime(2026, 10, 20, tzinfo=dt.timezone.utc)
+    base = dt.datetime(2026, 10, 20, tzinfo=dt.UTC)
     expected = {}
     for index in range(25):
         start = base + dt.timedelta(minutes=rng.randrange(0, 60 * 24 * 14))

@@ -22,8 +22,13 @@ def test_last_week_is_monday_to_sunday_before_today():
 def test_manager_gets_last_weeks_efficiency_velocity_and_breaches(history, manager):
     policy = SlaPolicy.objects.get(clock="mql_decision")
     SlaBreach.objects.create(
-        lead=history["c"], policy=policy, clock="mql_decision", stage="mql", due_at=at(3, 9),
-        detected_at=at(3, 9, 1), action="notify",
+        lead=history["c"],
+        policy=policy,
+        clock="mql_decision",
+        stage="mql",
+        due_at=at(3, 9),
+        detected_at=at(3, 9, 1),
+        action="notify",
     )
     assert send_weekly_summary.delay(NEXT_MONDAY).get() == 1
     assert len(mail.outbox) == 1

@@ -14,7 +14,8 @@ class Command(BaseCommand):
         if state is None:
             self.stdout.write(self.style.WARNING("Another worker is building it right now; nothing done."))
             return
-        self.stdout.write(self.style.SUCCESS(
-            f"Built from {state.entries:,} stage entries in {state.build_seconds:.1f} s "
-            f"(days in {state.timezone})."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Built from {state.entries:,} stage entries in {state.build_seconds:.1f} s (days in {state.timezone})."
+            )
+        )
