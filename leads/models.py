@@ -33,6 +33,20 @@ class Stage(models.TextChoices):
 
 # Stages a lead is "open" in: scoring can still promote it, or an SLA clock can run on it.
 OPEN_STAGES = (Stage.LEAD, Stage.MQL, Stage.SAL, Stage.RECYCLED)
+# A lead's descriptive columns (what a CRM sends, an import maps, a fit rule may name), and
+# with its identifiers and free attributes, what an API client or an import may write.
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "industry",
+    "country",
+    "employees",
+    "annual_revenue",
+    "source",
+)
+WRITABLE_FIELDS = ("external_id", "email", *PROFILE_FIELDS, "attributes")
 # Stages in which an SLA clock can be running (the sweep's partial index covers exactly these).
 CLOCKED_STAGES = (Stage.MQL, Stage.SAL)
 

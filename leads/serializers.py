@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from . import lifecycle
 from .models import (
+    WRITABLE_FIELDS,
     Event,
     Lead,
     StageTransition,
@@ -27,20 +28,10 @@ from .url_guard import check_url
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+WRITABLE_LEAD_FIELDS = list(WRITABLE_FIELDS)
 LEAD_FIELDS = [
     "id",
-    "external_id",
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "industry",
-    "country",
-    "employees",
-    "annual_revenue",
-    "source",
-    "attributes",
+    *WRITABLE_LEAD_FIELDS,
     "stage",
     "fit_score",
     "behavior_score",
@@ -51,20 +42,6 @@ LEAD_FIELDS = [
     "sla_due_at",
     "created_at",
     "updated_at",
-]
-WRITABLE_LEAD_FIELDS = [
-    "external_id",
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "industry",
-    "country",
-    "employees",
-    "annual_revenue",
-    "source",
-    "attributes",
 ]
 
 

@@ -24,7 +24,7 @@ from leads import permissions
 from leads.assignment import AssignmentContention
 from leads.bulk import in_workers
 from leads.lifecycle import PROMOTABLE_STAGES, SYSTEM, TransitionError, promote_batch_to_mql, promote_to_mql
-from leads.models import OPEN_STAGES, Event, Lead
+from leads.models import OPEN_STAGES, WRITABLE_FIELDS, Event, Lead
 
 from . import engine, sql
 from .definitions import DefinitionError, active_definition, compiled
@@ -33,20 +33,7 @@ from .models import DefinitionState, QualifiedLeadDefinition
 log = logging.getLogger(__name__)
 
 # Lead columns a rule may name; any other name is looked up in `attributes`.
-FACT_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "industry",
-    "country",
-    "employees",
-    "annual_revenue",
-    "source",
-    "external_id",
-    "attributes",
-)
+FACT_FIELDS = WRITABLE_FIELDS
 BATCH_SIZE = 2000
 # Leads per range of the PostgreSQL rescore: one behavior query and one UPDATE each.
 SQL_BATCH_SIZE = 20000

@@ -29,20 +29,10 @@ from scoring import services as scoring
 
 from .. import lifecycle, permissions
 from ..bulk import any_of, concrete_field, insert_rows, update_rows
-from ..models import Lead, Stage
+from ..models import PROFILE_FIELDS, Lead, Stage
 
 CHUNK = 1000
-LEAD_COLUMNS = (
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "industry",
-    "country",
-    "employees",
-    "annual_revenue",
-    "source",
-)
+LEAD_COLUMNS = PROFILE_FIELDS
 STAGE_COLUMNS = {
     "became_mql_at": Stage.MQL,
     "became_sal_at": Stage.SAL,
