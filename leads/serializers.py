@@ -66,19 +66,8 @@ class LeadSerializer(serializers.ModelSerializer):
     class Meta:
         model = Lead
         fields = LEAD_FIELDS
-        read_only_fields = [
-            "id",
-            "stage",
-            "fit_score",
-            "behavior_score",
-            "fit_grade",
-            "owner",
-            "team",
-            "stage_entered_at",
-            "sla_due_at",
-            "created_at",
-            "updated_at",
-        ]
+        # Stage, scores and owner change through transitions and assignment (SPEC section 6).
+        read_only_fields = [name for name in LEAD_FIELDS if name not in WRITABLE_LEAD_FIELDS]
 
     _built_fields: ClassVar[dict[str, serializers.Field]]  # set by get_fields, per class
 
