@@ -7,6 +7,7 @@ import copy
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -315,8 +316,6 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "failing", "created_at"]
 
     def validate_url(self, value: str) -> str:
-        from django.core.exceptions import ValidationError as DjangoValidationError
-
         try:
             check_url(value)
         except DjangoValidationError as exc:

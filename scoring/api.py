@@ -18,6 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -106,8 +107,6 @@ class DefinitionViewSet(viewsets.ViewSet):
 
     @property
     def paginator(self):
-        from rest_framework.pagination import PageNumberPagination
-
         if not hasattr(self, "_paginator"):
             self._paginator = PageNumberPagination()
         return self._paginator
