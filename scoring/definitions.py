@@ -52,7 +52,12 @@ class DefinitionError(Exception):
 
 def definition_to_dict(definition: QualifiedLeadDefinition) -> dict[str, Any]:
     data: dict[str, Any] = {name: getattr(definition, name) for name in DEFINITION_FIELDS}
-    data["fit_rules"] = [{name: getattr(rule, name) for name in FIT_RULE_FIELDS} for rule in definition.fit_rules.all()]
+    data["fit_rules"] = []
+    for fit_rule in definition.fit_rules.all():
+        fit_row = {name: getattr(fit_rule, name) for name in FIT_RULE_FIELDS}
+        if fit_rule.evidence is not None:  # only suggested rules carry it
+            fit_row["evidence"] = fit_rule.evidence
+        data["fit_rules"].append(fit_row)
     data["behavior_rules"] = []
     for rule in definition.behavior_rules.all():
         row = {name: getattr(rule, name) for name in BEHAVIOR_RULE_FIELDS}
@@ -90,7 +95,7 @@ def create_definition(data: object, *, user) -> QualifiedLeadDefinition:
         errors.update(exc.message_dict)
     rules: list[Any] = []
     for key, model, allowed in (
-        ("fit_rules", FitRule, FIT_RULE_FIELDS),
+        ("fit_rules", FitRule, (*FIT_RULE_FIELDS, "evidence")),
         ("behavior_rules", BehaviorRule, BEHAVIOR_RULE_FIELDS),
         ("knockouts", Knockout, KNOCKOUT_FIELDS),
     ):

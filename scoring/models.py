@@ -119,6 +119,8 @@ class FitRule(models.Model):
     value = models.JSONField(null=True, blank=True)
     points = models.FloatField()
     position = models.PositiveIntegerField(default=0)
+    # Why a suggested rule has its points (leads matched, won, lift, interval): scoring.learn.
+    evidence = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["position", "id"]
