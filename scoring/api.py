@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from leads import permissions
 from leads.exceptions import ApiError
 
-from . import definitions, services
+from . import definitions, services, suggest
 from .models import QualifiedLeadDefinition
 from .preview import preview
 
@@ -87,6 +87,7 @@ class DefinitionViewSet(viewsets.ViewSet):
         "sign": permissions.MARKETING_AND_MANAGERS,
         "activate": permissions.MARKETING_AND_MANAGERS,
         "preview": permissions.MARKETING_AND_MANAGERS,
+        "suggest": frozenset({permissions.MARKETING}),
     }
     # Non-numeric ids are a 404 from URL resolution, not a 500 from the lookup.
     lookup_value_regex = r"[0-9]+"
@@ -157,6 +158,60 @@ class DefinitionViewSet(viewsets.ViewSet):
         if date_from and date_to and date_from > date_to:
             raise ValidationError({"from": ["'from' is after 'to'."]})
         return Response(preview(definition, date_from=date_from, date_to=date_to))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"])
+    def suggest(self, request: Request) -> Response:
+        """A new draft whose fit rules are learnt from won and lost leads, with the held-out
+        check (`validation`) and the fields skipped for lack of variation (`skipped`)."""
+        options = _suggest_options(request.data)
+        try:
+            result = suggest.suggest_definition(user=request.user, **options)
+        except suggest.SuggestError as exc:
+            code = status.HTTP_503_SERVICE_UNAVAILABLE if exc.code == "suggest_unavailable" else 400
+            raise ApiError(exc.message, code=exc.code, status_code=code, fields=exc.fields) from None
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        data = definition_json(self._get(result.definition.pk))
+        data.update(validation=result.validation, skipped=result.skipped)
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+def _suggest_options(body: object) -> dict[str, Any]:
+    """The suggest body's optional name, fields, period {from, to} and target_mql_rate."""
+    if not isinstance(body, dict):
+        raise ValidationError({"non_field_errors": ["A JSON object."]})
+    options: dict[str, Any] = {}
+    name = body.get("name")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError({"name": ["A non-empty text."]})
+        options["name"] = name.strip()[:200]
+    fields = body.get("fields")
+    if fields is not None:
+        if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+            raise ValidationError({"fields": ['A list of lead fields or attribute keys, e.g. ["country", "visits"].']})
+        options["fields"] = fields
+    period = body.get("period")
+    if period is not None:
+        if not isinstance(period, dict):
+            raise ValidationError({"period": ['An object, e.g. {"from": "2026-01-01", "to": "2026-06-30"}.']})
+        for key, option in (("from", "date_from"), ("to", "date_to")):
+            raw = period.get(key)
+            if raw is None:
+                continue
+            try:
+                options[option] = dt.date.fromisoformat(str(raw))
+            except ValueError:
+                raise ValidationError({f"period.{key}": [f"'{raw}' is not a date (YYYY-MM-DD)."]}) from None
+        if options.get("date_from") and options.get("date_to") and options["date_from"] > options["date_to"]:
+            raise ValidationError({"period.from": ["'from' is after 'to'."]})
+    rate = body.get("target_mql_rate")
+    if rate is not None:
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
+            raise ValidationError({"target_mql_rate": ["A share of leads between 0 and 1, e.g. 0.2."]})
+        options["target_mql_rate"] = float(rate)
+    return options
 
 
 class LeadScoreView(APIView):

@@ -64,6 +64,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "api-definition-sign": {"POST sign": LEAD_WRITERS},
     "api-definition-activate": {"POST activate": LEAD_WRITERS},
     "api-definition-preview": {"GET preview": LEAD_WRITERS},
+    "api-definition-suggest": {"POST suggest": {M}},
     # SPEC gives reps their own figures; the reports API has never served those to reps.
     **{
         f"report-{name}": {"GET": LEAD_WRITERS}
