@@ -18,10 +18,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from leads import permissions
 
-from . import definitions, services
+from . import definitions, services, suggest
 from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
 from .preview import DEFAULT_WINDOW_DAYS, preview
 
@@ -44,7 +45,8 @@ class DraftOnlyInline(admin.TabularInline):
 
 class FitRuleInline(DraftOnlyInline):
     model = FitRule
-    fields = ("position", "name", "field", "operator", "value", "points")
+    fields = ("position", "name", "field", "operator", "value", "points", "evidence")
+    readonly_fields = ("evidence",)
 
 
 class BehaviorRuleInline(DraftOnlyInline):
@@ -73,7 +75,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
     list_filter = ("state",)
     search_fields = ("name", "notes")
     inlines = [FitRuleInline, BehaviorRuleInline, KnockoutInline]
-    actions = ["clone_to_draft", "sign", "activate"]
+    actions = ["clone_to_draft", "sign", "activate", "suggest_from_customers"]
     readonly_fields = (
         "version",
         "state",
@@ -198,6 +200,28 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         self.message_user(
             request,
             f"v{definition.version} is active; every open lead is being re-scored in the background.",
+        )
+
+    @admin.action(description=_("Suggest a new draft from won and lost leads (the selection is not used)"))
+    def suggest_from_customers(self, request: HttpRequest, queryset: QuerySet) -> None:
+        if not permissions.is_marketing(request.user):
+            self.message_user(request, _("Only marketing creates drafts."), messages.ERROR)
+            return
+        try:
+            result = suggest.suggest_definition(user=request.user)
+        except suggest.SuggestError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        draft, figures = result.definition, result.validation["suggestion"]
+        self.message_user(
+            request,
+            _("Draft v%(version)s suggested: held-out AUC %(auc)s, MQL rate %(rate)s at threshold %(threshold)s.")
+            % {
+                "version": draft.version,
+                "auc": figures["auc"],
+                "rate": figures["mql_rate"],
+                "threshold": figures["threshold"],
+            },
         )
 
     # --- Views ----------------------------------------------------------------------------

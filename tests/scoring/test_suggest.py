@@ -171,3 +171,17 @@ def test_generated_history_is_seeded_and_has_a_learnable_signal():
     won = [lead.won for lead in first]
     assert 0.12 < sum(won) / len(won) < 0.3
     assert 0.82 < roc_auc_score(won, [lead.true_logit for lead in first]) < 0.9
+
+
+def test_admin_action_suggests_a_draft_and_its_page_shows_the_rules(stored_history, client, marketer):
+    client.force_login(marketer)
+    response = client.post(
+        "/admin/scoring/qualifiedleaddefinition/",
+        {"action": "suggest_from_customers", "_selected_action": [0]},
+        follow=True,
+    )
+    draft = QualifiedLeadDefinition.objects.get()
+    assert f"Draft v{draft.version} suggested" in response.content.decode()
+    rule = draft.fit_rules.first()
+    page = client.get(f"/admin/scoring/qualifiedleaddefinition/{draft.pk}/change/").content.decode()
+    assert rule.name in page and "matched" in page
