@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -31,6 +32,10 @@ SEED = 42
 CATEGORICAL_COLUMNS = ("source", "country", "industry", "job_title")
 NUMERIC_COLUMNS = ("employees", "annual_revenue")
 WORD_FIELDS = ("job_title",)  # free text: learnt word by word (`regex \bvp\b`), not value by value
+MAX_NAME, MAX_FIELD = 200, 100  # FitRule.name and FitRule.field lengths
+# Leads learnt from at most: the one-hot matrix is dense (leads x columns floats), and beyond
+# this many the points no longer move (bench/suggest.py).
+MAX_LEADS = 200_000
 STOP_WORDS = frozenset({"of", "and", "the", "for", "to", "in", "at", "a", "an", "&"})
 SHRINKAGE_NOTE = (
     "Points from an L2-regularised logistic regression (C={c}) on all suggested fields at once: "
@@ -192,11 +197,11 @@ def build_groups(
     groups: list[Group] = []
     skipped: list[dict[str, str]] = []
     n = len(rows)
-    for name in names:
+    for name in dict.fromkeys(names):  # each field once, in the order asked
         values = [engine.fact(row, name) for row in rows]
         present = sum(1 for v in values if not (v is None or (isinstance(v, str) and not v.strip())))
-        if present < _min_count(n):
-            skipped.append({"field": name, "reason": "no_data"})
+        if len(name) > MAX_FIELD or present < _min_count(n):
+            skipped.append({"field": name, "reason": "name_too_long" if len(name) > MAX_FIELD else "no_data"})
             continue
         if name in WORD_FIELDS:
             group = _word_group(name, values, n)
@@ -275,6 +280,7 @@ def _group_points(groups: Sequence[Group], coef: Any, matrix: Any, np: Any) -> l
 
 
 def _rule(name: str, field_name: str, operator: str, value: Any, points: int) -> dict[str, Any]:
+    name = name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"  # FitRule.name holds 200
     return {"name": name, "field": field_name, "operator": operator, "value": value, "points": points}
 
 
@@ -420,6 +426,9 @@ def learn(
     beside the `active` definition's own rules and threshold on the same leads."""
     np, logistic_regression, roc_auc, split = _sklearn()
     check_history(won)
+    if len(rows) > MAX_LEADS:
+        keep = sorted(random.Random(seed).sample(range(len(rows)), MAX_LEADS))
+        rows, won = [rows[i] for i in keep], [won[i] for i in keep]
     outcomes = np.array([int(bool(w)) for w in won])
     train, test = split(
         np.arange(len(rows)), test_size=HELD_OUT_SHARE, stratify=outcomes, random_state=seed, shuffle=True

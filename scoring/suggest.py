@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leads.models import PROFILE_FIELDS, Lead, Stage
 
@@ -92,7 +93,7 @@ def suggest_definition(
     figures = result.validation["suggestion"]
     data = {
         **base,
-        "name": name or f"Suggested from won and lost leads ({timezone.localdate():%Y-%m-%d})",
+        "name": name or _("Suggested from won and lost leads (%(date)s)") % {"date": timezone.localdate().isoformat()},
         "fit_threshold": result.fit_threshold,
         "fit_rules": result.fit_rules,
         "notes": (

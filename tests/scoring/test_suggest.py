@@ -185,3 +185,15 @@ def test_admin_action_suggests_a_draft_and_its_page_shows_the_rules(stored_histo
     rule = draft.fit_rules.first()
     page = client.get(f"/admin/scoring/qualifiedleaddefinition/{draft.pk}/change/").content.decode()
     assert rule.name in page and "matched" in page
+
+
+def test_odd_attribute_values_never_make_a_500(db, marketer):
+    leads = generate(500, seed=13)
+    for i, lead in enumerate(leads):
+        lead.facts["attributes"].update(
+            {"tags": ["a", str(i % 3)], "meta": {"x": i % 2}, "flag": i % 2 == 0, "k" * 150: i, "visits": "n/a"}
+        )
+    _store(leads)
+    response = client_for(marketer).post(SUGGEST_URL, {}, format="json")
+    assert response.status_code == 201, response.content
+    assert {"field": "k" * 150, "reason": "name_too_long"} in response.json()["skipped"]
