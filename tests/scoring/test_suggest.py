@@ -119,6 +119,7 @@ def test_marketer_gets_an_unsigned_draft_whose_rules_round_trip(stored_history, 
     assert [rule["name"] for rule in body["behavior_rules"]] == ["Pricing page", "Webinar"]
     again = client.get(f"/api/v1/definitions/{body['id']}/").json()
     assert again["fit_rules"] == body["fit_rules"] and again["fit_threshold"] == body["fit_threshold"]
+    assert client.get(f"/api/v1/definitions/{body['id']}/preview/").status_code == 200
     refused = client.post(f"/api/v1/definitions/{body['id']}/activate/")
     assert refused.status_code == 409 and refused.json()["code"] == "signoff_missing"
 
