@@ -198,3 +198,11 @@ def test_odd_attribute_values_never_make_a_500(db, marketer):
     response = client_for(marketer).post(SUGGEST_URL, {}, format="json")
     assert response.status_code == 201, response.content
     assert {"field": "k" * 150, "reason": "name_too_long"} in response.json()["skipped"]
+
+
+def test_only_unusable_fields_is_a_400_listing_them(stored_history, marketer):
+    response = client_for(marketer).post(SUGGEST_URL, {"fields": ["nowhere", "email"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "no_usable_fields"
+    assert response.json()["fields"]["fields"] == ["nowhere", "email"]
+    assert not QualifiedLeadDefinition.objects.exists()
