@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -17,12 +18,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from leads import permissions
 
 from . import definitions, services
-from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+from .models import BehaviorRule, DefinitionSignature, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
 from .preview import DEFAULT_WINDOW_DAYS, preview
 
 
@@ -42,8 +44,34 @@ class DraftOnlyInline(admin.TabularInline):
         return self._editable(request, obj) and super().has_delete_permission(request, obj)
 
 
+class LeadFieldInput(forms.TextInput):
+    """A text input offering the lead columns as suggestions (an attributes key may be typed)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        field = super().render(name, value, {**(attrs or {}), "list": "lead-field-choices"}, renderer)
+        options = format_html_join("", '<option value="{}">', ((c,) for c in definitions.LEAD_COLUMNS))
+        return format_html('{}<datalist id="lead-field-choices">{}</datalist>', field, options)
+
+
+class ConditionRuleForm(forms.ModelForm):
+    """A fit or knock-out rule: the field is a lead column or a known attributes key, checked
+    as the API checks it, so a typo is refused instead of never matching."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["field"].widget = LeadFieldInput()
+
+    def clean_field(self) -> str:
+        value = self.cleaned_data["field"]
+        problem = definitions.unknown_field_problem(value)
+        if problem:
+            raise ValidationError(problem)
+        return value
+
+
 class FitRuleInline(DraftOnlyInline):
     model = FitRule
+    form = ConditionRuleForm
     fields = ("position", "name", "field", "operator", "value", "points")
 
 
@@ -64,6 +92,7 @@ class BehaviorRuleInline(DraftOnlyInline):
 
 class KnockoutInline(DraftOnlyInline):
     model = Knockout
+    form = ConditionRuleForm
     fields = ("position", "name", "field", "operator", "value")
 
 
@@ -86,6 +115,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         "activated_at",
         "retired_at",
         "tools",
+        "signature_history",
     )
     fieldsets = (
         (None, {"fields": ("name", "version", "state", "notes", "tools")}),
@@ -114,6 +144,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
                     "created_at",
                     "activated_at",
                     "retired_at",
+                    "signature_history",
                 )
             },
         ),
@@ -121,7 +152,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.state != DefinitionState.DRAFT:
-            return [f.name for f in self.model._meta.fields if f.name != "id"] + ["tools"]
+            return [f.name for f in self.model._meta.fields if f.name != "id"] + ["tools", "signature_history"]
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change) -> None:
@@ -129,10 +160,59 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="Signed by")
+    def save_related(self, request, form, formsets, change) -> None:
+        """After the draft and its rules are saved: an edit of the signed content voids the
+        standing signatures (they stay in the history)."""
+        super().save_related(request, form, formsets, change)
+        definition = form.instance
+        if change and definition.state == DefinitionState.DRAFT:
+            voided = definitions.void_stale_signatures(definition, by=request.user)
+            if voided:
+                self.message_user(
+                    request,
+                    _("The signed content changed: %(count)d signature(s) voided; both sides sign again.")
+                    % {"count": voided},
+                    messages.WARNING,
+                )
+
+    @admin.display(description=_("Signed by"))
     def signoffs(self, obj: QualifiedLeadDefinition) -> str:
-        missing = obj.missing_signoffs()
-        return "both" if not missing else "missing " + " and ".join(missing)
+        # A draft counts only standing signatures on its current content.
+        draft = obj.state == DefinitionState.DRAFT
+        missing = definitions.missing_signatures(obj) if draft else obj.missing_signoffs()
+        return str(_("both")) if not missing else str(_("missing")) + " " + " and ".join(missing)
+
+    @admin.display(description=_("Signature history"))
+    def signature_history(self, obj: QualifiedLeadDefinition) -> str:
+        if obj.pk is None:
+            return "—"
+        rows = DefinitionSignature.objects.filter(definition=obj).select_related("signer", "voided_by")
+        if not rows:
+            return str(_("No signatures yet."))
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} — {} at {} (hash {}){}</li>",
+                (
+                    (
+                        row.get_side_display(),
+                        getattr(row.signer, "username", "?"),
+                        row.signed_at.strftime("%Y-%m-%d %H:%M"),
+                        row.content_hash[:12],
+                        format_html(
+                            " — <strong>{} at {} by {}</strong>",
+                            row.get_void_reason_display(),
+                            row.voided_at.strftime("%Y-%m-%d %H:%M"),
+                            getattr(row.voided_by, "username", "?"),
+                        )
+                        if row.voided_at
+                        else "",
+                    )
+                    for row in rows
+                ),
+            ),
+        )
 
     @admin.display(description="Review by", ordering="review_by")
     def review_by_flag(self, obj: QualifiedLeadDefinition) -> str:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .engine import validate_condition
 
@@ -173,3 +174,49 @@ class Knockout(models.Model):
 
     def clean(self) -> None:
         _check_condition(self.operator, self.value)
+
+
+class SignatureSide(models.TextChoices):
+    MARKETING = "marketing", _("Marketing")
+    SALES = "sales", _("Sales")
+
+
+class VoidReason(models.TextChoices):
+    EDITED = "edited", _("voided by edit")
+    SUPERSEDED = "superseded", _("signed again")
+
+
+class DefinitionSignature(models.Model):
+    """One side's signature of a definition draft, bound to the content hash it signed.
+
+    Append-only history: an edit of the signed content voids the signature (`voided_at`,
+    `voided_by`, reason "edited") instead of deleting it, so "who signed what, and when was it
+    voided" stays answerable. Activation counts only unvoided signatures on the current hash.
+    """
+
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="signatures")
+    side = models.CharField(max_length=10, choices=SignatureSide.choices)
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    content_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    void_reason = models.CharField(max_length=20, choices=VoidReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+        constraints = [
+            # At most one standing signature per side: signing again voids the earlier one.
+            models.UniqueConstraint(
+                fields=["definition", "side"], condition=Q(voided_at__isnull=True), name="one_standing_signature"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.definition_id} {self.side} {self.content_hash[:12]}"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.voided_at is None
