@@ -196,6 +196,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scoring.tasks.refresh_decayed_scores",
         "schedule": crontab(hour=3, minute=15),
     },
+    "scoring-review-reminders": {
+        "task": "scoring.tasks.send_review_reminders",
+        "schedule": crontab(hour=6, minute=30),
+    },
     "webhooks-redeliver-outbox": {"task": "leads.tasks.redeliver_outbox", "schedule": 60.0},
     "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
     "reports-weekly-summary": {

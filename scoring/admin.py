@@ -23,8 +23,16 @@ from django.utils.translation import gettext_lazy as _
 
 from leads import permissions
 
-from . import definitions, services
-from .models import BehaviorRule, DefinitionSignature, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+from . import definitions, reviews, services
+from .models import (
+    BehaviorRule,
+    DefinitionReview,
+    DefinitionSignature,
+    DefinitionState,
+    FitRule,
+    Knockout,
+    QualifiedLeadDefinition,
+)
 from .preview import DEFAULT_WINDOW_DAYS, preview
 
 
@@ -324,3 +332,22 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         response = HttpResponse(body, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="definition-v{definition.version}.json"'
         return response
+
+
+@admin.register(DefinitionReview)
+class DefinitionReviewAdmin(admin.ModelAdmin):
+    """The quarterly review meeting of a version: who met, what they decided, keep or change
+    (with the new draft). Recording one answers the review reminders; "keep" on the version in
+    force moves its next review a quarter on."""
+
+    list_display = ("definition", "held_on", "outcome", "new_draft", "recorded_by")
+    list_filter = ("outcome",)
+    filter_horizontal = ("attendees",)
+    fields = ("definition", "held_on", "attendees", "decisions", "outcome", "new_draft")
+    readonly_fields = ("recorded_by", "recorded_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+        reviews.after_review_recorded(obj)

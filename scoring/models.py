@@ -220,3 +220,67 @@ class DefinitionSignature(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.voided_at is None
+
+
+class ReviewOutcome(models.TextChoices):
+    KEEP = "keep", _("Keep the agreement as it is")
+    CHANGE = "change", _("Change it (a new draft)")
+
+
+class DefinitionReview(models.Model):
+    """The record of a quarterly review meeting of one version of the agreement (SPEC section 3):
+    who met, what they decided, and whether the version stays or a new draft replaces it."""
+
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="reviews")
+    held_on = models.DateField(default=timezone.localdate)
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    decisions = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10, choices=ReviewOutcome.choices)
+    new_draft = models.ForeignKey(
+        QualifiedLeadDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The draft that carries the changes, when the outcome is a change."),
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-held_on", "-id"]
+        verbose_name = _("quarterly review")
+
+    def __str__(self) -> str:
+        return f"Review of v{self.definition_id} on {self.held_on}"
+
+    def clean(self) -> None:
+        if self.new_draft_id is not None and self.new_draft_id == self.definition_id:
+            raise ValidationError({"new_draft": _("The new draft is another version than the one reviewed.")})
+
+
+class NoticeKind(models.TextChoices):
+    DUE_SOON = "due_soon", _("Review due in 14 days")
+    OVERDUE = "overdue", _("Review overdue")
+
+
+class ReviewNotice(models.Model):
+    """A review reminder sent (e-mail) and shown (dashboard notice): one row per version, kind
+    and review date, so a reminder goes out at most once however often beat runs."""
+
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="review_notices")
+    kind = models.CharField(max_length=10, choices=NoticeKind.choices)
+    review_by = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "kind", "review_by"], name="one_review_notice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.definition_id} {self.kind} {self.review_by}"
