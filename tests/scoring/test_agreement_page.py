@@ -60,3 +60,12 @@ def test_an_overdue_review_is_flagged(client, rep, active_spec_definition):
     active_spec_definition.save(update_fields=["review_by"])
     client.force_login(rep)
     assert "(overdue)" in client.get("/agreement/").content.decode()
+
+
+def test_marketing_sets_a_quarterly_target_in_the_admin(client, marketer):
+    client.force_login(marketer)
+    response = client.post(
+        "/admin/reports/quarterlytarget/add/", {"year": "2027", "quarter": "1", "qualified_leads": "150"}
+    )
+    assert response.status_code == 302
+    assert QuarterlyTarget.objects.get(year=2027, quarter=1, team=None).qualified_leads == 150
