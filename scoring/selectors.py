@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Prefetch
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from leads.models import Lead, Stage, StageTransition
 from reports.models import QuarterlyTarget
 from sla.models import ChangeState, SlaPolicy, SlaPolicyChange
 
@@ -59,3 +60,61 @@ def current_agreement(*, today: dt.date | None = None) -> dict[str, Any]:
         "quarter": quarter,
         "targets": list(QuarterlyTarget.objects.filter(year=year, quarter=quarter).select_related("team")),
     }
+
+
+# --- Feedback to marketing: rejected MQLs and the recycled pool --------------------------------
+
+
+def rejected_mqls(
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    reason: str = "",
+    source: str = "",
+    rep: int | None = None,
+) -> QuerySet[StageTransition]:
+    """MQLs sales turned down (recycled or disqualified from MQL) in the period, newest first,
+    with the rep's reason and note: what marketing learns its leads lacked."""
+    start = timezone.make_aware(dt.datetime.combine(date_from, dt.time.min))
+    end = timezone.make_aware(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
+    qs = StageTransition.objects.filter(
+        from_stage=Stage.MQL, to_stage__in=(Stage.RECYCLED, Stage.DISQUALIFIED), at__gte=start, at__lt=end
+    )
+    if reason:
+        qs = qs.filter(reason=reason)
+    if source:
+        qs = qs.filter(lead__source=source)
+    if rep is not None:
+        qs = qs.filter(actor_id=rep)
+    return qs.select_related("lead", "actor").order_by("-at", "-id")
+
+
+def rejections_by_reason(qs: QuerySet[StageTransition]) -> list[dict[str, Any]]:
+    rows = qs.order_by().values("reason").annotate(count=Count("id")).order_by("-count", "reason")
+    return [dict(row) for row in rows]
+
+
+def recycled_pool(*, limit: int = 100) -> list[dict[str, Any]]:
+    """Recycled leads, most recent first: why and when they came back, and when their cool-down
+    under the active definition ends (nurture starts now; the lead can re-qualify after)."""
+    cooldown = (
+        QualifiedLeadDefinition.objects.filter(state=DefinitionState.ACTIVE)
+        .values_list("recycle_cooldown_days", flat=True)
+        .first()
+    )
+    last = StageTransition.objects.filter(lead=OuterRef("pk"), to_stage=Stage.RECYCLED).order_by("-at", "-id")
+    leads = (
+        Lead.objects.filter(stage=Stage.RECYCLED)
+        .annotate(why=Subquery(last.values("reason")[:1]), note=Subquery(last.values("note")[:1]))
+        .order_by("-stage_entered_at")[:limit]
+    )
+    return [
+        {
+            "lead": lead,
+            "why": lead.why,
+            "note": lead.note,
+            "since": lead.stage_entered_at,
+            "cooldown_ends": lead.stage_entered_at + dt.timedelta(days=cooldown) if cooldown is not None else None,
+        }
+        for lead in leads
+    ]

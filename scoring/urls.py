@@ -4,4 +4,5 @@ from . import views
 
 urlpatterns = [
     path("agreement/", views.agreement, name="agreement"),
+    path("rejected/", views.rejected, name="rejected-mqls"),
 ]
