@@ -158,7 +158,7 @@ class SlaPolicyChangeAdmin(admin.ModelAdmin):
 class SlaBreachAdmin(admin.ModelAdmin):
     """Read-only: breaches are written by the sweep and are part of the lead's history."""
 
-    list_display = ("detected_at", "lead_link", "clock", "stage", "owner", "due_at", "action")
+    list_display = ("detected_at", "lead_link", "clock", "stage", "owner", "due_at", "action", "policy_version")
     list_filter = ("clock", "action", "stage", "detected_at")
     search_fields = ("lead__email", "lead__company", "owner__username")
     date_hierarchy = "detected_at"
