@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -24,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from leads import permissions
 
 from . import definitions, reviews, services
+from .forms import BehaviorRuleForm, ConditionRuleForm
 from .models import (
     BehaviorRule,
     DefinitionReview,
@@ -52,31 +52,6 @@ class DraftOnlyInline(admin.TabularInline):
         return self._editable(request, obj) and super().has_delete_permission(request, obj)
 
 
-class LeadFieldInput(forms.TextInput):
-    """A text input offering the lead columns as suggestions (an attributes key may be typed)."""
-
-    def render(self, name, value, attrs=None, renderer=None):
-        field = super().render(name, value, {**(attrs or {}), "list": "lead-field-choices"}, renderer)
-        options = format_html_join("", '<option value="{}">', ((c,) for c in definitions.LEAD_COLUMNS))
-        return format_html('{}<datalist id="lead-field-choices">{}</datalist>', field, options)
-
-
-class ConditionRuleForm(forms.ModelForm):
-    """A fit or knock-out rule: the field is a lead column or a known attributes key, checked
-    as the API checks it, so a typo is refused instead of never matching."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["field"].widget = LeadFieldInput()
-
-    def clean_field(self) -> str:
-        value = self.cleaned_data["field"]
-        problem = definitions.unknown_field_problem(value)
-        if problem:
-            raise ValidationError(problem)
-        return value
-
-
 class FitRuleInline(DraftOnlyInline):
     model = FitRule
     form = ConditionRuleForm
@@ -85,6 +60,7 @@ class FitRuleInline(DraftOnlyInline):
 
 class BehaviorRuleInline(DraftOnlyInline):
     model = BehaviorRule
+    form = BehaviorRuleForm
     fields = (
         "position",
         "name",

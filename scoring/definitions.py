@@ -11,6 +11,7 @@ unvoided signatures on the current hash.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
@@ -123,6 +124,21 @@ def unknown_field_problem(field: str | None) -> str | None:
     }
 
 
+def _review_by(value: Any, errors: dict[str, Any]) -> dt.date | None:
+    """`review_by` from JSON: an ISO date or null; anything else is a field error."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    errors["review_by"] = ["A date as YYYY-MM-DD, or null."]
+    return None
+
+
 RULE_LISTS = (
     ("fit_rules", FitRule, FIT_RULE_FIELDS),
     ("behavior_rules", BehaviorRule, BEHAVIOR_RULE_FIELDS),
@@ -180,7 +196,7 @@ def create_definition(data: object, *, user) -> QualifiedLeadDefinition:
         state=DefinitionState.DRAFT,
         **{name: data[name] for name in DEFINITION_FIELDS if name in data and name != "name"},
         name=str(data.get("name") or "").strip(),
-        review_by=data.get("review_by"),
+        review_by=_review_by(data.get("review_by"), errors),
         notes=str(data.get("notes") or ""),
     )
     try:
@@ -226,6 +242,8 @@ def update_definition(definition: QualifiedLeadDefinition, data: object, *, user
                 value = data[name]
                 if name in ("name", "notes"):
                     value = str(value or "").strip()
+                elif name == "review_by":
+                    value = _review_by(value, errors)
                 setattr(draft, name, value)
         if "name" in data and not draft.name:
             errors["name"] = ["A definition needs a name."]

@@ -88,7 +88,8 @@ class QualifiedLeadDefinition(models.Model):
                 errors[name] = 'A list of names, e.g. ["email", "company"].'
         for name in ("fit_threshold", "behavior_threshold"):
             value = getattr(self, name)
-            if value is not None and not 0 <= value <= 100:
+            # A value that is not a number is already refused by the field's own check.
+            if isinstance(value, (int, float)) and not 0 <= value <= 100:
                 errors[name] = "Scores run from 0 to 100."
         if errors:
             raise ValidationError(errors)

@@ -102,3 +102,66 @@ def test_admin_refuses_a_rule_on_an_unknown_field_and_offers_the_lead_columns(cl
     assert response.status_code == 200
     assert "Unknown lead field &#x27;emplyees&#x27;" in response.content.decode()
     assert draft.fit_rules.get(position=0).field == "employees"
+
+
+@pytest.mark.parametrize(
+    ("operator", "typed", "stored"),
+    [
+        ("gte", "250", 250),
+        ("in", "US, CA", ["US", "CA"]),
+        ("between", "100, 1000", [100, 1000]),
+        ("regex", "(?i)\\bvp\\b", "(?i)\\bvp\\b"),
+        ("equals", "Software", "Software"),
+    ],
+)
+def test_admin_rule_values_are_typed_as_text_not_json(client, marketer, draft, operator, typed, stored):
+    client.force_login(marketer)
+    url = f"/admin/scoring/qualifiedleaddefinition/{draft.pk}/change/"
+    field = "job_title" if operator in ("regex", "equals", "in") else "employees"
+    form = _admin_form(
+        draft, **{"fit_rules-0-field": field, "fit_rules-0-operator": operator, "fit_rules-0-value": typed}
+    )
+    assert client.post(url, form).status_code == 302
+    assert draft.fit_rules.get(position=0).value == stored
+
+
+def test_admin_value_that_does_not_fit_the_operator_is_refused_on_the_value(client, marketer, draft):
+    client.force_login(marketer)
+    url = f"/admin/scoring/qualifiedleaddefinition/{draft.pk}/change/"
+    response = client.post(url, _admin_form(draft, **{"fit_rules-0-value": "many"}))
+    assert response.status_code == 200 and "needs a number" in response.content.decode()
+    assert draft.fit_rules.get(position=0).value == 100
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ["not", "an", "object"],
+        {"fit_threshold": "high"},
+        {"fit_threshold": 500},
+        {"required_fields": 5},
+        {"review_by": 5},
+        {"review_by": "next week"},
+        {"name": ""},
+        {"state": "active"},
+        {"fit_rules": "all"},
+        {"fit_rules": [5]},
+        {"fit_rules": [{"name": "x", "field": None, "operator": "gte", "value": 1, "points": 1}]},
+        {"fit_rules": [{"name": "x", "field": "employees", "operator": "nope", "value": 1, "points": "a"}]},
+        {"behavior_rules": [{"name": "x", "event_type": "e", "points": 1, "half_life_days": -1}]},
+        {"knockouts": [{"name": "x", "field": "email", "operator": "regex", "value": 5, "colour": "red"}]},
+    ],
+)
+def test_malformed_patch_bodies_are_400_never_500(marketer, draft, body):
+    response = _patch(marketer, draft, body)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("review_by", ["soon", 5, ["2027-01-01"]])
+def test_creating_a_draft_with_a_bad_review_date_is_a_400_naming_it(marketer, spec_definition, review_by):
+    response = client_for(marketer).post(
+        "/api/v1/definitions/", {**spec_definition, "review_by": review_by}, format="json"
+    )
+    assert response.status_code == 400
+    assert "review_by" in response.json()["fields"]

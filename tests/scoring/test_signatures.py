@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scoring import definitions, services
+from scoring.forms import shown_value
 from scoring.models import DefinitionSignature, DefinitionState, FitRule, VoidReason
 from sla.models import SlaPolicy
 from sla.services import install_default_policies, propose_policy_change, sign_policy_change
@@ -70,9 +71,7 @@ def _admin_form(draft, **overrides) -> dict:
             for name in fields:
                 value = getattr(rule, name)
                 if name in ("value", "property_value"):
-                    import json
-
-                    value = json.dumps(value) if value is not None else ""
+                    value = shown_value(value)  # typed as text in the editor
                 data[f"{prefix}-{i}-{name}"] = "" if value is None else str(value)
     data.update(overrides)
     return data
