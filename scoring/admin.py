@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -21,6 +22,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from leads import permissions
+from reports import selectors as report_selectors
+from reports.filters import ReportFilters
 
 from . import definitions, reviews, services
 from .forms import BehaviorRuleForm, ConditionRuleForm
@@ -210,16 +213,29 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
     def tools(self, obj: QualifiedLeadDefinition) -> str:
         if obj.pk is None:
             return "Save the draft first."
+        review = ""
+        if obj.state != DefinitionState.DRAFT:
+            review = format_html(
+                ' <a class="button" href="{}">{}</a>',
+                reverse("admin:scoring_definition_review_figures", args=[obj.pk]),
+                _("Figures for the review"),
+            )
         return format_html(
-            '<a class="button" href="{}">Preview against history</a> <a class="button" href="{}">Download JSON</a>',
+            '<a class="button" href="{}">Preview against history</a> <a class="button" href="{}">Download JSON</a>{}',
             reverse("admin:scoring_definition_preview", args=[obj.pk]),
             reverse("admin:scoring_definition_export", args=[obj.pk]),
+            review,
         )
 
     def get_urls(self):
         own = [
             path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="scoring_definition_preview"),
             path("<int:pk>/export/", self.admin_site.admin_view(self.export_view), name="scoring_definition_export"),
+            path(
+                "<int:pk>/review-figures/",
+                self.admin_site.admin_view(self.review_figures_view),
+                name="scoring_definition_review_figures",
+            ),
         ]
         return own + super().get_urls()
 
@@ -299,6 +315,40 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             "date_to": date_to,
         }
         return TemplateResponse(request, "admin/scoring/qualifiedleaddefinition/preview.html", context)
+
+    def review_figures_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The numbers the quarterly review meeting needs, since the version's last review (or
+        its activation): MQLs delivered vs target, acceptance, rejection reasons, MQL->SQL
+        efficiency and velocity against the SLA. The reports' own selectors compute them."""
+        definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)
+        if not permissions.sees_all_leads(request.user):
+            return HttpResponse(_("The review figures are for marketing and sales managers."), status=403)
+        today = timezone.localdate()
+        last = DefinitionReview.objects.filter(definition=definition).first()
+        if last is not None:
+            since = last.held_on
+        elif definition.activated_at is not None:
+            since = timezone.localtime(definition.activated_at).date()
+        else:
+            since = today - dt.timedelta(days=DEFAULT_WINDOW_DAYS)
+        until = today if definition.retired_at is None else timezone.localtime(definition.retired_at).date()
+        since = min(since, until)
+        window: dict[str, Any] = {"date_from": since, "date_to": until, "filters": ReportFilters()}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": definition,
+            "title": _("Review figures of v%(version)s %(name)s")
+            % {"version": definition.version, "name": definition.name},
+            "since": since,
+            "until": until,
+            "last_review": last,
+            "commitment": report_selectors.commitment(**window),
+            "efficiency": report_selectors.efficiency(**window),
+            "rejections": report_selectors.rejections(**window),
+            "velocity": report_selectors.velocity(**window),
+        }
+        return TemplateResponse(request, "admin/scoring/qualifiedleaddefinition/review_figures.html", context)
 
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)

@@ -92,3 +92,26 @@ def test_users_without_an_email_or_role_get_no_reminder(due_on, mailoutbox):
     make_user("outsider", email="outsider@example.com")
     send_review_reminders(today=due_on)
     assert "outsider@example.com" not in [m.to[0] for m in mailoutbox]
+
+
+def test_review_figures_show_delivered_vs_target_and_rejection_reasons(
+    client, marketer, rep, team, active_spec_definition
+):
+    from leads import lifecycle
+    from leads.lifecycle import Actor
+    from reports.models import QuarterlyTarget
+    from tests.factories import LeadFactory
+
+    today = timezone.localdate()
+    QuarterlyTarget.objects.create(year=today.year, quarter=(today.month - 1) // 3 + 1, qualified_leads=90)
+    lead = LeadFactory(country="US")
+    lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM, owner=rep)
+    lead.refresh_from_db()
+    lifecycle.reject(lead, actor=Actor.person(rep), reason="no_budget")
+    client.force_login(marketer)
+    page = client.get(f"/admin/scoring/qualifiedleaddefinition/{active_spec_definition.pk}/review-figures/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    figures = html.split('id="review-figures"')[1]
+    assert "MQLs delivered vs target" in figures and "<td>1 / " in figures
+    assert "no_budget" in html.split('id="rejection-reasons"')[1]
