@@ -77,12 +77,13 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         return f"{obj.duration_hours:g} {unit}"
 
     def save_model(self, request: HttpRequest, obj: SlaPolicy, form: ModelForm, change: bool) -> None:
-        """A new policy is saved; an edit of one is the SLA both sides signed, so it becomes a
-        pending change that applies once marketing and a sales manager have signed it."""
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
+        """The policies in force are the SLA both sides signed: an edit becomes a pending change
+        that applies once marketing and a sales manager have signed it, and a new policy is
+        saved switched off, with its switching on as the pending change."""
         terms: dict[str, Any] = {name: getattr(obj, name) for name in POLICY_TERM_FIELDS}
+        if not change:
+            obj.active = False
+            super().save_model(request, obj, form, change)
         current = SlaPolicy.objects.get(pk=obj.pk)
         proposal = services.propose_policy_change(policy=current, terms=terms, by=request.user)
         if proposal is None:

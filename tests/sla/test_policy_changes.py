@@ -59,3 +59,38 @@ def test_breach_rows_name_the_policy_version_they_were_computed_under(team, mana
     make_mql(country="US", at=later)
     run_sweep(now=later + dt.timedelta(days=30))
     assert sorted(SlaBreach.objects.values_list("policy_version", flat=True)) == [1, 2]
+
+
+def test_a_policy_added_in_the_admin_is_off_until_both_sides_sign(client, manager, marketer, policies):
+    from django.urls import reverse
+
+    from sla.models import SlaPolicy
+
+    qualify = policies[SlaClock.SAL_QUALIFY]
+    qualify.delete()
+    client.force_login(manager)
+    response = client.post(
+        reverse("admin:sla_slapolicy_add"),
+        {
+            "name": "SAL: qualify or drop within 10 days",
+            "stage": "sal",
+            "clock": SlaClock.SAL_QUALIFY,
+            "active": "on",
+            "calendar": qualify.calendar_id,
+            "duration_hours": "240",
+            "warning_share": "0.75",
+            "breach_action": "recycle",
+            "min_calls": "0",
+            "min_emails": "0",
+            "window_days": "14",
+            "bant_required": "4",
+        },
+    )
+    assert response.status_code == 302
+    added = SlaPolicy.objects.get(clock=SlaClock.SAL_QUALIFY)
+    assert added.active is False
+    change = added.changes.get(state=ChangeState.PENDING)
+    sign_policy_change(change, by=manager)
+    sign_policy_change(change, by=marketer)
+    added.refresh_from_db()
+    assert added.active is True and added.duration_hours == 240
