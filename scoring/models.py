@@ -285,3 +285,20 @@ class ReviewNotice(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.definition_id} {self.kind} {self.review_by}"
+
+
+class FeedbackDigestDelivery(models.Model):
+    """A weekly feedback digest mailed to a marketer: the claim that makes the beat task safe to
+    run twice (one row per user and week, unique)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week_start = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "week_start"], name="one_feedback_digest_per_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.week_start}"
