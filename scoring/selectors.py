@@ -6,7 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from leads.models import Lead, Stage, StageTransition
@@ -118,3 +130,60 @@ def recycled_pool(*, limit: int = 100) -> list[dict[str, Any]]:
         }
         for lead in leads
     ]
+
+
+# --- Won-customer profile: which attribute values win -------------------------------------------
+
+SIZE_BANDS = ((1, 49, "1–49"), (50, 199, "50–199"), (200, 999, "200–999"), (1000, 4999, "1,000–4,999"))
+# Whole words, written so PostgreSQL's and Python's regex dialects read them alike; first match wins.
+_WORD = "(^|[^a-z])({})([^a-z]|$)"
+SENIORITY = (
+    (_WORD.format("ceo|cfo|cto|cmo|coo|cio|chief|founder|owner"), "C-level / founder"),
+    (_WORD.format("vp|vice president|president"), "VP"),
+    (_WORD.format("director|head"), "Director / head"),
+    (_WORD.format("manager"), "Manager"),
+)
+PROFILE_ATTRIBUTES = ("industry", "size_band", "country", "seniority", "source")
+
+
+def _size_band() -> Case:
+    whens = [When(employees__gte=low, employees__lte=high, then=Value(label)) for low, high, label in SIZE_BANDS]
+    whens.append(When(employees__gte=5000, then=Value("5,000+")))
+    return Case(*whens, default=Value("unknown"), output_field=CharField())
+
+
+def _seniority() -> Case:
+    whens = [When(job_title__iregex=pattern, then=Value(label)) for pattern, label in SENIORITY]
+    return Case(*whens, default=Value("other"), output_field=CharField())
+
+
+def won_profile(*, date_from: dt.date, date_to: dt.date) -> dict[str, list[dict[str, Any]]]:
+    """For the leads that became MQL in the period: per value of each attribute the fit rules use,
+    how many MQLs and how many of them were won, and the win rate, counted in the database."""
+    start = timezone.make_aware(dt.datetime.combine(date_from, dt.time.min))
+    end = timezone.make_aware(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
+    mql_ids = StageTransition.objects.filter(to_stage=Stage.MQL, at__gte=start, at__lt=end).values("lead_id")
+    won_ids = StageTransition.objects.filter(to_stage=Stage.WON).values("lead_id")
+    leads = Lead.objects.filter(pk__in=mql_ids).annotate(
+        size_band=_size_band(),
+        seniority=_seniority(),
+        is_won=Case(When(pk__in=won_ids, then=Value(1)), default=Value(0), output_field=IntegerField()),
+    )
+    profile: dict[str, list[dict[str, Any]]] = {}
+    for attribute in PROFILE_ATTRIBUTES:
+        rows = (
+            leads.order_by()
+            .values(attribute)
+            .annotate(mqls=Count("pk"), won=Sum("is_won"))
+            .order_by("-won", "-mqls", attribute)
+        )
+        profile[attribute] = [
+            {
+                "value": row[attribute] or "—",
+                "mqls": row["mqls"],
+                "won": row["won"] or 0,
+                "win_rate": (row["won"] or 0) / row["mqls"] if row["mqls"] else None,
+            }
+            for row in rows
+        ]
+    return profile

@@ -25,6 +25,8 @@ from . import selectors
 
 PAGE_SIZE = 50
 DEFAULT_DAYS = 90
+# Deals take months to close: the profile looks at a year of MQLs by default.
+PROFILE_DAYS = 365
 
 
 @login_required
@@ -82,3 +84,29 @@ def rejected(request: HttpRequest) -> HttpResponse:
         "pool": selectors.recycled_pool(),
     }
     return render(request, "scoring/rejected.html", context)
+
+
+@login_required
+def won_profile(request: HttpRequest) -> HttpResponse:
+    """Won deals by the attributes fit rules use, beside all MQLs of the period: which values
+    win, for the marketer tuning the fit rules (marketing and managers)."""
+    if not permissions.sees_all_leads(request.user):
+        raise PermissionDenied(_("The won-customer profile is for marketing and sales managers."))
+    today = timezone.localdate()
+    form = RejectedFilterForm(request.GET or None)
+    dates: dict[str, Any] = {}
+    if form.is_valid():
+        dates = {name: form.cleaned_data.get(name) for name in ("date_from", "date_to")}
+    date_from = dates.get("date_from") or today - dt.timedelta(days=PROFILE_DAYS)
+    date_to = dates.get("date_to") or today
+    profile = selectors.won_profile(date_from=date_from, date_to=date_to)
+    labels = {
+        "industry": _("Industry"),
+        "size_band": _("Company size (employees)"),
+        "country": _("Country"),
+        "seniority": _("Title seniority"),
+        "source": _("Source"),
+    }
+    sections = [{"key": key, "title": labels[key], "rows": rows} for key, rows in profile.items()]
+    context = {"sections": sections, "date_from": date_from, "date_to": date_to}
+    return render(request, "scoring/won_profile.html", context)
