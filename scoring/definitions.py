@@ -135,7 +135,7 @@ def _review_by(value: Any, errors: dict[str, Any]) -> dt.date | None:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    errors["review_by"] = ["A date as YYYY-MM-DD, or null."]
+    errors["review_by"] = [_("A date as YYYY-MM-DD, or null.")]
     return None
 
 
@@ -228,7 +228,7 @@ def update_definition(definition: QualifiedLeadDefinition, data: object, *, user
     unknown = sorted(set(data) - set(EDITABLE_FIELDS) - {key for key, _m, _a in RULE_LISTS})
     errors: dict[str, Any] = {}
     if unknown:
-        errors["non_field_errors"] = [f"Unknown or read-only key(s): {', '.join(unknown)}."]
+        errors["non_field_errors"] = [_("Unknown or read-only key(s): %(keys)s.") % {"keys": ", ".join(unknown)}]
     with transaction.atomic():
         draft = QualifiedLeadDefinition.objects.select_for_update().get(pk=definition.pk)
         if draft.state != DefinitionState.DRAFT:

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leadflow.celery import task as celery_task
 from leads import permissions
@@ -69,7 +70,8 @@ def activate_definition(
         missing = missing_signatures(locked, current_hash=content_hash(locked))
         if missing:
             raise DefinitionError(
-                "Activation needs both sign-offs on the current content; missing: " + " and ".join(missing) + ".",
+                _("Activation needs both sign-offs on the current content; missing: %(sides)s.")
+                % {"sides": " and ".join(missing)},
                 code="signoff_missing",
             )
         QualifiedLeadDefinition.objects.select_for_update().filter(state=DefinitionState.ACTIVE).update(
