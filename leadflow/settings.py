@@ -196,6 +196,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scoring.tasks.refresh_decayed_scores",
         "schedule": crontab(hour=3, minute=15),
     },
+    "scoring-review-reminders": {
+        "task": "scoring.tasks.send_review_reminders",
+        "schedule": crontab(hour=6, minute=30),
+    },
+    "scoring-feedback-digest": {
+        "task": "scoring.tasks.send_feedback_digests",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=15),
+    },
     "webhooks-redeliver-outbox": {"task": "leads.tasks.redeliver_outbox", "schedule": 60.0},
     "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
     "reports-weekly-summary": {

@@ -17,5 +17,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include(api_v1)),
     path("", include("reports.urls")),
+    path("", include("scoring.urls")),
     path("", include("leads.urls")),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -17,13 +18,24 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.translation import gettext as _
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from leads import permissions
+from reports import selectors as report_selectors
+from reports.filters import ReportFilters
 
-from . import definitions, services, suggest
-from .models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+from . import definitions, reviews, services, suggest
+from .forms import BehaviorRuleForm, ConditionRuleForm
+from .models import (
+    BehaviorRule,
+    DefinitionReview,
+    DefinitionSignature,
+    DefinitionState,
+    FitRule,
+    Knockout,
+    QualifiedLeadDefinition,
+)
 from .preview import DEFAULT_WINDOW_DAYS, preview
 
 
@@ -45,12 +57,14 @@ class DraftOnlyInline(admin.TabularInline):
 
 class FitRuleInline(DraftOnlyInline):
     model = FitRule
+    form = ConditionRuleForm
     fields = ("position", "name", "field", "operator", "value", "points", "evidence")
     readonly_fields = ("evidence",)
 
 
 class BehaviorRuleInline(DraftOnlyInline):
     model = BehaviorRule
+    form = BehaviorRuleForm
     fields = (
         "position",
         "name",
@@ -66,6 +80,7 @@ class BehaviorRuleInline(DraftOnlyInline):
 
 class KnockoutInline(DraftOnlyInline):
     model = Knockout
+    form = ConditionRuleForm
     fields = ("position", "name", "field", "operator", "value")
 
 
@@ -88,6 +103,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         "activated_at",
         "retired_at",
         "tools",
+        "signature_history",
     )
     fieldsets = (
         (None, {"fields": ("name", "version", "state", "notes", "tools")}),
@@ -116,6 +132,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
                     "created_at",
                     "activated_at",
                     "retired_at",
+                    "signature_history",
                 )
             },
         ),
@@ -123,7 +140,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.state != DefinitionState.DRAFT:
-            return [f.name for f in self.model._meta.fields if f.name != "id"] + ["tools"]
+            return [f.name for f in self.model._meta.fields if f.name != "id"] + ["tools", "signature_history"]
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change) -> None:
@@ -131,10 +148,59 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="Signed by")
+    def save_related(self, request, form, formsets, change) -> None:
+        """After the draft and its rules are saved: an edit of the signed content voids the
+        standing signatures (they stay in the history)."""
+        super().save_related(request, form, formsets, change)
+        definition = form.instance
+        if change and definition.state == DefinitionState.DRAFT:
+            voided = definitions.void_stale_signatures(definition, by=request.user)
+            if voided:
+                self.message_user(
+                    request,
+                    _("The signed content changed: %(count)d signature(s) voided; both sides sign again.")
+                    % {"count": voided},
+                    messages.WARNING,
+                )
+
+    @admin.display(description=_("Signed by"))
     def signoffs(self, obj: QualifiedLeadDefinition) -> str:
-        missing = obj.missing_signoffs()
-        return "both" if not missing else "missing " + " and ".join(missing)
+        # A draft counts only standing signatures on its current content.
+        draft = obj.state == DefinitionState.DRAFT
+        missing = definitions.missing_signatures(obj) if draft else obj.missing_signoffs()
+        return str(_("both")) if not missing else str(_("missing")) + " " + " and ".join(missing)
+
+    @admin.display(description=_("Signature history"))
+    def signature_history(self, obj: QualifiedLeadDefinition) -> str:
+        if obj.pk is None:
+            return "—"
+        rows = DefinitionSignature.objects.filter(definition=obj).select_related("signer", "voided_by")
+        if not rows:
+            return str(_("No signatures yet."))
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} — {} at {} (hash {}){}</li>",
+                (
+                    (
+                        row.get_side_display(),
+                        getattr(row.signer, "username", "?"),
+                        row.signed_at.strftime("%Y-%m-%d %H:%M"),
+                        row.content_hash[:12],
+                        format_html(
+                            " — <strong>{} at {} by {}</strong>",
+                            row.get_void_reason_display(),
+                            row.voided_at.strftime("%Y-%m-%d %H:%M"),
+                            getattr(row.voided_by, "username", "?"),
+                        )
+                        if row.voided_at
+                        else "",
+                    )
+                    for row in rows
+                ),
+            ),
+        )
 
     @admin.display(description="Review by", ordering="review_by")
     def review_by_flag(self, obj: QualifiedLeadDefinition) -> str:
@@ -148,16 +214,29 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
     def tools(self, obj: QualifiedLeadDefinition) -> str:
         if obj.pk is None:
             return "Save the draft first."
+        review = ""
+        if obj.state != DefinitionState.DRAFT:
+            review = format_html(
+                ' <a class="button" href="{}">{}</a>',
+                reverse("admin:scoring_definition_review_figures", args=[obj.pk]),
+                _("Figures for the review"),
+            )
         return format_html(
-            '<a class="button" href="{}">Preview against history</a> <a class="button" href="{}">Download JSON</a>',
+            '<a class="button" href="{}">Preview against history</a> <a class="button" href="{}">Download JSON</a>{}',
             reverse("admin:scoring_definition_preview", args=[obj.pk]),
             reverse("admin:scoring_definition_export", args=[obj.pk]),
+            review,
         )
 
     def get_urls(self):
         own = [
             path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view), name="scoring_definition_preview"),
             path("<int:pk>/export/", self.admin_site.admin_view(self.export_view), name="scoring_definition_export"),
+            path(
+                "<int:pk>/review-figures/",
+                self.admin_site.admin_view(self.review_figures_view),
+                name="scoring_definition_review_figures",
+            ),
         ]
         return own + super().get_urls()
 
@@ -260,6 +339,40 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/scoring/qualifiedleaddefinition/preview.html", context)
 
+    def review_figures_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The numbers the quarterly review meeting needs, since the version's last review (or
+        its activation): MQLs delivered vs target, acceptance, rejection reasons, MQL->SQL
+        efficiency and velocity against the SLA. The reports' own selectors compute them."""
+        definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)
+        if not permissions.sees_all_leads(request.user):
+            return HttpResponse(_("The review figures are for marketing and sales managers."), status=403)
+        today = timezone.localdate()
+        last = DefinitionReview.objects.filter(definition=definition).first()
+        if last is not None:
+            since = last.held_on
+        elif definition.activated_at is not None:
+            since = timezone.localtime(definition.activated_at).date()
+        else:
+            since = today - dt.timedelta(days=DEFAULT_WINDOW_DAYS)
+        until = today if definition.retired_at is None else timezone.localtime(definition.retired_at).date()
+        since = min(since, until)
+        window: dict[str, Any] = {"date_from": since, "date_to": until, "filters": ReportFilters()}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": definition,
+            "title": _("Review figures of v%(version)s %(name)s")
+            % {"version": definition.version, "name": definition.name},
+            "since": since,
+            "until": until,
+            "last_review": last,
+            "commitment": report_selectors.commitment(**window),
+            "efficiency": report_selectors.efficiency(**window),
+            "rejections": report_selectors.rejections(**window),
+            "velocity": report_selectors.velocity(**window),
+        }
+        return TemplateResponse(request, "admin/scoring/qualifiedleaddefinition/review_figures.html", context)
+
     def export_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)
         if not self.has_view_permission(request, definition):
@@ -268,3 +381,22 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         response = HttpResponse(body, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="definition-v{definition.version}.json"'
         return response
+
+
+@admin.register(DefinitionReview)
+class DefinitionReviewAdmin(admin.ModelAdmin):
+    """The quarterly review meeting of a version: who met, what they decided, keep or change
+    (with the new draft). Recording one answers the review reminders; "keep" on the version in
+    force moves its next review a quarter on."""
+
+    list_display = ("definition", "held_on", "outcome", "new_draft", "recorded_by")
+    list_filter = ("outcome",)
+    filter_horizontal = ("attendees",)
+    fields = ("definition", "held_on", "attendees", "decisions", "outcome", "new_draft")
+    readonly_fields = ("recorded_by", "recorded_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+        reviews.after_review_recorded(obj)

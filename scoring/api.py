@@ -1,9 +1,10 @@
 """Definition endpoints and the lead score explanation (SPEC sections 6 and 9).
 
-Only marketing creates drafts; marketing and sales managers sign their side, activate and
-preview; every role reads (each view's `role_actions`, checked by leads.permissions; which side
-a signature counts for is scoring.services'). The explanation follows lead visibility: a lead
-the caller may not see is a 404.
+Only marketing creates and edits drafts (PATCH, same validation as the admin); marketing and
+sales managers sign their side, activate and preview; every role reads (each view's
+`role_actions`, checked by leads.permissions; which side a signature counts for is
+scoring.definitions'). The explanation follows lead visibility: a lead the caller may not see
+is a 404.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -27,7 +29,7 @@ from leads import permissions
 from leads.exceptions import ApiError
 
 from . import definitions, services, suggest
-from .models import QualifiedLeadDefinition
+from .models import DefinitionSignature, QualifiedLeadDefinition
 from .preview import preview
 
 DOMAIN_STATUS = {
@@ -55,6 +57,19 @@ def definition_json(definition: QualifiedLeadDefinition) -> dict[str, Any]:
         sales_signed_at=definition.sales_signed_at,
         activated_at=definition.activated_at,
         created_at=definition.created_at,
+        content_hash=definitions.content_hash(definition),
+        signatures=[
+            {
+                "side": signature.side,
+                "signer": getattr(signature.signer, "username", None),
+                "content_hash": signature.content_hash,
+                "signed_at": signature.signed_at,
+                "voided_at": signature.voided_at,
+                "voided_by": getattr(signature.voided_by, "username", None),
+                "void_reason": signature.void_reason,
+            }
+            for signature in definition.signatures.all()
+        ],
     )
     return data
 
@@ -72,7 +87,7 @@ def _parse_date(request: Request, name: str) -> dt.date | None:
 @extend_schema_view(
     **{
         action: extend_schema(parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)])
-        for action in ("retrieve", "sign", "activate", "preview")
+        for action in ("retrieve", "partial_update", "sign", "activate", "preview")
     }
 )
 class DefinitionViewSet(viewsets.ViewSet):
@@ -84,6 +99,8 @@ class DefinitionViewSet(viewsets.ViewSet):
         "retrieve": permissions.EVERY_ROLE,
         "options": permissions.EVERY_ROLE,
         "create": frozenset({permissions.MARKETING}),
+        # SPEC section 1: marketing edits drafts; managers read, preview and sign.
+        "partial_update": frozenset({permissions.MARKETING}),
         "sign": permissions.MARKETING_AND_MANAGERS,
         "activate": permissions.MARKETING_AND_MANAGERS,
         "preview": permissions.MARKETING_AND_MANAGERS,
@@ -95,7 +112,12 @@ class DefinitionViewSet(viewsets.ViewSet):
     def _queryset(self):
         return QualifiedLeadDefinition.objects.select_related(
             "marketing_signed_by", "sales_signed_by"
-        ).prefetch_related("fit_rules", "behavior_rules", "knockouts")
+        ).prefetch_related(
+            "fit_rules",
+            "behavior_rules",
+            "knockouts",
+            Prefetch("signatures", queryset=DefinitionSignature.objects.select_related("signer", "voided_by")),
+        )
 
     def _get(self, pk: int) -> QualifiedLeadDefinition:
         return get_object_or_404(self._queryset(), pk=pk)
@@ -122,6 +144,20 @@ class DefinitionViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def retrieve(self, request: Request, pk: int) -> Response:
+        return Response(definition_json(self._get(pk)))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def partial_update(self, request: Request, pk: int) -> Response:
+        """Edit a draft: the fields given replace theirs, a rule list given replaces the list.
+        Voids the draft's signatures when the signed content changes; an active or retired
+        version is read-only (409)."""
+        definition = self._get(pk)
+        try:
+            definitions.update_definition(definition, request.data, user=request.user)
+        except definitions.DefinitionError as exc:
+            raise _domain_error(exc) from None
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
         return Response(definition_json(self._get(pk)))
 
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .engine import validate_condition
 
@@ -87,7 +88,8 @@ class QualifiedLeadDefinition(models.Model):
                 errors[name] = 'A list of names, e.g. ["email", "company"].'
         for name in ("fit_threshold", "behavior_threshold"):
             value = getattr(self, name)
-            if value is not None and not 0 <= value <= 100:
+            # A value that is not a number is already refused by the field's own check.
+            if isinstance(value, (int, float)) and not 0 <= value <= 100:
                 errors[name] = "Scores run from 0 to 100."
         if errors:
             raise ValidationError(errors)
@@ -175,3 +177,130 @@ class Knockout(models.Model):
 
     def clean(self) -> None:
         _check_condition(self.operator, self.value)
+
+
+class SignatureSide(models.TextChoices):
+    MARKETING = "marketing", _("Marketing")
+    SALES = "sales", _("Sales")
+
+
+class VoidReason(models.TextChoices):
+    EDITED = "edited", _("voided by edit")
+    SUPERSEDED = "superseded", _("signed again")
+
+
+class DefinitionSignature(models.Model):
+    """One side's signature of a definition draft, bound to the content hash it signed.
+
+    Append-only history: an edit of the signed content voids the signature (`voided_at`,
+    `voided_by`, reason "edited") instead of deleting it, so "who signed what, and when was it
+    voided" stays answerable. Activation counts only unvoided signatures on the current hash.
+    """
+
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="signatures")
+    side = models.CharField(max_length=10, choices=SignatureSide.choices)
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    content_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    void_reason = models.CharField(max_length=20, choices=VoidReason.choices, blank=True)
+
+    class Meta:
+        ordering = ["signed_at", "id"]
+        constraints = [
+            # At most one standing signature per side: signing again voids the earlier one.
+            models.UniqueConstraint(
+                fields=["definition", "side"], condition=Q(voided_at__isnull=True), name="one_standing_signature"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.definition_id} {self.side} {self.content_hash[:12]}"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.voided_at is None
+
+
+class ReviewOutcome(models.TextChoices):
+    KEEP = "keep", _("Keep the agreement as it is")
+    CHANGE = "change", _("Change it (a new draft)")
+
+
+class DefinitionReview(models.Model):
+    """The record of a quarterly review meeting of one version of the agreement (SPEC section 3):
+    who met, what they decided, and whether the version stays or a new draft replaces it."""
+
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="reviews")
+    held_on = models.DateField(default=timezone.localdate)
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    decisions = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10, choices=ReviewOutcome.choices)
+    new_draft = models.ForeignKey(
+        QualifiedLeadDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The draft that carries the changes, when the outcome is a change."),
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-held_on", "-id"]
+        verbose_name = _("quarterly review")
+
+    def __str__(self) -> str:
+        return f"Review of v{self.definition_id} on {self.held_on}"
+
+    def clean(self) -> None:
+        if self.new_draft_id is not None and self.new_draft_id == self.definition_id:
+            raise ValidationError({"new_draft": _("The new draft is another version than the one reviewed.")})
+
+
+class NoticeKind(models.TextChoices):
+    DUE_SOON = "due_soon", _("Review due in 14 days")
+    OVERDUE = "overdue", _("Review overdue")
+
+
+class ReviewNotice(models.Model):
+    """A review reminder sent (e-mail) and shown (dashboard notice): one row per version, kind
+    and review date, so a reminder goes out at most once however often beat runs."""
+
+    definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="review_notices")
+    kind = models.CharField(max_length=10, choices=NoticeKind.choices)
+    review_by = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+    recipients = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "kind", "review_by"], name="one_review_notice"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.definition_id} {self.kind} {self.review_by}"
+
+
+class FeedbackDigestDelivery(models.Model):
+    """A weekly feedback digest mailed to a marketer: the claim that makes the beat task safe to
+    run twice (one row per user and week, unique)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week_start = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "week_start"], name="one_feedback_digest_per_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.week_start}"

@@ -18,9 +18,8 @@ from django.utils import timezone
 from leads.models import Event, Lead, Stage, StageTransition
 
 from . import engine
-from .definitions import compiled
+from .definitions import FACT_FIELDS, compiled
 from .models import QualifiedLeadDefinition
-from .services import FACT_FIELDS
 
 DEFAULT_WINDOW_DAYS = 90
 LIST_LIMIT = 100

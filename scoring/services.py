@@ -18,22 +18,21 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models.fields.json import KT
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leadflow.celery import task as celery_task
 from leads import permissions
 from leads.assignment import AssignmentContention
 from leads.bulk import in_workers
 from leads.lifecycle import PROMOTABLE_STAGES, SYSTEM, TransitionError, promote_batch_to_mql, promote_to_mql
-from leads.models import OPEN_STAGES, WRITABLE_FIELDS, Event, Lead
+from leads.models import OPEN_STAGES, Event, Lead
 
 from . import engine, sql
-from .definitions import DefinitionError, active_definition, compiled
+from .definitions import FACT_FIELDS, DefinitionError, active_definition, compiled, content_hash, missing_signatures
 from .models import DefinitionState, QualifiedLeadDefinition
 
 log = logging.getLogger(__name__)
 
-# Lead columns a rule may name; any other name is looked up in `attributes`.
-FACT_FIELDS = WRITABLE_FIELDS
 BATCH_SIZE = 2000
 # Leads per range of the PostgreSQL rescore: one behavior query and one UPDATE each.
 SQL_BATCH_SIZE = 20000
@@ -58,29 +57,40 @@ def activate_definition(
             f"Definition v{definition.version} is {definition.state}; only a draft is activated.",
             code="not_a_draft",
         )
-    missing = definition.missing_signoffs()
-    if missing:
-        raise DefinitionError(
-            "Activation needs both sign-offs; missing: " + " and ".join(missing) + ".",
-            code="signoff_missing",
-        )
     now = timezone.now()
     with transaction.atomic():
+        # Checked again under the row lock that edits and signatures take: a signature counts
+        # only on the content being activated, whatever happened since the caller read it.
+        locked = QualifiedLeadDefinition.objects.select_for_update().get(pk=definition.pk)
+        if locked.state != DefinitionState.DRAFT:
+            raise DefinitionError(
+                f"Definition v{locked.version} is {locked.state}; only a draft is activated.",
+                code="not_a_draft",
+            )
+        missing = missing_signatures(locked, current_hash=content_hash(locked))
+        if missing:
+            raise DefinitionError(
+                _("Activation needs both sign-offs on the current content; missing: %(sides)s.")
+                % {"sides": " and ".join(missing)},
+                code="signoff_missing",
+            )
         QualifiedLeadDefinition.objects.select_for_update().filter(state=DefinitionState.ACTIVE).update(
             state=DefinitionState.RETIRED, retired_at=now
         )
-        definition.state = DefinitionState.ACTIVE
-        definition.activated_at = now
+        locked.state = DefinitionState.ACTIVE
+        locked.activated_at = now
         fields = ["state", "activated_at"]
-        if definition.review_by is None:
+        if locked.review_by is None:
             # SPEC: reviewed one quarter after activation unless the team chose a date.
-            definition.review_by = (now + dt.timedelta(days=91)).date()
+            locked.review_by = (now + dt.timedelta(days=91)).date()
             fields.append("review_by")
-        definition.save(update_fields=fields)
+        locked.save(update_fields=fields)
         if rescore == "background":
             transaction.on_commit(celery_task("scoring.tasks.rescore_all").delay)
     if rescore == "now":
         rescore_all()
+    # The caller's object as activated (it may have been read before an edit).
+    definition.refresh_from_db()
     return definition
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import feedback, reviews, services
 
 
 @shared_task(name="scoring.tasks.refresh_decayed_scores")
@@ -24,3 +24,16 @@ def rescore_all_task() -> dict[str, int]:
 @shared_task(name="scoring.tasks.rescore_leads")
 def rescore_leads_task(lead_ids: list[int]) -> int:
     return services.rescore_leads(lead_ids)
+
+
+@shared_task(name="scoring.tasks.send_review_reminders")
+def send_review_reminders_task() -> int | None:
+    """Daily: remind both sides of the agreement's quarterly review (at most once per notice)."""
+    notice = reviews.send_review_reminders()
+    return notice.pk if notice else None
+
+
+@shared_task(name="scoring.tasks.send_feedback_digests")
+def send_feedback_digests_task() -> int:
+    """Weekly: marketing's digest of rejected MQLs and delivery against the commitment."""
+    return feedback.send_feedback_digests()

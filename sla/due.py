@@ -252,19 +252,27 @@ def _expired(row: Mapping[str, Any], action: str, new_owner_id: int | None = Non
 
 
 def _insert_breaches(rows: list[dict[str, Any]], *, now: dt.datetime, lead_table: str) -> None:
-    """One SlaBreach per claimed row, each with the policy of its clock, in one statement."""
+    """One SlaBreach per claimed row, each with the policy of its clock and that policy's
+    version (the terms the breach was computed under), in one statement."""
     if not rows:
         return
     policies = {row["sla_clock"]: row["policy"] for row in rows}
     # The clock → policy table as a derived table both SQLite and PostgreSQL read.
-    clocks = " UNION ALL ".join(["SELECT %s AS clock, %s AS policy_id, %s AS action"] * len(policies))
-    clock_params = [value for clock, policy in policies.items() for value in (clock, policy.pk, policy.breach_action)]
+    clocks = " UNION ALL ".join(
+        ["SELECT %s AS clock, %s AS policy_id, %s AS action, %s AS policy_version"] * len(policies)
+    )
+    clock_params = [
+        value
+        for clock, policy in policies.items()
+        for value in (clock, policy.pk, policy.breach_action, policy.version)
+    ]
     where, params = rows_clause(rows)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {SlaBreach._meta.db_table} "
-            "(lead_id, policy_id, clock, stage, owner_id, due_at, detected_at, action) "
-            "SELECT l.id, p.policy_id, l.sla_clock, l.stage, l.owner_id, l.sla_due_at, %s, p.action "
+            "(lead_id, policy_id, clock, stage, owner_id, due_at, detected_at, action, policy_version) "
+            "SELECT l.id, p.policy_id, l.sla_clock, l.stage, l.owner_id, l.sla_due_at, %s, p.action, "
+            "p.policy_version "
             f"FROM {lead_table} l JOIN ({clocks}) p ON p.clock = l.sla_clock "
             f"WHERE l.{where} ON CONFLICT (lead_id, clock, due_at) DO NOTHING",
             [connection.ops.adapt_datetimefield_value(now), *clock_params, *params],

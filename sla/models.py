@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from leads.models import SlaClock, Stage
 
@@ -81,6 +82,9 @@ class SlaPolicy(models.Model):
         default=4, help_text="Qualify clock: how many of budget/authority/need/timeline must be yes."
     )
     active = models.BooleanField(default=True)
+    # Part of the signed agreement: bumped each time a signed change (SlaPolicyChange) applies,
+    # and recorded on every breach computed under it.
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["stage", "clock"]
@@ -126,6 +130,8 @@ class SlaBreach(models.Model):
     due_at = models.DateTimeField()
     detected_at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=10, choices=BreachAction.choices)
+    # The policy's version when the breach was recorded (null: recorded before versions).
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-detected_at"]
@@ -138,6 +144,64 @@ class SlaBreach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} {self.clock} due {self.due_at:%Y-%m-%d %H:%M}"
+
+
+# The policy fields that are terms of the agreement: a change of any of them needs both signatures.
+POLICY_TERM_FIELDS = (
+    "name",
+    "calendar_id",
+    "duration_hours",
+    "business_time",
+    "warning_share",
+    "breach_action",
+    "escalate_to_manager",
+    "min_calls",
+    "min_emails",
+    "window_days",
+    "bant_required",
+    "active",
+)
+
+
+class ChangeState(models.TextChoices):
+    PENDING = "pending", _("Pending signatures")
+    APPLIED = "applied", _("Applied")
+    SUPERSEDED = "superseded", _("Superseded by a later proposal")
+
+
+class SlaPolicyChange(models.Model):
+    """A proposed new version of an SLA policy: its full terms, applied to the policy only once
+    marketing and a sales manager have both signed it (SPEC sections 1 and 4). The terms never
+    change after the proposal (a new proposal supersedes a pending one), so a signature is bound
+    to what it signed; applied changes are the policy's version history."""
+
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.CASCADE, related_name="changes")
+    terms = models.JSONField(help_text=_("The policy's terms as proposed (every term, not only those changed)."))
+    state = models.CharField(max_length=12, choices=ChangeState.choices, default=ChangeState.PENDING)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    proposed_at = models.DateTimeField(default=timezone.now)
+    marketing_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    marketing_signed_at = models.DateTimeField(null=True, blank=True)
+    sales_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sales_signed_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        verbose_name = _("SLA policy change")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy"], condition=models.Q(state="pending"), name="one_pending_change_per_policy"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} change {self.pk} ({self.state})"
 
 
 # --- Business-day tables (sla/business_days.py writes them; reports do business-hours SQL on them) ---

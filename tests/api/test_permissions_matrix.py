@@ -60,7 +60,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     # Every role reads definitions (a rep sees what qualifies a lead); only marketing drafts.
     "api-definition-list": {"GET list": EVERY_ROLE, "POST create": {M}},
-    "api-definition-detail": {"GET retrieve": EVERY_ROLE},
+    "api-definition-detail": {"GET retrieve": EVERY_ROLE, "PATCH partial_update": {M}},
     "api-definition-sign": {"POST sign": LEAD_WRITERS},
     "api-definition-activate": {"POST activate": LEAD_WRITERS},
     "api-definition-preview": {"GET preview": LEAD_WRITERS},

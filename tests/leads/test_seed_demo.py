@@ -68,3 +68,17 @@ def test_second_seed_run_creates_nothing(seeded):
     call_command("seed_demo", stdout=out)
     assert "already present" in out.getvalue()
     assert (Lead.objects.count(), StageTransition.objects.count(), Event.objects.count()) == before
+
+
+def test_seed_ships_targets_for_the_current_and_previous_quarter_and_signature_history(seeded):
+    from reports.models import QuarterlyTarget
+    from scoring import definitions
+
+    today = timezone.localdate()
+    quarter = (today.month - 1) // 3 + 1
+    previous = (today.year, quarter - 1) if quarter > 1 else (today.year - 1, 4)
+    years_quarters = set(QuarterlyTarget.objects.filter(team=None).values_list("year", "quarter"))
+    assert years_quarters == {(today.year, quarter), previous}
+    definition = QualifiedLeadDefinition.objects.get(state="active")
+    hashes = set(definition.signatures.values_list("content_hash", flat=True))
+    assert hashes == {definitions.content_hash(definition)}

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from leads.models import SlaClock
+from sla.models import ChangeState, SlaPolicyChange
 from sla.sweep import run_sweep
 
 from .conftest import MONDAY, make_mql
@@ -15,7 +16,7 @@ from .conftest import MONDAY, make_mql
 pytestmark = pytest.mark.django_db
 
 
-def test_manager_changes_a_policy_duration_in_the_admin(client, manager, policies):
+def test_manager_edit_of_a_policy_is_a_pending_change_applied_once_both_sides_sign(client, manager, marketer, policies):
     policy = policies[SlaClock.MQL_DECISION]
     client.force_login(manager)
     url = reverse("admin:sla_slapolicy_change", args=[policy.pk])
@@ -42,7 +43,31 @@ def test_manager_changes_a_policy_duration_in_the_admin(client, manager, policie
     )
     assert response.status_code == 302
     policy.refresh_from_db()
-    assert (policy.duration_hours, policy.warning_share, policy.breach_action) == (24, 0.5, "reassign")
+    # Not in force yet: the SLA is part of the signed agreement.
+    assert (policy.duration_hours, policy.warning_share, policy.breach_action, policy.version) == (
+        16,
+        0.75,
+        "recycle",
+        1,
+    )
+    change = SlaPolicyChange.objects.get(policy=policy)
+    assert change.state == ChangeState.PENDING and change.terms["duration_hours"] == 24
+
+    changes_url = reverse("admin:sla_slapolicychange_changelist")
+    for signer in (manager, marketer):
+        client.force_login(signer)
+        client.post(changes_url, {"action": "sign", "_selected_action": [change.pk]}, follow=True)
+        policy.refresh_from_db()
+        if signer is manager:
+            assert policy.duration_hours == 16  # one signature is not enough
+    assert (policy.duration_hours, policy.warning_share, policy.breach_action, policy.version) == (
+        24,
+        0.5,
+        "reassign",
+        2,
+    )
+    change.refresh_from_db()
+    assert change.state == ChangeState.APPLIED and change.applied_version == 2
 
 
 def test_warning_share_outside_zero_and_one_is_refused_with_the_field_named(client, manager, policies):

@@ -26,7 +26,17 @@ from leads import lifecycle
 from leads.assignment import team_for_country
 from leads.lifecycle import Actor, HistoricalStep
 from leads.models import Event, Lead, Stage, Team, TeamMembership, Touch, TouchKind, TouchOutcome
-from scoring.models import BehaviorRule, DefinitionState, FitRule, Knockout, QualifiedLeadDefinition
+from reports.models import QuarterlyTarget
+from scoring.definitions import content_hash
+from scoring.models import (
+    BehaviorRule,
+    DefinitionSignature,
+    DefinitionState,
+    FitRule,
+    Knockout,
+    QualifiedLeadDefinition,
+    SignatureSide,
+)
 from sla.models import BusinessCalendar
 from sla.services import install_default_policies
 
@@ -351,7 +361,28 @@ def seed_definition(*, users: dict[str, Any], data: dict[str, Any] = DEFINITION)
         BehaviorRule.objects.create(definition=definition, position=position, **rule)
     for position, rule in enumerate(data["knockouts"]):
         Knockout.objects.create(definition=definition, position=position, **rule)
+    # The signatures' history, each bound to the content signed (rules and SLA terms).
+    signed = content_hash(definition)
+    for side, username in ((SignatureSide.MARKETING, "marketer"), (SignatureSide.SALES, "manager")):
+        DefinitionSignature.objects.create(
+            definition=definition, side=side, signer=users.get(username), content_hash=signed, signed_at=signed_at
+        )
     return definition
+
+
+# Marketing's commitment for the current and the previous quarter (overall), so the commitment
+# report and the agreement page have a target to show.
+DEMO_TARGETS = (60, 55)
+
+
+def seed_targets(*, today: dt.date | None = None) -> None:
+    today = today or timezone.localdate()
+    year, quarter = today.year, (today.month - 1) // 3 + 1
+    for qualified_leads in DEMO_TARGETS:
+        QuarterlyTarget.objects.get_or_create(
+            year=year, quarter=quarter, team=None, defaults={"qualified_leads": qualified_leads}
+        )
+        year, quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
 
 
 # --- Leads --------------------------------------------------------------------------------
@@ -562,6 +593,8 @@ class Command(BaseCommand):
             self.stdout.write("  business calendar and SLA policies: done")
             seed_definition(users=users)
             self.stdout.write("  active qualified-lead definition: done")
+            seed_targets()
+            self.stdout.write("  quarterly targets (current and previous quarter): done")
             # One transaction: a failed seed leaves nothing behind, so a re-run starts clean.
             ended = seed_leads(users=users, count=leads, progress=self.stdout.write)
         summary = ", ".join(f"{stage} {n}" for stage, n in sorted(ended.items()))
