@@ -5,6 +5,7 @@ filesystem transport (no server to install), DEBUG on. ``DATABASE_URL=postgres:/
 ``CELERY_BROKER_URL=redis://...`` give production. See ``.env.example`` for every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -44,6 +45,10 @@ INSTALLED_APPS = [
     "scoring",
     "sla",
     "reports",
+    # --- Hardening (issue 22) ---
+    "axes",
+    "csp",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +61,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # --- Hardening (issue 22) ---
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leadflow.urls"
@@ -143,6 +152,24 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Hardening (issue 22): login lock-out ----------------------------------------------
+# django-axes counts failed logins per username and IP address (browser login and admin); at
+# AXES_FAILURE_LIMIT the pair is locked for AXES_COOLOFF_MINUTES. Managers unlock from the admin
+# ("Access attempts") or with `manage.py axes_reset_username USERNAME`.
+AUTHENTICATION_BACKENDS = [
+    "leads.auth_backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind a proxy that sets X-Forwarded-For, name it here so the client address is the real one.
+AXES_IPWARE_META_PRECEDENCE_ORDER = env.list("AXES_IP_HEADERS", default=["REMOTE_ADDR"])
 
 # --- Email --------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
