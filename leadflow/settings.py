@@ -36,7 +36,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
@@ -166,6 +165,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 # Behind a proxy that sets X-Forwarded-For, name it here so the client address is the real one.
@@ -238,7 +238,7 @@ REPORTS_ROLLUP_MAX_AGE = env.int("REPORTS_ROLLUP_MAX_AGE", default=900)
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "leads.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Deny by default (SPEC section 1): a view allows only the actions its `role_actions` lists.
@@ -248,8 +248,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "leads.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="100000/hour")},
+    # Hardening (issue 22): per token and per user; bulk endpoints count each record.
+    "DEFAULT_THROTTLE_CLASSES": ["leads.tokens.TokenThrottle", "leads.tokens.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_TOKEN_RATE", default="3000/min"),
+        "user": env.str("API_THROTTLE_USER_RATE", default="6000/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadFlow API",
@@ -260,6 +264,10 @@ SPECTACULAR_SETTINGS = {
     # from_stage/to_stage/stage share one choice set: name it once.
     "ENUM_NAME_OVERRIDES": {"StageEnum": "leads.models.Stage"},
 }
+
+# --- Hardening (issue 22): API tokens ---------------------------------------------------------
+# Tokens (`manage.py create_token`, `/api/v1/tokens/`) are stored hashed and expire.
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
 
 # --- Caches (throttling, idempotency hints) -----------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

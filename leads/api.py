@@ -163,6 +163,13 @@ class LeadViewSet(
         assert serializer.instance is not None  # update() built the serializer on get_object()
         serializer.instance = update_lead(serializer.instance, changes=serializer.validated_data)
 
+    def throttle_weight(self, request: Request) -> int:
+        """The bulk upsert counts each lead against the throttle rates (README, API limits)."""
+        if self.action != "bulk":
+            return 1
+        rows = request.data.get("leads") if isinstance(request.data, dict) else request.data
+        return len(rows) if isinstance(rows, list) else 1
+
     @extend_schema(
         request=BulkLeadsSerializer,
         responses={200: BulkResultSerializer, **COMMON_ERRORS, 413: OpenApiResponse(ERROR)},
@@ -273,6 +280,10 @@ class EventsView(APIView):
     permission_classes = [permissions.RoleActionPermission]
     role_actions = {"post": permissions.MARKETING_AND_MANAGERS, "options": permissions.EVERY_ROLE}
     parser_classes = [JSONParser]
+
+    def throttle_weight(self, request: Request) -> int:
+        """Each event of a batch counts against the throttle rates (README, API limits)."""
+        return len(request.data) if isinstance(request.data, list) else 1
 
     @extend_schema(
         request=EventInSerializer(many=True),
