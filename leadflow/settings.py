@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # --- Hardening (issue 22) ---
     "csp.middleware.CSPMiddleware",
+    "leads.middleware.ApiJsonErrorsMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
