@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("LEADFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -18,12 +19,27 @@ env = environ.Env()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+# --- Hardening (issue 22): DEBUG off unless asked for; no weak SECRET_KEY in production ----
+# DEBUG is on only when the environment says so (`make run`, bin/run and the test suite do), so
+# a container started without a .env serves no debug pages.
+DEBUG = env.bool("DEBUG", default=False)
 # A fixed key is only acceptable for the embedded default on a developer's machine; with DEBUG
-# off the key must come from the environment.
-SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-only-insecure-key-change-me")
-if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set in the environment when DEBUG is off")
+# off the key must come from the environment, be long and not one published anywhere.
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+KNOWN_SECRET_KEYS = frozenset(
+    {DEV_SECRET_KEY, "change-me-to-a-long-random-string", "changeme", "secret", "x", "django-insecure"}
+)
+SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else DEV_SECRET_KEY)
+if not DEBUG and (
+    len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY in KNOWN_SECRET_KEYS
+    or SECRET_KEY.startswith("django-insecure-")
+):
+    raise ImproperlyConfigured(
+        "With DEBUG off, SECRET_KEY must be set to 50 or more random characters, not a known "
+        'example: python -c "import secrets; print(secrets.token_urlsafe(60))"'
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -172,6 +188,29 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Behind a proxy that sets X-Forwarded-For, name it here so the client address is the real one.
 AXES_IPWARE_META_PRECEDENCE_ORDER = env.list("AXES_IP_HEADERS", default=["REMOTE_ADDR"])
 
+# --- Hardening (issue 22): Content-Security-Policy (django-csp) -------------------------------
+# Scripts only from our own static files (no inline <script>, no eval, no CDN); styles may be
+# inline (swagger-ui and the admin set style attributes), images also as data: URIs (swagger-ui's
+# icons). CSP_REPORT_ONLY=1 sends the same policy as report-only, to try a change safely.
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
+else:
+    CONTENT_SECURITY_POLICY = _csp_policy
+
 # --- Email --------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -264,6 +303,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # from_stage/to_stage/stage share one choice set: name it once.
     "ENUM_NAME_OVERRIDES": {"StageEnum": "leads.models.Stage"},
+    # Hardening (issue 22): swagger-ui served from static files (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Hardening (issue 22): API tokens ---------------------------------------------------------

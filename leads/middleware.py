@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from rest_framework.response import Response
 
 from .exceptions import error_body
 
@@ -66,7 +67,9 @@ class ApiJsonErrorsMiddleware:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return _json_error(413, detail=f"Request body over {limit} bytes; send smaller batches.")
         response = self.get_response(request)
-        if response.status_code >= 400 and not _is_json(response):
+        # A DRF answer was shaped by the API's exception handler already (a CSV report's error
+        # may be CSV, as its caller asked): only Django's own pages are replaced.
+        if response.status_code >= 400 and not isinstance(response, Response) and not _is_json(response):
             shaped = _json_error(response.status_code)
             for header in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if header in response:

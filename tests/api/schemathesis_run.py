@@ -51,7 +51,8 @@ def main() -> int:
             "CELERY_BROKER_URL": "filesystem://",
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "DEBUG": "1",
-            "API_THROTTLE_RATE": "1000000/hour",
+            "API_THROTTLE_TOKEN_RATE": "1000000/hour",
+            "API_THROTTLE_USER_RATE": "1000000/hour",
         }
     )
     env.pop("SQLITE_TEST_NAME", None)
