@@ -326,6 +326,8 @@ LEADFLOW_BASE_URL = env.str("LEADFLOW_BASE_URL", default="http://127.0.0.1:8000"
 # after the commit (SPEC: "within seconds"), so the request holds no lead locks and answers as
 # soon as the events are stored; for high-volume event feeds.
 SCORING_EVENTS_ASYNC = env.bool("SCORING_EVENTS_ASYNC", default=False)
+# Hardening (issue 22): an event dated further ahead is refused (it would never decay).
+EVENTS_MAX_FUTURE_MINUTES = env.int("EVENTS_MAX_FUTURE_MINUTES", default=5)
 
 LOGGING = {
     "version": 1,

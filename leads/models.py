@@ -195,7 +195,7 @@ class Lead(models.Model):
 
 
 class Event(models.Model):
-    """A behaviour event (page view, webinar, demo request...). `event_id` deduplicates."""
+    """A behaviour event (page view, webinar, demo request...). `event_id` deduplicates per lead."""
 
     # Indexed by `event_lead_type_idx`, whose first column it is: a second index on lead_id alone
     # would only cost every insert.
@@ -212,7 +212,8 @@ class Event(models.Model):
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [models.Index(fields=["lead", "type", "occurred_at"], name="event_lead_type_idx")]
-        constraints = [models.UniqueConstraint(fields=["event_id"], name="event_id_unique")]
+        # Per lead, not across leads: the same id sent for two leads is two events.
+        constraints = [models.UniqueConstraint(fields=["lead", "event_id"], name="event_lead_event_id_unique")]
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
