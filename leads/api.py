@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
@@ -32,7 +32,7 @@ from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from .models import Lead, WebhookSubscription
+from .models import Lead, Stage, WebhookSubscription
 from .serializers import (
     BulkLeadsSerializer,
     BulkResultSerializer,
@@ -208,8 +208,28 @@ class LeadViewSet(
 
     # --- Transitions ---
 
+    def _lead_for_claim(self, move: str) -> Lead:
+        """The lead to accept or reject. A rep sees an unassigned MQL of their team only while it
+        is one: once a teammate's accept or reject wins, the lead drops out of the loser's view.
+        The loser must learn it lost (409 with the stage it is in now), not that the lead is gone
+        (404); the rule, without leaking other leads: the lead is their team's and no longer an
+        MQL (an MQL assigned to a teammate is still not theirs to see: 404)."""
+        try:
+            return self.get_lead()
+        except Http404:
+            user = self.request.user
+            if not permissions.is_rep(user):
+                raise
+            lead = Lead.objects.filter(pk=self.kwargs["pk"], team_id__in=permissions.rep_team_ids(user)).first()
+            if lead is None or lead.stage == Stage.MQL:
+                raise
+            raise lifecycle.InvalidTransition(lead=lead, move=move, current_stage=lead.stage) from None
+
     def _move(self, request: Request, serializer_class: type, call: Callable[..., Any]) -> Response:
-        lead = self.get_lead()
+        if call is lifecycle.accept or call is lifecycle.reject:
+            lead = self._lead_for_claim("accept" if call is lifecycle.accept else "reject")
+        else:
+            lead = self.get_lead()
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         transition = call(lead, actor=actor_for(request), **serializer.validated_data)
