@@ -315,6 +315,10 @@ API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
 
 # --- Caches (throttling, idempotency hints) -----------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Hardening (issue 22): a Redis outage degrades the cache to misses (logged), not to 500s.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "leadflow.cache.ResilientRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
 
 # --- LeadFlow -----------------------------------------------------------------------------
 # Under production settings webhook URLs that resolve to loopback or private networks are
