@@ -324,7 +324,7 @@ class EventsView(APIView):
                 request_only=True,
             )
         ],
-        description="A single event object or a list of up to 1,000. `event_id` deduplicates; "
+        description="A single event object or a list of up to 1,000. `event_id` deduplicates per lead; "
         "a lead unknown by email is created. Any invalid item fails the whole request (400, "
         "`fields.items` keyed by index) and nothing is stored.",
     )
