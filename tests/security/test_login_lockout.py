@@ -61,11 +61,22 @@ def test_unlock_by_command_lets_the_user_log_in_again(client, rep):
     assert client.session["_auth_user_id"] == str(rep.pk)
 
 
-def test_managers_see_access_attempts_in_the_admin(client, django_user_model):
-    admin = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-boss-123456")
-    client.force_login(admin)
-    response = client.get(reverse("admin:axes_accessattempt_changelist"))
-    assert response.status_code == 200
+@override_settings(AXES_FAILURE_LIMIT=3)
+def test_a_sales_manager_unlocks_a_rep_in_the_admin(client, rep, manager):
+    rep.set_password("right-password-123")
+    rep.save()
+    _fail(client, reverse("login"), "rep1", 3)
+    attempt = AccessAttempt.objects.get(username="rep1")
+
+    admin_client = client.__class__()
+    admin_client.force_login(manager)  # a sales manager, staff but not a superuser
+    listing = admin_client.get(reverse("admin:axes_accessattempt_changelist"))
+    assert listing.status_code == 200 and b"rep1" in listing.content
+    deleted = admin_client.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
+    assert deleted.status_code == 302
+
+    response = client.post(reverse("login"), {"username": "rep1", "password": "right-password-123"})
+    assert response.status_code == 302
 
 
 def test_test_client_login_still_works_without_a_request(client, rep):
