@@ -1,8 +1,10 @@
 """LeadFlow settings: one module, read from the environment.
 
-No variables set gives the embedded default: SQLite under ``var/``, Celery on kombu's
-filesystem transport (no server to install), DEBUG on. ``DATABASE_URL=postgres://...`` and
-``CELERY_BROKER_URL=redis://...`` give production. See ``.env.example`` for every variable.
+No variables set but ``DEBUG=1`` (``make run``, bin/run and the test suite set it) gives the
+embedded default: SQLite under ``var/``, Celery on kombu's filesystem transport (no server to
+install). DEBUG is off when nothing sets it, and then a strong SECRET_KEY is required.
+``DATABASE_URL=postgres://...`` and ``CELERY_BROKER_URL=redis://...`` give production. See
+``.env.example`` for every variable.
 """
 
 from datetime import timedelta
