@@ -44,11 +44,16 @@ def _is_json(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").split(";")[0].strip().endswith("json")
 
 
+# Bodies decoded whole in memory. Not multipart uploads (Django streams their files to disk and
+# counts only the form fields) nor a text/csv historical import, which is a file by nature.
+LIMITED_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+
 def _too_large(request: HttpRequest) -> bool:
-    """A declared body over the limit. Multipart uploads (the CSV import) are streamed to disk
-    by Django's upload handlers, so only their form fields count, as Django itself does."""
+    """A declared JSON or form body over DATA_UPLOAD_MAX_MEMORY_SIZE."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if limit is None or request.content_type == "multipart/form-data":
+    content_type = request.content_type or ""
+    if limit is None or not (content_type in LIMITED_TYPES or content_type.endswith("+json")):
         return False
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0) > limit

@@ -65,6 +65,14 @@ def test_413_for_a_body_over_the_limit(as_marketer):
     assert "smaller batches" in body["detail"]
 
 
+def test_a_csv_import_over_the_json_limit_is_still_accepted(as_marketer):
+    header = "email,stage\n"
+    rows = "".join(f"big{i}@example.com,lead\n" for i in range(100))
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
+        response = as_marketer.post("/api/v1/import/", header + rows, content_type="text/csv")
+    assert response.status_code == 200, response.content[:300]
+
+
 def test_415_for_a_wrong_content_type(as_marketer):
     response = as_marketer.post("/api/v1/events/", "a,b", content_type="text/csv")
     _assert_shape(response, 415, "unsupported_media_type")
