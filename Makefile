@@ -6,6 +6,10 @@ PORT   ?= 8000
 
 .PHONY: run test venv migrate seed worker web e2e browser check lint clean
 
+# DEBUG defaults to off (production); the embedded set-up these targets start is a developer's
+# machine, so they turn it on unless the environment already says.
+run seed migrate check: export DEBUG ?= 1
+
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -46,9 +46,8 @@ def main() -> None:
 
     env = fresh_database(args.database)
     django_setup(env)
-    from rest_framework.authtoken.models import Token
-
     from leads.models import Lead, Stage
+    from leads.tokens import issue_token
     from tests.factories import TeamFactory, add_rep, make_user
 
     team = TeamFactory(name="Bench", territories=["US"], is_fallback=True)
@@ -62,7 +61,7 @@ def main() -> None:
                 for i in range(args.leads_per_rep)
             ]
         )
-        work.append((Token.objects.create(user=rep).key, [lead.pk for lead in leads]))
+        work.append((issue_token(user=rep, name="bench")[1], [lead.pk for lead in leads]))
 
     # Production logs every request too (docker-compose.yml: --access-logfile -).
     with tempfile.NamedTemporaryFile(prefix="lf-accept-", suffix=".log", delete=False) as log_file:

@@ -133,13 +133,12 @@ def main() -> None:
 
     queue = redis.Redis.from_url(BROKER)
     queue.flushdb()
-    from rest_framework.authtoken.models import Token
-
     from leads.models import Lead
+    from leads.tokens import issue_token
     from tests.factories import make_user
 
     user = make_user("bench-marketer", "marketing")
-    token = Token.objects.create(user=user).key
+    token = issue_token(user=user, name="bench")[1]
     # Scoring on, as in production: the SPEC's definition is active, a third of the leads fit
     # it (title, size, company), so webinars and pricing views promote them to MQL during the
     # run, each assigned round-robin to a rep of the US team with its SLA clock.

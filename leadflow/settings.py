@@ -1,14 +1,18 @@
 """LeadFlow settings: one module, read from the environment.
 
-No variables set gives the embedded default: SQLite under ``var/``, Celery on kombu's
-filesystem transport (no server to install), DEBUG on. ``DATABASE_URL=postgres://...`` and
-``CELERY_BROKER_URL=redis://...`` give production. See ``.env.example`` for every variable.
+No variables set but ``DEBUG=1`` (``make run``, bin/run and the test suite set it) gives the
+embedded default: SQLite under ``var/``, Celery on kombu's filesystem transport (no server to
+install). DEBUG is off when nothing sets it, and then a strong SECRET_KEY is required.
+``DATABASE_URL=postgres://...`` and ``CELERY_BROKER_URL=redis://...`` give production. See
+``.env.example`` for every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("LEADFLOW_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -17,12 +21,27 @@ env = environ.Env()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+# --- Hardening (issue 22): DEBUG off unless asked for; no weak SECRET_KEY in production ----
+# DEBUG is on only when the environment says so (`make run`, bin/run and the test suite do), so
+# a container started without a .env serves no debug pages.
+DEBUG = env.bool("DEBUG", default=False)
 # A fixed key is only acceptable for the embedded default on a developer's machine; with DEBUG
-# off the key must come from the environment.
-SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-only-insecure-key-change-me")
-if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set in the environment when DEBUG is off")
+# off the key must come from the environment, be long and not one published anywhere.
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+KNOWN_SECRET_KEYS = frozenset(
+    {DEV_SECRET_KEY, "change-me-to-a-long-random-string", "changeme", "secret", "x", "django-insecure"}
+)
+SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else DEV_SECRET_KEY)
+if not DEBUG and (
+    len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or SECRET_KEY in KNOWN_SECRET_KEYS
+    or SECRET_KEY.startswith("django-insecure-")
+):
+    raise ImproperlyConfigured(
+        "With DEBUG off, SECRET_KEY must be set to 50 or more random characters, not a known "
+        'example: python -c "import secrets; print(secrets.token_urlsafe(60))"'
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -35,7 +54,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
@@ -44,6 +62,10 @@ INSTALLED_APPS = [
     "scoring",
     "sla",
     "reports",
+    # --- Hardening (issue 22) ---
+    "axes",
+    "csp",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -56,6 +78,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # --- Hardening (issue 22) ---
+    "csp.middleware.CSPMiddleware",
+    "leads.middleware.ApiJsonErrorsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leadflow.urls"
@@ -144,6 +171,48 @@ X_FRAME_OPTIONS = "DENY"
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- Hardening (issue 22): login lock-out ----------------------------------------------
+# django-axes counts failed logins per username and IP address (browser login and admin); at
+# AXES_FAILURE_LIMIT the pair is locked for AXES_COOLOFF_MINUTES. Managers unlock from the admin
+# ("Access attempts") or with `manage.py axes_reset_username USERNAME`.
+AUTHENTICATION_BACKENDS = [
+    "leads.auth_backends.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind a proxy that sets X-Forwarded-For, name it here so the client address is the real one.
+AXES_IPWARE_META_PRECEDENCE_ORDER = env.list("AXES_IP_HEADERS", default=["REMOTE_ADDR"])
+
+# --- Hardening (issue 22): Content-Security-Policy (django-csp) -------------------------------
+# Scripts only from our own static files (no inline <script>, no eval, no CDN); styles may be
+# inline (swagger-ui and the admin set style attributes), images also as data: URIs (swagger-ui's
+# icons). CSP_REPORT_ONLY=1 sends the same policy as report-only, to try a change safely.
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy
+else:
+    CONTENT_SECURITY_POLICY = _csp_policy
+
 # --- Email --------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -219,7 +288,7 @@ REPORTS_ROLLUP_MAX_AGE = env.int("REPORTS_ROLLUP_MAX_AGE", default=900)
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "leads.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Deny by default (SPEC section 1): a view allows only the actions its `role_actions` lists.
@@ -229,8 +298,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "leads.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="100000/hour")},
+    # Hardening (issue 22): per token and per user; bulk endpoints count each record.
+    "DEFAULT_THROTTLE_CLASSES": ["leads.tokens.TokenThrottle", "leads.tokens.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("API_THROTTLE_TOKEN_RATE", default="3000/min"),
+        "user": env.str("API_THROTTLE_USER_RATE", default="6000/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadFlow API",
@@ -240,10 +313,22 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # from_stage/to_stage/stage share one choice set: name it once.
     "ENUM_NAME_OVERRIDES": {"StageEnum": "leads.models.Stage"},
+    # Hardening (issue 22): swagger-ui served from static files (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# --- Hardening (issue 22): API tokens ---------------------------------------------------------
+# Tokens (`manage.py create_token`, `/api/v1/tokens/`) are stored hashed and expire.
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
 
 # --- Caches (throttling, idempotency hints) -----------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Hardening (issue 22): a Redis outage degrades the cache to misses (logged), not to 500s.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "leadflow.cache.ResilientRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
 
 # --- LeadFlow -----------------------------------------------------------------------------
 # Under production settings webhook URLs that resolve to loopback or private networks are
@@ -255,6 +340,8 @@ LEADFLOW_BASE_URL = env.str("LEADFLOW_BASE_URL", default="http://127.0.0.1:8000"
 # after the commit (SPEC: "within seconds"), so the request holds no lead locks and answers as
 # soon as the events are stored; for high-volume event feeds.
 SCORING_EVENTS_ASYNC = env.bool("SCORING_EVENTS_ASYNC", default=False)
+# Hardening (issue 22): an event dated further ahead is refused (it would never decay).
+EVENTS_MAX_FUTURE_MINUTES = env.int("EVENTS_MAX_FUTURE_MINUTES", default=5)
 
 LOGGING = {
     "version": 1,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
@@ -32,7 +32,7 @@ from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from .models import Lead, WebhookSubscription
+from .models import Lead, Stage, WebhookSubscription
 from .serializers import (
     BulkLeadsSerializer,
     BulkResultSerializer,
@@ -163,6 +163,13 @@ class LeadViewSet(
         assert serializer.instance is not None  # update() built the serializer on get_object()
         serializer.instance = update_lead(serializer.instance, changes=serializer.validated_data)
 
+    def throttle_weight(self, request: Request) -> int:
+        """The bulk upsert counts each lead against the throttle rates (README, API limits)."""
+        if self.action != "bulk":
+            return 1
+        rows = request.data.get("leads") if isinstance(request.data, dict) else request.data
+        return len(rows) if isinstance(rows, list) else 1
+
     @extend_schema(
         request=BulkLeadsSerializer,
         responses={200: BulkResultSerializer, **COMMON_ERRORS, 413: OpenApiResponse(ERROR)},
@@ -201,8 +208,28 @@ class LeadViewSet(
 
     # --- Transitions ---
 
+    def _lead_for_claim(self, move: str) -> Lead:
+        """The lead to accept or reject. A rep sees an unassigned MQL of their team only while it
+        is one: once a teammate's accept or reject wins, the lead drops out of the loser's view.
+        The loser must learn it lost (409 with the stage it is in now), not that the lead is gone
+        (404); the rule, without leaking other leads: the lead is their team's and no longer an
+        MQL (an MQL assigned to a teammate is still not theirs to see: 404)."""
+        try:
+            return self.get_lead()
+        except Http404:
+            user = self.request.user
+            if not permissions.is_rep(user):
+                raise
+            lead = Lead.objects.filter(pk=self.kwargs["pk"], team_id__in=permissions.rep_team_ids(user)).first()
+            if lead is None or lead.stage == Stage.MQL:
+                raise
+            raise lifecycle.InvalidTransition(lead=lead, move=move, current_stage=lead.stage) from None
+
     def _move(self, request: Request, serializer_class: type, call: Callable[..., Any]) -> Response:
-        lead = self.get_lead()
+        if call is lifecycle.accept or call is lifecycle.reject:
+            lead = self._lead_for_claim("accept" if call is lifecycle.accept else "reject")
+        else:
+            lead = self.get_lead()
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         transition = call(lead, actor=actor_for(request), **serializer.validated_data)
@@ -274,6 +301,10 @@ class EventsView(APIView):
     role_actions = {"post": permissions.MARKETING_AND_MANAGERS, "options": permissions.EVERY_ROLE}
     parser_classes = [JSONParser]
 
+    def throttle_weight(self, request: Request) -> int:
+        """Each event of a batch counts against the throttle rates (README, API limits)."""
+        return len(request.data) if isinstance(request.data, list) else 1
+
     @extend_schema(
         request=EventInSerializer(many=True),
         responses={
@@ -293,7 +324,7 @@ class EventsView(APIView):
                 request_only=True,
             )
         ],
-        description="A single event object or a list of up to 1,000. `event_id` deduplicates; "
+        description="A single event object or a list of up to 1,000. `event_id` deduplicates per lead; "
         "a lead unknown by email is created. Any invalid item fails the whole request (400, "
         "`fields.items` keyed by index) and nothing is stored.",
     )

@@ -1,11 +1,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, api_tokens
 
 router = SimpleRouter()
 router.register("leads", api.LeadViewSet, basename="api-lead")
 router.register("webhooks", api.WebhookViewSet, basename="api-webhook")
+router.register("tokens", api_tokens.ApiTokenViewSet, basename="api-token")
 
 urlpatterns = [
     path("events/", api.EventsView.as_view(), name="api-events"),

@@ -84,24 +84,29 @@ def insert_columns(
     columns: Sequence[Sequence[Any]],
     *,
     ignore_conflicts: bool = False,
-    returning: models.Field | None = None,
+    returning: models.Field | Sequence[models.Field] | None = None,
 ) -> list[Any]:
     """PostgreSQL: INSERT one row of `model` per position of `columns` (one list of values per
     field of `fields`, all as long), in one statement; the `returning` column of the rows
     inserted, in their order. With `ignore_conflicts`, rows that would break a unique
-    constraint are skipped (and not returned)."""
+    constraint are skipped (and not returned). Several `returning` fields give tuples."""
     quote = connection.ops.quote_name
     names = ", ".join(quote(_column(f)) for f in fields)
     arrays = ", ".join(f"%s::{_array_type(f)}" for f in fields)
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays})"
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
-    if returning is not None:
-        sql += f" RETURNING {quote(_column(returning))}"
+    returned = [returning] if isinstance(returning, models.Field) else list(returning or [])
+    if returned:
+        sql += " RETURNING " + ", ".join(quote(_column(field)) for field in returned)
     params = [_array_param(field, values) for field, values in zip(fields, columns, strict=False)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()] if returning is not None else []
+        if not returned:
+            return []
+        if isinstance(returning, models.Field):
+            return [row[0] for row in cursor.fetchall()]
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def insert_rows(model: type[models.Model], fields: Sequence[models.Field], rows: Sequence[Sequence[Any]]) -> list[Any]:

@@ -209,7 +209,7 @@ class Lead(models.Model):
 
 
 class Event(models.Model):
-    """A behaviour event (page view, webinar, demo request...). `event_id` deduplicates."""
+    """A behaviour event (page view, webinar, demo request...). `event_id` deduplicates per lead."""
 
     # Indexed by `event_lead_type_idx`, whose first column it is: a second index on lead_id alone
     # would only cost every insert.
@@ -226,7 +226,8 @@ class Event(models.Model):
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [models.Index(fields=["lead", "type", "occurred_at"], name="event_lead_type_idx")]
-        constraints = [models.UniqueConstraint(fields=["event_id"], name="event_id_unique")]
+        # Per lead, not across leads: the same id sent for two leads is two events.
+        constraints = [models.UniqueConstraint(fields=["lead", "event_id"], name="event_lead_event_id_unique")]
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -468,3 +469,26 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} ({self.key})"
+
+
+# --- API tokens (`leads.tokens`) ----------------------------------------------------------------
+
+
+class ApiToken(models.Model):
+    """A named API key. Only the SHA-256 of the key is stored: a leaked database or backup gives
+    no usable credential, and the key itself is shown once, when it is made."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    # The key's first characters, so an owner can tell tokens apart in a list.
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

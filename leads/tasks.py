@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import http.client
+import socket
+import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -19,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
-from .url_guard import check_url
+from .url_guard import resolve
 from .webhooks import FAILING_AFTER, GIVE_UP_AFTER, SIGNATURE_HEADER, encode, schedule, sign
 
 TIMEOUT_SECONDS = 10
@@ -43,12 +45,45 @@ def _claim(delivery_id: str, now: dt.datetime) -> bool:
     )
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to an address checked by `url_guard.resolve`, not to whatever the host name
+    resolves to a moment later; the Host header stays the URL's host."""
+
+    def __init__(self, host: str, port: int | None, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As `_PinnedHTTPConnection`, with TLS verified against the URL's host name."""
+
+    def __init__(self, host: str, port: int | None, *, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def _connection(url: str, addresses: list[str] | None) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    assert parts.hostname is not None  # the caller has passed `url` through url_guard.resolve
+    https = parts.scheme == "https"
+    if addresses is None:  # WEBHOOKS_ALLOW_PRIVATE: any address, resolved by the connection
+        conn_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        return conn_class(parts.hostname, parts.port, timeout=TIMEOUT_SECONDS)
+    pinned = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
+    return pinned(parts.hostname, parts.port, address=addresses[0], timeout=TIMEOUT_SECONDS)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], *, addresses: list[str] | None) -> tuple[int | None, str]:
     # http.client keeps header names as written (urllib would turn them into X-leadflow-...).
     parts = urlsplit(url)
-    assert parts.hostname is not None  # the caller has passed `url` through check_url
-    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = conn_class(parts.hostname, parts.port, timeout=TIMEOUT_SECONDS)
+    conn = _connection(url, addresses)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         conn.request("POST", path, body=body, headers={**headers, "Content-Length": str(len(body))})
@@ -71,8 +106,9 @@ def deliver_webhook(delivery_id: str) -> str:
     sub = delivery.subscription
     body = encode(delivery.payload)
     try:
-        # Checked again at delivery: DNS may have changed since the subscription was saved.
-        check_url(sub.url)
+        # Resolved and checked at delivery, and the connection made to the checked address:
+        # DNS may have changed since the subscription was saved, or change after this check.
+        addresses = resolve(sub.url)
         started = time.monotonic()
         status_code, error = _post(
             sub.url,
@@ -80,10 +116,11 @@ def deliver_webhook(delivery_id: str) -> str:
             {
                 "Content-Type": "application/json",
                 "User-Agent": "LeadFlow-Webhooks/1",
-                SIGNATURE_HEADER: sign(body, sub.secret),
+                SIGNATURE_HEADER: sign(body, sub.secret, timestamp=int(time.time())),
                 "X-LeadFlow-Event": delivery.event,
                 "X-LeadFlow-Delivery": str(delivery.pk),
             },
+            addresses=addresses,
         )
         duration = int((time.monotonic() - started) * 1000)
     except ValidationError as exc:

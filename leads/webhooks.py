@@ -53,8 +53,26 @@ STAGE_EVENTS: dict[str, WebhookEvent] = {
 # --- Signing and the SSRF guard --------------------------------------------------------------
 
 
-def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(body: bytes, secret: str, *, timestamp: int) -> str:
+    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as Stripe signs: the time is
+    signed with the body, so a receiver that refuses old timestamps (README: five minutes)
+    cannot be sent a captured delivery again."""
+    signed = f"{timestamp}.".encode() + body
+    return f"t={timestamp},v1={hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()}"
+
+
+def verify(header: str, body: bytes, secret: str, *, now: int, tolerance: int = 300) -> bool:
+    """What a receiver does (README has the same in a few lines): the HMAC matches and the
+    timestamp is within `tolerance` seconds of `now`."""
+    try:
+        fields = dict(part.split("=", 1) for part in header.split(","))
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = sign(body, secret, timestamp=timestamp).split(",v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
 def encode(payload: dict[str, Any]) -> bytes:

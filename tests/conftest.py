@@ -47,6 +47,15 @@ def _eager_celery(request):
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counts live in the cache and ids repeat between tests: each test starts at zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def _uses_transactional_db(request) -> bool:
     marker = request.node.get_closest_marker("django_db")
     return (

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -35,52 +38,108 @@ class IngestResult(TypedDict):
     leads_created: int
 
 
+# Lead ids are bigints: a larger number can name no lead, and on SQLite it overflows the query.
+MAX_ID = 2**63 - 1
+
+
+def _bad_value(value: Any, path: str = "") -> str | None:
+    """Where in `value` (a decoded JSON property tree) something cannot be stored: a number that
+    is not finite (`1e999` decodes to infinity; PostgreSQL refuses it in JSON) or a NUL
+    character (PostgreSQL refuses it in text and JSON). None when it is all storable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path or 'value'}: numbers must be finite."
+    if isinstance(value, str) and "\x00" in value:
+        return f"{path or 'value'}: NUL characters are not allowed."
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return f"{path or 'key'}: NUL characters are not allowed in keys."
+            found = _bad_value(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _bad_value(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def _validate_lead_ref(ref: Any) -> list[str]:
+    if not isinstance(ref, dict) or not any(ref.get(k) not in (None, "") for k in ("id", "email", "external_id")):
+        return ["Give an object with one of id, email or external_id."]
+    bad = _bad_value(ref)
+    if bad:
+        return [bad]
+    lead_id = ref.get("id")
+    if lead_id is not None and (
+        not isinstance(lead_id, int) or isinstance(lead_id, bool) or not 1 <= lead_id <= MAX_ID
+    ):
+        return [f"id must be an integer from 1 to {MAX_ID}."]
+    email = ref.get("email")
+    if email is not None:
+        # As `/leads/` validates it (LeadSerializer's EmailField), so an event cannot create a
+        # lead the leads endpoint would refuse.
+        try:
+            if not isinstance(email, str) or len(email) > 254 or email != email.strip():
+                raise DjangoValidationError("invalid")
+            validate_email(email)
+        except DjangoValidationError:
+            return ["email is not a valid address."]
+    ext = ref.get("external_id")
+    if ext is not None and (not isinstance(ext, str) or len(ext) > 255):
+        return ["external_id must be a string of at most 255 characters."]
+    return []
+
+
 def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(item, dict):
         return None, {"non_field_errors": ["Expected an object."]}
     ref = item.get("lead")
-    if not isinstance(ref, dict) or not any(ref.get(k) not in (None, "") for k in ("id", "email", "external_id")):
-        errors["lead"] = ["Give an object with one of id, email or external_id."]
-    else:
-        lead_id = ref.get("id")
-        if lead_id is not None and (not isinstance(lead_id, int) or isinstance(lead_id, bool) or lead_id < 1):
-            errors["lead"] = ["id must be a positive integer."]
-        email = ref.get("email")
-        if email is not None and (
-            not isinstance(email, str) or "@" not in email or len(email) > 254 or email != email.strip()
-        ):
-            errors["lead"] = ["email is not a valid address."]
-        ext = ref.get("external_id")
-        if ext is not None and (not isinstance(ext, str) or len(ext) > 255):
-            errors["lead"] = ["external_id must be a string of at most 255 characters."]
+    lead_errors = _validate_lead_ref(ref)
+    if lead_errors:
+        errors["lead"] = lead_errors
     kind = item.get("type")
     if not isinstance(kind, str) or not kind.strip() or len(kind) > 100:
         errors["type"] = ["Required: a string of 1 to 100 characters."]
+    elif "\x00" in kind:
+        errors["type"] = ["NUL characters are not allowed."]
     occurred = item.get("occurred_at")
     if occurred is None:
         occurred_at = now
     else:
         occurred_at = None
-        if isinstance(occurred, str):
+        if isinstance(occurred, str) and "\x00" not in occurred:
             try:
                 occurred_at = parse_datetime(occurred)
             except ValueError:
                 occurred_at = None
         if occurred_at is None:
             errors["occurred_at"] = ["Use an ISO 8601 date-time."]
-        elif timezone.is_naive(occurred_at):
-            occurred_at = timezone.make_aware(occurred_at, dt.UTC)
+        else:
+            if timezone.is_naive(occurred_at):
+                occurred_at = timezone.make_aware(occurred_at, dt.UTC)
+            # An event from the future would never decay: its points would count for good.
+            limit = settings.EVENTS_MAX_FUTURE_MINUTES
+            if occurred_at > now + dt.timedelta(minutes=limit):
+                errors["occurred_at"] = [f"At most {limit} minutes in the future."]
     props = item.get("properties", {})
     if props is None:
         props = {}
     if not isinstance(props, dict):
         errors["properties"] = ["Must be an object."]
+    else:
+        bad = _bad_value(props)
+        if bad:
+            errors["properties"] = [bad]
     event_id = item.get("event_id")
     if event_id is None:
         event_id = uuid.uuid4().hex
     elif not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         errors["event_id"] = ["Must be a string of 1 to 255 characters."]
+    elif "\x00" in event_id:
+        errors["event_id"] = ["NUL characters are not allowed."]
     if errors:
         return None, errors
     assert isinstance(kind, str)  # else errors["type"] is set
@@ -98,8 +157,10 @@ EVENT_COLUMNS = ("lead", "type", "occurred_at", "properties", "event_id", "recei
 
 
 def _insert_events(rows: list[EventRow]) -> list[EventRow]:
-    """Insert, skipping event_ids already stored; returns the rows actually inserted. Plain
-    tuples, not Event instances: building a thousand model objects cost more than the insert."""
+    """Insert, skipping (lead, event_id) pairs already stored; returns the rows actually
+    inserted. Plain tuples, not Event instances: building a thousand model objects cost more
+    than the insert. An event_id deduplicates within its lead only: two integrations (or two
+    leads) may well use the same ids."""
     if connection.vendor == "postgresql":
         # One array per column: psycopg2 adapts a list of ints, strings or datetimes in C, where
         # a VALUES row per event went through Python's mogrify a thousand times.
@@ -110,12 +171,16 @@ def _insert_events(rows: list[EventRow]) -> list[EventRow]:
                 fields,
                 list(zip(*rows, strict=False)),
                 ignore_conflicts=True,
-                returning=Event._meta.get_field("event_id"),
+                returning=(Event._meta.get_field("lead"), Event._meta.get_field("event_id")),
             )
         )
-        return [row for row in rows if row[4] in kept]
-    existing = set(Event.objects.filter(event_id__in=[row[4] for row in rows]).values_list("event_id", flat=True))
-    fresh = [row for row in rows if row[4] not in existing]
+        return [row for row in rows if (row[0], row[4]) in kept]
+    existing = set(
+        Event.objects.filter(lead_id__in={row[0] for row in rows}, event_id__in=[row[4] for row in rows]).values_list(
+            "lead_id", "event_id"
+        )
+    )
+    fresh = [row for row in rows if (row[0], row[4]) not in existing]
     Event.objects.bulk_create(
         [
             Event(
@@ -223,7 +288,7 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
             # Another request may have created some of them meanwhile: read the ids back.
             by_email.update(Lead.objects.filter(email__in=list(to_create)).values_list("email", "pk"))
             leads_created = len(to_create)
-        events: dict[str, EventRow] = {}
+        events: dict[tuple[int, str], EventRow] = {}
         for d in parsed:
             ref = d["ref"]
             if ref.get("id") is not None:
@@ -233,7 +298,7 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
             else:
                 lead_id = by_email[ref["email"].lower()]
             events.setdefault(
-                d["event_id"], (lead_id, d["type"], d["occurred_at"], d["properties"], d["event_id"], now)
+                (lead_id, d["event_id"]), (lead_id, d["type"], d["occurred_at"], d["properties"], d["event_id"], now)
             )
         fresh = _insert_events(list(events.values()))
         lead_ids = sorted({row[0] for row in fresh})

@@ -22,7 +22,7 @@ MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5")
 
 SEED = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from leads.tokens import issue_token
 from leads.models import Lead, Stage, Team
 User = get_user_model()
 admin = User.objects.create_superuser("st-admin", "st@example.com", "st-password")
@@ -30,7 +30,7 @@ team = Team.objects.create(name="ST", territories=["US"], is_fallback=True)
 for i in range(5):
     Lead.objects.create(email=f"st{i}@example.com", external_id=f"st-{i}", company="Acme",
                         country="US", stage=Stage.MQL if i % 2 else Stage.LEAD, team=team)
-print(Token.objects.create(user=admin).key)
+print(issue_token(user=admin, name='schemathesis')[1])
 """
 
 
@@ -51,7 +51,8 @@ def main() -> int:
             "CELERY_BROKER_URL": "filesystem://",
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "DEBUG": "1",
-            "API_THROTTLE_RATE": "1000000/hour",
+            "API_THROTTLE_TOKEN_RATE": "1000000/hour",
+            "API_THROTTLE_USER_RATE": "1000000/hour",
         }
     )
     env.pop("SQLITE_TEST_NAME", None)

@@ -70,6 +70,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         f"report-{name}": {"GET": LEAD_WRITERS}
         for name in ("funnel", "efficiency", "velocity", "rejections", "commitment", "sources")
     },
+    # Each user manages their own API tokens (another's token is a 404, never listed).
+    "api-token-list": {"GET list": EVERY_ROLE, "POST create": EVERY_ROLE},
+    "api-token-detail": {"DELETE destroy": EVERY_ROLE},
     # The OpenAPI schema and its viewer describe the API; they hold no data.
     "schema": {"GET": PUBLIC},
     "api-docs": {"GET": PUBLIC},

@@ -59,8 +59,14 @@ def receiver():
 
 
 def _signed_ok(headers: dict[str, str], body: bytes, secret: str) -> bool:
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(headers["X-LeadFlow-Signature"], expected)
+    """The receiver's check, as the README shows it: t=<unix>,v1=HMAC-SHA256("<t>.<body>")."""
+    import time
+
+    fields = dict(part.split("=", 1) for part in headers["X-LeadFlow-Signature"].split(","))
+    if abs(time.time() - int(fields["t"])) > 300:
+        return False
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(fields["v1"], expected)
 
 
 @pytest.mark.django_db

@@ -8,9 +8,9 @@ import io
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from leads.tokens import issue_token
 from reports import selectors
 from reports.selectors import ReportFilters
 from tests.reports.conftest import RANGE
@@ -39,7 +39,7 @@ def test_manager_gets_the_same_numbers_as_the_selector(history, manager, client_
 
 def test_marketing_reads_the_funnel_with_a_token(history, marketer):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=marketer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user=marketer, name='test')[1]}")
     response = client.get(URL.format("funnel"), PARAMS)
     assert response.status_code == 200
     assert response.json()["stages"][1] == {"stage": "mql", "entered": 5, "to_next_rate": 0.6}
