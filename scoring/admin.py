@@ -58,30 +58,20 @@ class DraftOnlyInline(admin.TabularInline):
 class FitRuleInline(DraftOnlyInline):
     model = FitRule
     form = ConditionRuleForm
-    fields = ("position", "name", "field", "operator", "value", "points", "evidence")
+    fields = ("position", *definitions.FIT_RULE_FIELDS, "evidence")
     readonly_fields = ("evidence",)
 
 
 class BehaviorRuleInline(DraftOnlyInline):
     model = BehaviorRule
     form = BehaviorRuleForm
-    fields = (
-        "position",
-        "name",
-        "event_type",
-        "property",
-        "property_operator",
-        "property_value",
-        "points",
-        "max_occurrences",
-        "half_life_days",
-    )
+    fields = ("position", *definitions.BEHAVIOR_RULE_FIELDS)
 
 
 class KnockoutInline(DraftOnlyInline):
     model = Knockout
     form = ConditionRuleForm
-    fields = ("position", "name", "field", "operator", "value")
+    fields = ("position", *definitions.KNOCKOUT_FIELDS)
 
 
 @admin.register(QualifiedLeadDefinition)
