@@ -15,10 +15,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Max
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from .models import Lead, Team, TeamMembership
+from .permissions import ACCOUNT_EXECUTIVE
 
 MAX_CLAIM_ATTEMPTS = 20
 
@@ -34,31 +35,58 @@ def team_for_country(country: str, *, teams: list[Team] | None = None) -> Team |
     return next((team for team in teams if team.is_fallback), None)
 
 
+def _sellers(team: Team) -> QuerySet[TeamMembership]:
+    """The team's reps: account executives are members too, but MQLs never go to them."""
+    return TeamMembership.objects.filter(team=team).exclude(user__groups__name=ACCOUNT_EXECUTIVE)
+
+
+def _closers(team: Team) -> QuerySet[TeamMembership]:
+    """The team's account executives, who receive its SQLs."""
+    return TeamMembership.objects.filter(team=team, user__groups__name=ACCOUNT_EXECUTIVE)
+
+
 def assign_round_robin(lead: Lead, *, exclude_user_id: int | None = None) -> tuple[Team | None, Any, dict[str, Any]]:
     """Pick (team, rep, decision) for `lead`. The decision dict is stored on the transition row."""
     team = lead.team if lead.team_id else team_for_country(lead.country)
     if team is None:
         return None, None, {"method": "round_robin", "result": "no team for country", "country": lead.country}
+    user, decision = _claim_next(team, _sellers(team), exclude_user_id=exclude_user_id, method="round_robin")
+    return team, user, decision
+
+
+def assign_account_executive(lead: Lead) -> tuple[Team | None, Any, dict[str, Any]]:
+    """Pick (team, AE, decision) for a lead entering SQL: round-robin among the available account
+    executives of the lead's team, as MQLs go round the reps (SPEC section 2)."""
+    team = lead.team if lead.team_id else team_for_country(lead.country)
+    if team is None:
+        return None, None, {"method": "ae_round_robin", "result": "no team for country", "country": lead.country}
+    user, decision = _claim_next(team, _closers(team), exclude_user_id=None, method="ae_round_robin")
+    return team, user, decision
+
+
+def _claim_next(
+    team: Team, members: QuerySet[TeamMembership], *, exclude_user_id: int | None, method: str
+) -> tuple[Any, dict[str, Any]]:
+    """The member of `members` assigned longest ago (away and inactive ones skipped), claimed
+    by a compare-and-set of their `last_assigned_at`; (None, why) when nobody is available."""
     if connection.in_atomic_block:
         # Serialise this team's assignments until the caller's transaction commits.
         Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True).first()
     for _attempt in range(MAX_CLAIM_ATTEMPTS):
-        candidates = TeamMembership.objects.filter(team=team, is_away=False, user__is_active=True)
+        candidates = members.filter(is_away=False, user__is_active=True)
         if exclude_user_id is not None:  # `user_id` is never NULL: excluding None excluded no one
             candidates = candidates.exclude(user_id=exclude_user_id)
         membership = (
             candidates.select_related("user").order_by(F("last_assigned_at").asc(nulls_first=True), "id").first()
         )
         if membership is None:
-            return (
-                team,
-                None,
-                {
-                    "method": "round_robin",
-                    "team": team.name,
-                    "result": "no available rep (all away or inactive); left unassigned for the team",
-                },
-            )
+            return None, {
+                "method": method,
+                "team": team.name,
+                "result": "no available rep (all away or inactive); left unassigned for the team"
+                if method == "round_robin"
+                else "no available account executive; the SQL stays with its rep",
+            }
         latest = TeamMembership.objects.filter(team=team).aggregate(latest=Max("last_assigned_at"))["latest"]
         now = timezone.now()
         if latest is not None and now <= latest:
@@ -76,22 +104,14 @@ def assign_round_robin(lead: Lead, *, exclude_user_id: int | None = None) -> tup
             )
         )
         if claimed:
-            skipped = list(
-                TeamMembership.objects.filter(team=team, is_away=True)
-                .order_by("id")
-                .values_list("user__username", flat=True)
-            )
-            return (
-                team,
-                membership.user,
-                {
-                    "method": "round_robin",
-                    "team": team.name,
-                    "owner": membership.user.username,
-                    "skipped_away": skipped,
-                },
-            )
-    return team, None, {"method": "round_robin", "team": team.name, "result": "contention; left unassigned"}
+            skipped = list(members.filter(is_away=True).order_by("id").values_list("user__username", flat=True))
+            return membership.user, {
+                "method": method,
+                "team": team.name,
+                "owner": membership.user.username,
+                "skipped_away": skipped,
+            }
+    return None, {"method": method, "team": team.name, "result": "contention; left unassigned"}
 
 
 def assign_round_robin_batch(
@@ -128,7 +148,7 @@ def assign_round_robin_batch(
         # The whole team in one read: who is available (in round-robin order), who is away, and
         # the newest stamp, which the single path reads with three queries.
         members = list(
-            TeamMembership.objects.filter(team=team)
+            _sellers(team)
             .select_related("user")
             .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
         )

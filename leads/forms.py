@@ -6,8 +6,9 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
-from .lifecycle import BANT_KEYS, DISQUALIFY_REASONS, RECYCLE_REASONS
+from .lifecycle import BANT_KEYS, DISQUALIFY_REASONS, LOST_REASONS, RECYCLE_REASONS
 from .models import Stage, TeamMembership, TouchKind, TouchOutcome
 
 REASON_LABELS = {
@@ -39,17 +40,6 @@ REJECT_CHOICES = [
 NOTE_WIDGET = forms.TextInput(attrs={"placeholder": "Note (optional)", "maxlength": 2000})
 
 
-class InboxFilterForm(forms.Form):
-    stage = forms.ChoiceField(required=False, choices=[("", "MQL and SAL"), (Stage.MQL, "MQL"), (Stage.SAL, "SAL")])
-    source = forms.ChoiceField(required=False, choices=[("", "All sources")])
-
-    def __init__(self, *args: Any, sources: list[str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        source = self.fields["source"]
-        assert isinstance(source, forms.ChoiceField)  # declared above
-        source.choices = [("", "All sources")] + [(s, s) for s in sources]
-
-
 class RejectForm(forms.Form):
     reason = forms.ChoiceField(choices=REJECT_CHOICES)
     note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
@@ -72,6 +62,12 @@ class TouchForm(forms.Form):
 
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
+BANT_LABELS = (
+    ("budget", _("Budget")),
+    ("authority", _("Authority")),
+    ("need", _("Need")),
+    ("timeline", _("Timeline")),
+)
 
 
 class BantForm(forms.Form):
@@ -105,9 +101,39 @@ class PromoteForm(forms.Form):
     )
 
 
+LOST_REASON_LABELS = {
+    "price": _("Price"),
+    "competitor": _("Went with a competitor"),
+    "no_decision": _("No decision"),
+    "timing": _("Timing"),
+    "features": _("Missing features"),
+    "other": _("Other"),
+}
+assert set(LOST_REASON_LABELS) == LOST_REASONS
+
+
 class CloseForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[(Stage.WON, "Won"), (Stage.LOST, "Lost")])
+    """Won or lost, with the deal's amount and, for a loss, why."""
+
+    outcome = forms.ChoiceField(choices=[(Stage.WON, _("Won")), (Stage.LOST, _("Lost"))], label=_("Outcome"))
+    amount = forms.DecimalField(
+        required=False, min_value=0, max_digits=16, decimal_places=2, label=_("Amount"),
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "placeholder": "0.00"}),
+    )
+    reason = forms.ChoiceField(
+        required=False,
+        label=_("Lost reason"),
+        choices=[("", _("Choose if lost…")), *LOST_REASON_LABELS.items()],
+    )
     note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("outcome") == Stage.LOST and not data.get("reason"):
+            self.add_error("reason", _("Say why the deal was lost."))
+        if data.get("outcome") == Stage.WON:
+            data["reason"] = ""
+        return data
 
 
 class RepChoiceField(forms.ModelChoiceField):

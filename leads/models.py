@@ -287,6 +287,8 @@ class StageTransition(models.Model):
     bant = models.JSONField(default=dict, blank=True)
     # Why the owner is who it is (round-robin decision, reassignment), for the audit.
     assignment = models.JSONField(default=dict, blank=True)
+    # A closed deal's amount (won or lost): what the AE or the CRM reported.
+    amount = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()
 

@@ -19,19 +19,32 @@ from .models import Lead, Stage, TeamMembership
 MARKETING = "marketing"
 SALES_REP = "sales_rep"
 SALES_MANAGER = "sales_manager"
-ROLES = (MARKETING, SALES_REP, SALES_MANAGER)
+ACCOUNT_EXECUTIVE = "account_executive"
+ROLES = (MARKETING, SALES_REP, SALES_MANAGER, ACCOUNT_EXECUTIVE)
 
 # Moves a rep makes on leads in their reach; manager and superuser make every move.
 REP_MOVES = frozenset({"accept", "reject", "qualify", "recycle", "disqualify", "log_touch"})
 MARKETING_MOVES = frozenset({"promote_to_mql"})
 MANAGER_MOVES = REP_MOVES | frozenset({"close", "override", "reassign", "promote_to_mql"})
-MOVES_BY_ROLE = {SALES_REP: REP_MOVES, MARKETING: MARKETING_MOVES, SALES_MANAGER: MANAGER_MOVES}
+# An AE works the SQLs handed to them: logs meetings and calls, records won or lost.
+AE_MOVES = frozenset({"close", "log_touch"})
+MOVES_BY_ROLE = {
+    SALES_REP: REP_MOVES,
+    MARKETING: MARKETING_MOVES,
+    SALES_MANAGER: MANAGER_MOVES,
+    ACCOUNT_EXECUTIVE: AE_MOVES,
+}
 
 # Role sets the API views' action tables are written with.
 EVERY_ROLE = frozenset(ROLES)
 MARKETING_AND_MANAGERS = frozenset({MARKETING, SALES_MANAGER})
 MANAGERS = frozenset({SALES_MANAGER})
-ROLE_NAMES = {MARKETING: "marketing", SALES_REP: "sales reps", SALES_MANAGER: "sales managers"}
+ROLE_NAMES = {
+    MARKETING: "marketing",
+    SALES_REP: "sales reps",
+    SALES_MANAGER: "sales managers",
+    ACCOUNT_EXECUTIVE: "account executives",
+}
 
 
 def _group_names(user) -> frozenset[str]:
@@ -60,6 +73,10 @@ def is_rep(user) -> bool:
     return has_role(user, SALES_REP)
 
 
+def is_account_executive(user) -> bool:
+    return has_role(user, ACCOUNT_EXECUTIVE)
+
+
 def sees_all_leads(user) -> bool:
     return is_marketing(user) or is_manager(user)
 
@@ -83,11 +100,16 @@ def visible_leads(user, queryset: QuerySet[Lead] | None = None) -> QuerySet[Lead
         # and a rep acting on their own lead never needs the list.
         teams = TeamMembership.objects.filter(user_id=user.pk).values("team_id")
         return qs.filter(Q(owner=user) | Q(owner__isnull=True, stage=Stage.MQL, team_id__in=teams))
+    if is_account_executive(user):
+        # The SQLs handed to them, and the deals they closed.
+        return qs.filter(owner=user)
     return qs.none()
 
 
 def can_view_lead(user, lead: Lead) -> bool:
     if sees_all_leads(user):
+        return True
+    if is_account_executive(user) and lead.owner_id == user.pk:
         return True
     return is_rep(user) and _in_rep_reach(user, lead)
 
@@ -113,8 +135,10 @@ def can_move(user, lead: Lead, move: str) -> bool:
         return True
     if has_role(user, MARKETING) and move in MARKETING_MOVES:
         return True
-    if is_rep(user) and move in REP_MOVES:
-        return _in_rep_reach(user, lead)
+    if is_rep(user) and move in REP_MOVES and _in_rep_reach(user, lead):
+        return True
+    if is_account_executive(user) and move in AE_MOVES:
+        return lead.owner_id == user.pk
     return False
 
 

@@ -7,7 +7,7 @@ its user may not read.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
@@ -19,7 +19,7 @@ from sla import clocks
 from sla.models import SlaBreach
 
 from . import permissions
-from .models import Lead, Stage
+from .models import Lead, Stage, StageTransition
 
 INBOX_STAGES = (Stage.MQL, Stage.SAL)
 TIMELINE_EVENT_LIMIT = 100
@@ -28,7 +28,10 @@ DEFAULT_WARNING_SHARE = 0.75
 INBOX_ORDER = (F("sla_due_at").asc(nulls_last=True), "stage_entered_at", "id")
 
 
-def inbox_leads(user, *, stage: str = "", source: str = "") -> QuerySet[Lead]:
+Refine = Callable[[QuerySet[Lead]], QuerySet[Lead]]
+
+
+def inbox_leads(user, *, stage: str = "", source: str = "", refine: Refine | None = None) -> QuerySet[Lead]:
     """A rep's working list: own MQLs and SALs plus the team's unassigned MQLs, soonest
     deadline first (leads without a running clock last).
 
@@ -48,6 +51,8 @@ def inbox_leads(user, *, stage: str = "", source: str = "") -> QuerySet[Lead]:
         qs = qs.filter(stage=stage)
     if source:
         qs = qs.filter(source=source)
+    if refine is not None:
+        qs = refine(qs)
     return qs.select_related("owner").order_by(*INBOX_ORDER)
 
 
@@ -125,9 +130,10 @@ class InboxQuery:
             return [row[0] for row in cursor.fetchall()]
 
 
-def inbox_query(user, *, stage: str = "", source: str = "") -> InboxQuery:
-    """What `inbox_leads` returns, shaped for fast pages on a big table."""
-    combined = inbox_leads(user, stage=stage, source=source)
+def inbox_query(user, *, stage: str = "", source: str = "", refine: Refine | None = None) -> InboxQuery:
+    """What `inbox_leads` returns, shaped for fast pages on a big table. `refine` (the page's
+    search and filters) narrows every branch alike."""
+    combined = inbox_leads(user, stage=stage, source=source, refine=refine)
     stages = [s for s in INBOX_STAGES if not stage or s == stage]
     if permissions.sees_all_leads(user):
         branches = [Lead.objects.filter(stage=s) for s in stages]
@@ -142,7 +148,52 @@ def inbox_query(user, *, stage: str = "", source: str = "") -> InboxQuery:
         branches = []
     if source:
         branches = [branch.filter(source=source) for branch in branches]
+    if refine is not None:
+        branches = [refine(branch) for branch in branches]
     return InboxQuery(branches, combined)
+
+
+LIST_ORDER = ("-created_at", "-id")
+
+
+def lead_list(user, *, refine: Refine | None = None, ordering: Sequence[Any] = ()) -> QuerySet[Lead]:
+    """The "all leads" list: every lead the user may read (SPEC section 1), newest first unless
+    the page asks for another order; `refine` applies the page's search and filters."""
+    qs = permissions.visible_leads(user)
+    if refine is not None:
+        qs = refine(qs)
+    order = [*ordering, "-id"] if ordering else list(LIST_ORDER)
+    return qs.select_related("owner", "team").order_by(*order)
+
+
+def my_sqls(user) -> QuerySet[Lead]:
+    """An account executive's open deals: the SQLs they own, oldest hand-off first."""
+    return (
+        Lead.objects.filter(owner=user, stage=Stage.SQL)
+        .select_related("team")
+        .order_by("stage_entered_at", "id")
+    )
+
+
+def closed_by(user, *, limit: int = 20) -> QuerySet[Lead]:
+    """The AE's latest closed deals (won or lost), newest first."""
+    return Lead.objects.filter(owner=user, stage__in=(Stage.WON, Stage.LOST)).order_by("-stage_entered_at", "-id")[
+        :limit
+    ]
+
+
+def handoffs(leads: Sequence[Lead]) -> dict[int, StageTransition]:
+    """Each lead's latest move into SQL: the rep's hand-off note, the BANT record, who qualified."""
+    latest: dict[int, StageTransition] = {}
+    rows = (
+        StageTransition.objects.filter(lead_id__in=[lead.pk for lead in leads], to_stage=Stage.SQL)
+        .exclude(from_stage=Stage.SQL)
+        .select_related("actor")
+        .order_by("at", "id")
+    )
+    for row in rows:
+        latest[row.lead_id] = row
+    return latest
 
 
 def lead_sources(limit: int = 200) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -12,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import lifecycle
+from .lifecycle import LOST_REASONS
 from .models import (
     WRITABLE_FIELDS,
     Event,
@@ -190,6 +192,10 @@ class DisqualifySerializer(NoteSerializer):
 
 class CloseSerializer(NoteSerializer):
     outcome = serializers.ChoiceField(choices=["won", "lost"])
+    amount = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=Decimal(0), required=False, allow_null=True
+    )
+    reason = serializers.ChoiceField(choices=sorted(LOST_REASONS), required=False, allow_blank=True)
 
 
 @extend_schema_field(

@@ -22,20 +22,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from django_htmx.middleware import HtmxDetails
 
 from sla import clocks as sla_clocks
 
 from . import lifecycle, permissions, selectors
+from .filters import LeadListFilter
 from .forms import (
+    BANT_LABELS,
     AwayForm,
     BantForm,
     CloseForm,
     DisqualifyForm,
-    InboxFilterForm,
     PromoteForm,
     ReassignForm,
     RecycleForm,
@@ -44,8 +47,10 @@ from .forms import (
 )
 from .lifecycle import Actor, TransitionError
 from .models import Lead, Stage, StageTransition, Team, TeamMembership
+from .templatetags.leadflow_ui import APP_MESSAGE_TAG
 
 INBOX_PAGE_SIZE = 25
+LIST_PAGE_SIZE = 50
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -70,26 +75,77 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- Inbox -----------------------------------------------------------------------------------
 
 
+def _lead_filter(request: HttpRequest, *, stages: tuple[str, ...] | None = None) -> LeadListFilter:
+    # A rep reads only their own leads and their teams' unassigned ones: no owner to choose.
+    without = () if permissions.sees_all_leads(request.user) else ("owner",)
+    return LeadListFilter(request.GET or None, sources=selectors.lead_sources(), stages=stages, without=without)
+
+
+def _page_query(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def _list_response(request: HtmxHttpRequest, template: str, fragment: str, context: dict[str, Any]) -> HttpResponse:
+    """The whole page, or only its results when htmx asks (the search box, a filter, a sort
+    header, a page link); a history restore gets the page. The URL is the same either way, so
+    caches must keep the two apart (Vary)."""
+    partial = bool(request.htmx) and not request.htmx.history_restore_request and request.htmx.target == "results"
+    response = render(request, fragment if partial else template, context)
+    patch_vary_headers(response, ("HX-Request", "HX-Target"))
+    return response
+
+
 @login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
     user = request.user
     if not (permissions.is_rep(user) or permissions.sees_all_leads(user)):
         raise Http404("No inbox for this account")
-    form = InboxFilterForm(request.GET or None, sources=selectors.lead_sources())
-    stage = source = ""
-    if form.is_bound and form.is_valid():
-        stage, source = form.cleaned_data["stage"], form.cleaned_data["source"]
-    paginator = Paginator(selectors.inbox_query(user, stage=stage, source=source), INBOX_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    lead_filter = _lead_filter(request, stages=tuple(selectors.INBOX_STAGES))
+    ordering = lead_filter.ordering()
+    if ordering:
+        # A chosen sort: one ordered query (the merge of index-ordered branches serves only the
+        # default deadline order).
+        rows_source: Any = selectors.inbox_leads(user, refine=lead_filter.refine).order_by(*ordering, "id")
+    else:
+        rows_source = selectors.inbox_query(user, refine=lead_filter.refine)
+    page = Paginator(rows_source, INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
     clocks = selectors.SlaClockReader()
     rows = [_row_context(user, lead, clocks) for lead in page.object_list]
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "leads/inbox.html",
-        {"form": form, "page": page, "rows": rows, "filter_query": query.urlencode()},
-    )
+    context = {
+        "filter": lead_filter,
+        "form": lead_filter.form,
+        "page": page,
+        "rows": rows,
+        "filter_query": _page_query(request),
+        "sort_links": lead_filter.sort_links(request.GET),
+        "refined": lead_filter.refined,
+    }
+    return _list_response(request, "leads/inbox.html", "leads/_inbox_results.html", context)
+
+
+@login_required
+def lead_list(request: HtmxHttpRequest) -> HttpResponse:
+    """Every lead the user may read, searchable and filterable (a rep: their own and their
+    team's unassigned MQLs; an AE: their deals; marketing and managers: all)."""
+    user = request.user
+    if not (permissions.is_rep(user) or permissions.sees_all_leads(user) or permissions.is_account_executive(user)):
+        raise Http404("No lead list for this account")
+    lead_filter = _lead_filter(request)
+    leads = selectors.lead_list(user, refine=lead_filter.refine, ordering=lead_filter.ordering())
+    page = Paginator(leads, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    clocks = selectors.SlaClockReader()
+    context = {
+        "filter": lead_filter,
+        "form": lead_filter.form,
+        "page": page,
+        "rows": [{"lead": lead, "sla": clocks.status(lead)} for lead in page.object_list],
+        "filter_query": _page_query(request),
+        "sort_links": lead_filter.sort_links(request.GET),
+        "refined": lead_filter.refined,
+    }
+    return _list_response(request, "leads/lead_list.html", "leads/_lead_results.html", context)
 
 
 def _row_context(user, lead: Lead, clocks: selectors.SlaClockReader, **extra: Any) -> dict[str, Any]:
@@ -118,7 +174,59 @@ def _blank_reject_form() -> dict[str, str]:
 @login_required
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(permissions.visible_leads(request.user).select_related("owner", "team"), pk=pk)
-    return render(request, "leads/lead_detail.html", _lead_context(request, lead))
+    context = _lead_context(request, lead)
+    context["back"] = _back_link(request.user)
+    context["handoff"] = _handoff(lead)
+    return render(request, "leads/lead_detail.html", context)
+
+
+def _back_link(user: Any) -> dict[str, str]:
+    """Where the breadcrumb leads back to: the page this role works from."""
+    if permissions.is_account_executive(user) and not permissions.is_rep(user):
+        return {"url": reverse("my-sqls"), "label": str(_("My SQLs"))}
+    if permissions.is_rep(user) or permissions.is_manager(user):
+        return {"url": reverse("inbox"), "label": str(_("Inbox"))}
+    return {"url": reverse("lead-list"), "label": str(_("All leads"))}
+
+
+def _handoff(lead: Lead) -> dict[str, Any] | None:
+    """The rep's hand-off of an SQL (or a deal closed from one): note, BANT and who qualified."""
+    if lead.stage not in (Stage.SQL, Stage.WON, Stage.LOST):
+        return None
+    transition = selectors.handoffs([lead]).get(lead.pk)
+    if transition is None:
+        return None
+    labels = dict(BANT_LABELS)
+    bant = [
+        {"label": labels.get(key, key), "value": item.get("value"), "note": item.get("note", "")}
+        for key, item in (transition.bant or {}).items()
+        if isinstance(item, dict)
+    ]
+    rep = transition.actor.username if transition.actor else (transition.assignment or {}).get("previous_owner")
+    return {"transition": transition, "bant": bant, "rep": rep}
+
+
+# --- The account executive's deals -----------------------------------------------------------
+
+
+@login_required
+def my_sqls(request: HttpRequest) -> HttpResponse:
+    """An AE's SQLs with each hand-off (note, BANT, rep), and the deals they closed lately.
+    A manager sees the page too (empty unless they own SQLs) and is pointed to all leads."""
+    user = request.user
+    if not (permissions.is_account_executive(user) or permissions.is_manager(user)):
+        raise Http404("No SQLs for this account")
+    open_deals = list(selectors.my_sqls(user))
+    closed = list(selectors.closed_by(user))
+    notes = selectors.handoffs(open_deals + closed)
+    return render(
+        request,
+        "leads/my_sqls.html",
+        {
+            "rows": [{"lead": lead, "handoff": notes.get(lead.pk)} for lead in open_deals],
+            "closed": [{"lead": lead, "handoff": notes.get(lead.pk)} for lead in closed],
+        },
+    )
 
 
 def _lead_context(
@@ -291,9 +399,9 @@ def _answer(
     visible = permissions.can_view_lead(user, lead)
     if not request.htmx:
         if error:
-            messages.error(request, error)
+            messages.error(request, error, extra_tags=APP_MESSAGE_TAG)
         elif notice:
-            messages.success(request, notice)
+            messages.success(request, notice, extra_tags=APP_MESSAGE_TAG)
         default = reverse("lead-detail", args=[lead.pk]) if visible else reverse("inbox")
         return redirect(_safe_next(request, default))
     response = _fragment(
@@ -445,7 +553,12 @@ def close(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form_key="close",
         form=form,
         action=lambda lead, actor, f: lifecycle.close(
-            lead, actor=actor, outcome=f.cleaned_data["outcome"], note=f.cleaned_data["note"]
+            lead,
+            actor=actor,
+            outcome=f.cleaned_data["outcome"],
+            note=f.cleaned_data["note"],
+            amount=f.cleaned_data["amount"],
+            reason=f.cleaned_data["reason"],
         ),
         done=lambda lead: f"Closed as {lead.get_stage_display().lower()}.",
     )
@@ -542,7 +655,7 @@ def set_away(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         response["X-LeadFlow-Fragment"] = "1"
         return response
     if error:
-        messages.error(request, error)
+        messages.error(request, error, extra_tags=APP_MESSAGE_TAG)
     else:
-        messages.success(request, notice)
+        messages.success(request, notice, extra_tags=APP_MESSAGE_TAG)
     return redirect("team")

@@ -89,6 +89,14 @@ def _roles_after_flush(request):
                 group.permissions.add(
                     *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
                 )
+    executive, _ = Group.objects.get_or_create(name="account_executive")
+    ae_permissions = importlib.import_module("leads.migrations.0014_day_ae_role_search").AE_PERMISSIONS
+    executive.permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="leads",
+            codename__in=[f"{a}_{m}" for m, actions in ae_permissions.items() for a in actions.split()],
+        )
+    )
     yield
 
 
@@ -110,6 +118,11 @@ def rep(db):
 @pytest.fixture
 def rep2(db):
     return make_user("rep2", "sales_rep")
+
+
+@pytest.fixture
+def executive(db):
+    return make_user("ae1", "account_executive")
 
 
 @pytest.fixture

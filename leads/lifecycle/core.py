@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
@@ -120,6 +121,8 @@ class Change:
     # Lead columns to set besides stage/stage_entered_at/sla (owner, team, recycle_count...).
     updates: dict[str, Any] = field(default_factory=dict)
     assignment: dict[str, Any] = field(default_factory=dict)
+    # A closed deal's amount (won or lost), recorded on the audit row.
+    amount: Decimal | None = None
 
 
 def claim(lead_id: int) -> Lead:
@@ -200,6 +203,7 @@ def apply(
         owner_id=lead.owner_id,
         bant=dict(change.bant),
         assignment=change.assignment,
+        amount=change.amount,
     )
     if not stays:
         stage_changed.send(sender=StageTransition, transition=transition, lead=lead)
@@ -349,10 +353,14 @@ def write_history(
     Returns the audit rows as instances, with their primary keys."""
     pks = insert_rows(StageTransition, concrete_fields(StageTransition, TRANSITION_COLUMNS), transitions)
     update_rows(Lead, concrete_fields(Lead, lead_fields), leads)
-    order = [TRANSITION_COLUMNS.index(f.attname) for f in StageTransition._meta.concrete_fields[1:]]
+    # Columns history does not write (a deal's amount) read back as NULL (index -1 of the padded row).
+    order = [
+        TRANSITION_COLUMNS.index(f.attname) if f.attname in TRANSITION_COLUMNS else -1
+        for f in StageTransition._meta.concrete_fields[1:]
+    ]
     db = transaction.get_connection().alias
     return [
-        StageTransition.from_db(db, None, (pk, *[row[i] for i in order]))  # type: ignore[arg-type]  # None: all fields, as Django's own callers pass it
+        StageTransition.from_db(db, None, (pk, *[(*row, None)[i] for i in order]))  # type: ignore[arg-type]  # None: all fields, as Django's own callers pass it
         for pk, row in zip(pks, transitions, strict=True)
     ]
 

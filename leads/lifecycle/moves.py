@@ -9,6 +9,7 @@ views, admin actions, imports and tasks call these; none assigns ``lead.stage`` 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,13 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads import permissions
-from leads.assignment import assign_round_robin
+from leads.assignment import assign_account_executive, assign_round_robin
 from leads.models import Lead, Stage, StageTransition, Touch
 from sla import clocks
 
 from .core import Actor, Change, apply, authorize, check_table, claim, copy_state, set_deadlines
 from .errors import BantIncomplete, InvalidReason, InvalidTransition, NoteRequired, TouchesRequired
 from .table import (
+    LOST_REASONS,
     ASSIGNABLE_STAGES,
     BANT_KEYS,
     CLOSE_OUTCOMES,
@@ -197,21 +199,50 @@ def qualify(lead: Lead, *, actor: Actor, bant: Mapping[str, Any], note: str = ""
                 field="bant",
                 missing=no,
             )
+        updates, decision = _hand_off(locked)
         transition = apply(
             locked,
             move="qualify",
             actor=actor,
-            change=Change(to_stage=Stage.SQL, note=note, bant=recorded),
+            change=Change(to_stage=Stage.SQL, note=note, bant=recorded, updates=updates, assignment=decision),
             expected_stage=Stage.SAL,
         )
     copy_state(locked, lead)
     return transition
 
 
-def close(lead: Lead, *, actor: Actor, outcome: str, note: str = "") -> StageTransition:
-    """sql → won/lost, as the CRM reports the opportunity's outcome."""
+def _hand_off(locked: Lead) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new SQL goes to an account executive of its team (round-robin, skipping away); with
+    none available it stays with the rep who qualified it. The rep is kept in the decision."""
+    team, executive, decision = assign_account_executive(locked)
+    decision["previous_owner"] = locked.owner.username if locked.owner is not None else None
+    if executive is None:
+        return {}, decision
+    locked.owner = executive
+    return {"owner_id": executive.pk, "team_id": getattr(team, "pk", locked.team_id)}, decision
+
+
+def close(
+    lead: Lead,
+    *,
+    actor: Actor,
+    outcome: str,
+    note: str = "",
+    amount: Decimal | None = None,
+    reason: str = "",
+) -> StageTransition:
+    """sql → won/lost, as the AE, a manager or the CRM reports the opportunity's outcome, with
+    the deal's amount and, for a loss, why (`LOST_REASONS`)."""
     if outcome not in CLOSE_OUTCOMES:
         raise InvalidReason("Outcome must be 'won' or 'lost'.", field="outcome")
+    if reason and outcome == Stage.LOST and reason not in LOST_REASONS:
+        raise InvalidReason(
+            f"Unknown lost reason '{reason}'. Choose one of: {', '.join(sorted(LOST_REASONS))}.",
+            field="reason",
+            choices=sorted(LOST_REASONS),
+        )
+    if amount is not None and amount < 0:
+        raise InvalidReason("The amount cannot be negative.", field="amount")
     with transaction.atomic():
         locked = claim(lead.pk)
         check_table(locked, "close", outcome)
@@ -220,7 +251,12 @@ def close(lead: Lead, *, actor: Actor, outcome: str, note: str = "") -> StageTra
             locked,
             move="close",
             actor=actor,
-            change=Change(to_stage=outcome, reason=outcome, note=note),
+            change=Change(
+                to_stage=outcome,
+                reason=reason if outcome == Stage.LOST and reason else outcome,
+                note=note,
+                amount=amount,
+            ),
             expected_stage=Stage.SQL,
         )
     copy_state(locked, lead)

@@ -36,6 +36,8 @@ REJECT_REASONS = RECYCLE_REASONS | DISQUALIFY_REASONS
 PROMOTION_REASONS = frozenset({"score", "hand_raiser", "manual", "import"})
 BANT_KEYS = ("budget", "authority", "need", "timeline")
 CLOSE_OUTCOMES = frozenset({Stage.WON, Stage.LOST})
+# Why a deal was lost, as the AE (or the CRM) records it.
+LOST_REASONS = frozenset({"price", "competitor", "no_decision", "timing", "features", "other"})
 STAGE_VALUES = frozenset(Stage.values)  # `Stage.values` builds a new list on every access
 
 

@@ -19,11 +19,31 @@ def nav_for(user) -> dict[str, bool]:
         return {}
     manager = permissions.is_manager(user)
     marketing = permissions.is_marketing(user)
+    rep = permissions.is_rep(user)
     return {
-        "inbox": permissions.is_rep(user) or manager,
+        "inbox": rep or manager,
+        "leads": rep or manager or marketing,
+        "my_sqls": permissions.is_account_executive(user) or manager,
         "dashboard": manager or marketing,
         "manager": manager,
     }
+
+
+# Messages the app's own pages add carry this tag; base.html shows only those, so a message the
+# admin queued (an action's result) is never shown on, and never lost to, an app page.
+APP_MESSAGE_TAG = "app"
+
+
+@register.simple_tag
+def app_messages(storage) -> list:
+    """The queued messages tagged for the app's pages; the admin's stay queued for the admin."""
+    if storage is None:
+        return []
+    queued = list(storage)
+    for message in queued:
+        if APP_MESSAGE_TAG not in (message.extra_tags or "").split():
+            storage.add(message.level, message.message, extra_tags=message.extra_tags)
+    return [m for m in queued if APP_MESSAGE_TAG in (m.extra_tags or "").split()]
 
 
 def _span(seconds: int) -> str:
@@ -53,3 +73,9 @@ def duration_since(moment: dt.datetime | None) -> str:
     if moment is None:
         return ""
     return _span(int((timezone.now() - moment).total_seconds()))
+
+
+@register.filter
+def get_item(mapping: dict | None, key: str):
+    """`mapping[key]` in a template (a sort header's link by its column)."""
+    return (mapping or {}).get(key)
