@@ -148,9 +148,7 @@ def assign_round_robin_batch(
         # The whole team in one read: who is available (in round-robin order), who is away, and
         # the newest stamp, which the single path reads with three queries.
         members = list(
-            _sellers(team)
-            .select_related("user")
-            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+            _sellers(team).select_related("user").order_by(F("last_assigned_at").asc(nulls_first=True), "id")
         )
         reps = [m for m in members if not m.is_away and m.user.is_active]
         if not reps:

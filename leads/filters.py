@@ -119,9 +119,7 @@ class LeadListFilter(django_filters.FilterSet):
         null_label=_("Unassigned"),
         to_field_name="username",
     )
-    team = django_filters.ModelChoiceFilter(
-        queryset=Team.objects.all(), label=_("Team"), empty_label=_("Any team")
-    )
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.all(), label=_("Team"), empty_label=_("Any team"))
     source = django_filters.ChoiceFilter(choices=[], label=_("Source"), empty_label=_("Any source"))
     country = django_filters.CharFilter(method="filter_country", label=_("Country"))
     grade = django_filters.ChoiceFilter(
@@ -161,6 +159,10 @@ class LeadListFilter(django_filters.FilterSet):
     def refined(self) -> bool:
         """Whether anything beyond the default view was asked for (sort aside)."""
         return self.is_bound and any(self.data.get(name) for name in self.filters if name != "sort")
+
+    @property
+    def search_text(self) -> str:
+        return str(self.data.get("q") or "").strip() if self.is_bound else ""
 
     @property
     def sorted(self) -> bool:

@@ -117,7 +117,11 @@ class CloseForm(forms.Form):
 
     outcome = forms.ChoiceField(choices=[(Stage.WON, _("Won")), (Stage.LOST, _("Lost"))], label=_("Outcome"))
     amount = forms.DecimalField(
-        required=False, min_value=0, max_digits=16, decimal_places=2, label=_("Amount"),
+        required=False,
+        min_value=0,
+        max_digits=16,
+        decimal_places=2,
+        label=_("Amount"),
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "placeholder": "0.00"}),
     )
     reason = forms.ChoiceField(

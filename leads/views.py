@@ -51,6 +51,8 @@ from .templatetags.leadflow_ui import APP_MESSAGE_TAG
 
 INBOX_PAGE_SIZE = 25
 LIST_PAGE_SIZE = 50
+# A search counts its matches up to here ("1,000+ leads"); see selectors.SearchResults.
+SEARCH_COUNT_CAP = 1000
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -133,8 +135,10 @@ def lead_list(request: HtmxHttpRequest) -> HttpResponse:
     if not (permissions.is_rep(user) or permissions.sees_all_leads(user) or permissions.is_account_executive(user)):
         raise Http404("No lead list for this account")
     lead_filter = _lead_filter(request)
+    searching = bool(lead_filter.search_text)
     leads = selectors.lead_list(user, refine=lead_filter.refine, ordering=lead_filter.ordering())
-    page = Paginator(leads, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    rows_source: Any = selectors.SearchResults(leads, cap=SEARCH_COUNT_CAP) if searching else leads
+    page = Paginator(rows_source, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     clocks = selectors.SlaClockReader()
     context = {
         "filter": lead_filter,
@@ -144,6 +148,8 @@ def lead_list(request: HtmxHttpRequest) -> HttpResponse:
         "filter_query": _page_query(request),
         "sort_links": lead_filter.sort_links(request.GET),
         "refined": lead_filter.refined,
+        "count_capped": searching and rows_source.capped,
+        "count_cap": SEARCH_COUNT_CAP,
     }
     return _list_response(request, "leads/lead_list.html", "leads/_lead_results.html", context)
 

@@ -9,8 +9,8 @@ views, admin actions, imports and tasks call these; none assigns ``lead.stage`` 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -24,11 +24,11 @@ from sla import clocks
 from .core import Actor, Change, apply, authorize, check_table, claim, copy_state, set_deadlines
 from .errors import BantIncomplete, InvalidReason, InvalidTransition, NoteRequired, TouchesRequired
 from .table import (
-    LOST_REASONS,
     ASSIGNABLE_STAGES,
     BANT_KEYS,
     CLOSE_OUTCOMES,
     DISQUALIFY_REASONS,
+    LOST_REASONS,
     PROMOTION_REASONS,
     RECYCLE_REASONS,
     REJECT_FROM,

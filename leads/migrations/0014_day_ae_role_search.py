@@ -5,7 +5,8 @@
 - `StageTransition.amount`: what a won or lost deal was worth.
 - Search (`leads.filters.search_q`, ILIKE '%word%' over name, company, e-mail and external id):
   on PostgreSQL one pg_trgm GIN index per column, so a word is a few bitmap index scans instead
-  of a read of every lead. `TrigramExtension` and the index statements do nothing on SQLite.
+  of a read of every lead. The indexed expression is the one Django's `icontains` compares,
+  `UPPER(column::text)`: an index on the bare column would never be used. `TrigramExtension` and the index statements do nothing on SQLite.
 """
 
 from django.contrib.auth.management import create_permissions
@@ -37,7 +38,8 @@ def create_search_indexes(apps, schema_editor):
         return
     for column in SEARCH_COLUMNS:
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS lead_{column}_trgm_idx ON leads_lead USING gin ({column} gin_trgm_ops)"
+            f"CREATE INDEX IF NOT EXISTS lead_{column}_trgm_idx ON leads_lead "
+            f"USING gin ((UPPER({column}::text)) gin_trgm_ops)"
         )
 
 

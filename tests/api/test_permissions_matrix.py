@@ -25,11 +25,11 @@ from tests.scoring.conftest import SPEC_DEFINITION
 pytestmark = pytest.mark.django_db
 
 API = "api/v1/"
-M, REP, SM, ANON = "marketing", "sales_rep", "sales_manager", "anonymous"
-EVERY_ROLE = {M, REP, SM}
+M, REP, SM, AE, ANON = "marketing", "sales_rep", "sales_manager", "account_executive", "anonymous"
+EVERY_ROLE = {M, REP, SM, AE}
 LEAD_WRITERS = {M, SM}
 MOVERS = {REP, SM}  # reps on their own leads and their team's unassigned MQLs
-PUBLIC = {M, REP, SM, ANON}
+PUBLIC = {M, REP, SM, AE, ANON}
 
 # Route name -> "METHOD action" (a viewset's action) or "METHOD" (an APIView) -> roles allowed.
 EXPECTED: dict[str, dict[str, set[str]]] = {
@@ -46,9 +46,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "api-lead-qualify": {"POST qualify": MOVERS},
     "api-lead-recycle": {"POST recycle": MOVERS},
     "api-lead-disqualify": {"POST disqualify": MOVERS},
-    "api-lead-touches": {"POST touches": MOVERS},
-    # Won/lost: SPEC also names the AE who owns the SQL; there is no account_executive group yet.
-    "api-lead-close": {"POST close": {SM}},
+    # An AE logs meetings and calls on the SQLs they own (a lead not theirs is a 404).
+    "api-lead-touches": {"POST touches": MOVERS | {AE}},
+    # Won/lost: managers, and the AE who owns the SQL (issue 25).
+    "api-lead-close": {"POST close": {SM, AE}},
     "api-lead-score": {"GET": EVERY_ROLE},
     "api-events": {"POST": LEAD_WRITERS},
     "api-import": {"POST": LEAD_WRITERS},
@@ -142,11 +143,12 @@ def _url(name: str, *, rep, team, marketer) -> str:
 
 
 @pytest.mark.parametrize(("name", "action"), CASES, ids=[f"{n} {a}" for n, a in CASES])
-def test_each_role_is_allowed_or_refused_as_the_table_says(name, action, marketer, rep, manager, team):
+def test_each_role_is_allowed_or_refused_as_the_table_says(name, action, marketer, rep, manager, executive, team):
     callers = {
         M: client_for(marketer),
         REP: client_for(rep),
         SM: client_for(manager),
+        AE: client_for(executive),
         ANON: APIClient(),
         "superuser": client_for(make_user("root", is_superuser=True, is_staff=True)),
     }

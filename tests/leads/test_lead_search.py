@@ -25,23 +25,54 @@ def people(team, rep, rep2):
     now = timezone.now()
     return {
         "ana": LeadFactory(
-            first_name="Ana", last_name="Lovelace", company="Analytical Engines", email="ana@engines.example",
-            external_id="CRM-0042", stage=Stage.MQL, owner=rep, team=team, fit_score=80, country="US",
-            source="webinar", sla_due_at=now + dt.timedelta(hours=2),
+            first_name="Ana",
+            last_name="Lovelace",
+            company="Analytical Engines",
+            email="ana@engines.example",
+            external_id="CRM-0042",
+            stage=Stage.MQL,
+            owner=rep,
+            team=team,
+            fit_score=80,
+            country="US",
+            source="webinar",
+            sla_due_at=now + dt.timedelta(hours=2),
         ),
         "bob": LeadFactory(
-            first_name="Bob", last_name="Babbage", company="Difference Ltd", email="bob@difference.example",
-            stage=Stage.SAL, owner=rep, team=team, fit_score=30, country="CA", source="ads",
+            first_name="Bob",
+            last_name="Babbage",
+            company="Difference Ltd",
+            email="bob@difference.example",
+            stage=Stage.SAL,
+            owner=rep,
+            team=team,
+            fit_score=30,
+            country="CA",
+            source="ads",
             sla_due_at=now - dt.timedelta(hours=1),
         ),
         "cy": LeadFactory(
-            first_name="Cy", last_name="Hopper", company="Cobol Inc", email="cy@cobol.example",
-            stage=Stage.MQL, owner=rep2, team=team, fit_score=55, country="US", source="webinar",
+            first_name="Cy",
+            last_name="Hopper",
+            company="Cobol Inc",
+            email="cy@cobol.example",
+            stage=Stage.MQL,
+            owner=rep2,
+            team=team,
+            fit_score=55,
+            country="US",
+            source="webinar",
             sla_due_at=now + dt.timedelta(days=3),
         ),
         "dee": LeadFactory(
-            first_name="Dee", last_name="Turing", company="Enigma Labs", email="dee@enigma.example",
-            stage=Stage.LEAD, fit_score=10, country="GB", source="seo",
+            first_name="Dee",
+            last_name="Turing",
+            company="Enigma Labs",
+            email="dee@enigma.example",
+            stage=Stage.LEAD,
+            fit_score=10,
+            country="GB",
+            source="seo",
         ),
     }
 
@@ -148,3 +179,18 @@ def test_an_unknown_filter_value_is_shown_as_an_error_not_a_crash(client, manage
 def test_a_user_without_a_role_has_no_lead_list(client):
     client.force_login(make_user("nobody"))
     assert client.get(reverse("lead-list")).status_code == 404
+
+
+def test_a_search_with_more_matches_than_the_cap_says_so_and_still_pages_newest_first(client, manager, monkeypatch):
+    from leads import views
+
+    monkeypatch.setattr(views, "SEARCH_COUNT_CAP", 3)
+    now = timezone.now()
+    for n in range(5):
+        LeadFactory(last_name=f"Common{n}", created_at=now - dt.timedelta(days=n))
+    client.force_login(manager)
+    response = client.get(reverse("lead-list"), {"q": "common"})
+    assert "More than 3 leads match" in response.content.decode()
+    assert names(response) == [f"Common{n}" for n in range(5)]
+    few = client.get(reverse("lead-list"), {"q": "common1"})
+    assert names(few) == ["Common1"] and "1 lead" in few.content.decode()
