@@ -6,6 +6,7 @@ the browser's session, so the page and the API show the same selector's numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from django.shortcuts import render
 from leads import permissions, selectors
 from leads.models import Team
 
+from . import productivity
 from . import selectors as report_selectors
 
 REPORTS_API = "/api/v1/reports/"
@@ -101,6 +103,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if cleaned.get("owner"):
             params["owner"] = cleaned["owner"].username
     query = urlencode(params)
+    period = {
+        "date_from": dt.date.fromisoformat(params["from"]),
+        "date_to": dt.date.fromisoformat(params["to"]),
+        "team_id": int(params["team"]) if "team" in params else None,
+    }
     charts = [
         {
             "key": key,
@@ -120,6 +127,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "params": params,
             "query": query,
             "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&format=csv",
+            "productivity": productivity.rep_productivity(**period),
+            "executives": productivity.executive_outcomes(**period),
         },
     )
 
