@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from io import StringIO
 
 import pytest
@@ -82,3 +83,48 @@ def test_seed_ships_targets_for_the_current_and_previous_quarter_and_signature_h
     definition = QualifiedLeadDefinition.objects.get(state="active")
     hashes = set(definition.signatures.values_list("content_hash", flat=True))
     assert hashes == {definitions.content_hash(definition)}
+
+
+def test_the_demo_agrees_with_itself(seeded):
+    """Issue 25: every number on every page comes from the same lived history."""
+    from django.db.models import Max
+
+    from leads.models import TeamMembership
+    from reports import selectors as report_selectors
+    from scoring.services import explain_lead
+
+    # Recycled and never-qualified leads have no owner; open and closed deals do.
+    assert not Lead.objects.filter(stage__in=[Stage.RECYCLED, Stage.LEAD], owner__isnull=False).exists()
+    assert not Lead.objects.filter(stage__in=[Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST], owner__isnull=True).exists()
+    # Each lead's owner is the owner its last audit row says.
+    for lead in Lead.objects.exclude(stage=Stage.LEAD):
+        assert lead.transitions.order_by("at", "id").last().owner_id == lead.owner_id, lead.pk
+        assert lead.transitions.order_by("at", "id").last().to_stage == lead.stage, lead.pk
+    # The score shown in lists is the engine's (the grade is the score's).
+    for lead in Lead.objects.order_by("?")[:40]:
+        explained = explain_lead(lead)
+        assert round(explained["fit"]["score"], 1) == round(lead.fit_score, 1), lead.pk
+        assert explained["fit"]["grade"] == lead.fit_grade
+    # Round-robin stamps are the moments of each member's latest assignment in that team.
+    for membership in TeamMembership.objects.select_related("user", "team"):
+        latest = StageTransition.objects.filter(
+            assignment__team=membership.team.name, assignment__owner=membership.user.username
+        ).aggregate(at=Max("at"))["at"]
+        if latest is None:
+            assert membership.last_assigned_at is None, membership
+        else:
+            assert abs(membership.last_assigned_at - latest) < dt.timedelta(minutes=1), membership
+    assert TeamMembership.objects.filter(last_assigned_at__isnull=False).count() >= 4
+    # SQLs and closed deals sit with account executives, with the rep's hand-off note.
+    assert Lead.objects.filter(stage=Stage.SQL, owner__groups__name="account_executive").exists()
+    handoff = StageTransition.objects.filter(to_stage=Stage.SQL).first()
+    assert handoff.note and handoff.bant["budget"]["value"] is True
+    # Report totals match the stage counts of the history.
+    today = timezone.localdate()
+    from reports.filters import ReportFilters
+
+    funnel = report_selectors.funnel(date_from=today - dt.timedelta(days=120), date_to=today, filters=ReportFilters())
+    entered = {row["stage"]: row["entered"] for row in funnel["stages"]}
+    for stage in (Stage.SAL, Stage.SQL, Stage.WON):
+        expected = StageTransition.objects.filter(to_stage=stage).exclude(from_stage=stage).count()
+        assert entered[stage] == expected, stage

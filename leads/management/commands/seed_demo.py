@@ -22,10 +22,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from leads import lifecycle
-from leads.assignment import team_for_country
-from leads.lifecycle import Actor, HistoricalStep
-from leads.models import Event, Lead, Stage, Team, TeamMembership, Touch, TouchKind, TouchOutcome
+from leads.models import Event, Lead, Team, TeamMembership
 from reports.models import QuarterlyTarget
 from scoring.definitions import content_hash
 from scoring.models import (
@@ -37,8 +34,11 @@ from scoring.models import (
     QualifiedLeadDefinition,
     SignatureSide,
 )
+from scoring.services import rescore_leads
 from sla.models import BusinessCalendar
 from sla.services import install_default_policies
+
+from ._demo_story import Story, clock_at, plan
 
 DEMO_PASSWORD = "demo"
 SEED = 42
@@ -264,7 +264,7 @@ def already_seeded() -> bool:
 
 
 def seed_users(*, password: str = DEMO_PASSWORD) -> dict[str, Any]:
-    """The five demo users with their roles. Returns them by username."""
+    """The demo users (marketer, manager, three reps, two account executives), by username."""
     User = get_user_model()
     spec = {
         "marketer": ("marketing", True, "Maya", "Marketer"),
@@ -272,6 +272,8 @@ def seed_users(*, password: str = DEMO_PASSWORD) -> dict[str, Any]:
         "rep1": ("sales_rep", False, "Riley", "Reyes"),
         "rep2": ("sales_rep", False, "Robin", "Okafor"),
         "rep3": ("sales_rep", False, "Rafael", "Weber"),
+        "ae1": ("account_executive", False, "Alex", "Ito"),
+        "ae2": ("account_executive", False, "Ana", "Moreau"),
     }
     users = {}
     for username, (role, staff, first, last) in spec.items():
@@ -306,7 +308,7 @@ def seed_teams(*, users: dict[str, Any]) -> dict[str, Team]:
             },
         )
         teams[spec["name"]] = team
-    members = {"North America": ["rep1", "rep2"], "EMEA": ["rep3"], "Rest of World": ["rep3"]}
+    members = {"North America": ["rep1", "rep2", "ae1"], "EMEA": ["rep3", "ae2"], "Rest of World": ["rep3", "ae2"]}
     for team_name, usernames in members.items():
         for username in usernames:
             if username in users:
@@ -449,60 +451,9 @@ def _events_for(rng: random.Random, lead: Lead, now: dt.datetime, *, engaged: bo
     return events
 
 
-def _history(
-    rng: random.Random, ending: str, created: dt.datetime, now: dt.datetime, owner_id: int | None
-) -> list[HistoricalStep]:
-    """The past stage steps leading to `ending`, spaced realistically and never in the future."""
-    if ending == "lead":
-        return []
-    steps: list[HistoricalStep] = []
-    budget = (now - created).total_seconds()
-
-    def later(at: dt.datetime, low_h: float, high_h: float) -> dt.datetime:
-        moved = at + dt.timedelta(hours=rng.uniform(low_h, high_h))
-        return min(moved, now - dt.timedelta(minutes=5))
-
-    if ending == "mql_open":
-        # Entered recently, so its decision deadline is still ahead.
-        mql_at = now - dt.timedelta(hours=rng.uniform(1, 20))
-        return [HistoricalStep(Stage.MQL, max(mql_at, created), "score", owner_id=owner_id)]
-    if ending == "mql_breached":
-        mql_at = now - dt.timedelta(days=rng.uniform(3.5, 6))
-        return [HistoricalStep(Stage.MQL, max(mql_at, created), "score", owner_id=owner_id)]
-    mql_at = created + dt.timedelta(seconds=rng.uniform(0.05, 0.5) * budget)
-    if ending == "sal_open":
-        # Accepted within the last fortnight, so most qualify-or-drop deadlines are still ahead.
-        mql_at = max(created, now - dt.timedelta(days=rng.uniform(2, 12)))
-    reason = "hand_raiser" if rng.random() < 0.2 else "score"
-    steps.append(HistoricalStep(Stage.MQL, mql_at, reason, owner_id=owner_id))
-    if ending in ("recycled", "disqualified") and rng.random() < 0.5:
-        reject = (
-            rng.choice(["no_budget", "bad_timing", "no_need", "other"])
-            if ending == "recycled"
-            else rng.choice(["not_a_fit", "inaccurate_data", "competitor"])
-        )
-        steps.append(HistoricalStep(ending, later(mql_at, 2, 30), reject))
-        return steps
-    if ending == "recycled_again_mql":
-        recycled_at = later(mql_at, 4, 30)
-        steps.append(HistoricalStep(Stage.RECYCLED, recycled_at, "bad_timing"))
-        steps.append(
-            HistoricalStep(Stage.MQL, now - dt.timedelta(hours=rng.uniform(1, 8)), "hand_raiser", owner_id=owner_id)
-        )
-        return steps
-    sal_at = later(mql_at, 0.5, 30)
-    steps.append(HistoricalStep(Stage.SAL, sal_at, "", owner_id=owner_id))
-    if ending == "sal_open":
-        return steps
-    if ending in ("recycled", "disqualified"):
-        reason = "no_budget" if ending == "recycled" else "not_a_fit"
-        steps.append(HistoricalStep(ending, later(sal_at, 24, 200), reason))
-        return steps
-    sql_at = later(sal_at, 24, 300)
-    steps.append(HistoricalStep(Stage.SQL, sql_at, ""))
-    if ending in ("won", "lost"):
-        steps.append(HistoricalStep(ending, later(sql_at, 48, 500), ending))
-    return steps
+DECISION_MAKER_TITLES = [
+    title for title, _weight in JOB_TITLES if any(w in title for w in ("VP", "Director", "Head", "Chief"))
+]
 
 
 def seed_leads(
@@ -513,64 +464,36 @@ def seed_leads(
     now: dt.datetime | None = None,
     progress=print,
 ) -> dict[str, int]:
-    """`count` leads with events, touches and stage history. Returns how many end in each stage."""
+    """`count` leads with events, touches and stage history, lived through the lifecycle in time
+    order (`_demo_story`). Returns how many end in each stage."""
     rng = rng or random.Random(SEED)
     now = now or timezone.now()
-
-    reps_by_team: dict[int, list[Any]] = {}
-    for membership in TeamMembership.objects.select_related("user").order_by("id"):
-        reps_by_team.setdefault(membership.team_id, []).append(membership.user)
-    system = Actor.system()
-    ended: dict[str, int] = {}
+    story = Story(rng, now)
+    ids = []
     for n in range(count):
         ending = weighted(rng, ENDINGS)
         data = _fake_lead(rng, n, now)
-        team = team_for_country(data["country"])
-        reps = reps_by_team.get(team.pk, []) if team else []
-        owner = rng.choice(reps) if reps else None
-        with transaction.atomic():
-            lead = Lead.objects.create(
-                **data,
-                team=team if ending != "lead" else None,
-                stage_entered_at=data["created_at"],
-                fit_score=round(rng.uniform(55, 95) if ending != "lead" else rng.uniform(0, 70), 1),
-                behavior_score=round(rng.uniform(40, 90) if ending != "lead" else rng.uniform(0, 45), 1),
-                scored_at=now,
-            )
-            Event.objects.bulk_create(_events_for(rng, lead, now, engaged=ending != "lead"))
-            steps = _history(rng, ending, lead.created_at, now, owner.pk if owner else None)
-            if steps:
-                lifecycle.record_history(lead, steps=steps, actor=system, source="demo")
-                _seed_touches(rng, lead, steps, owner, now)
-        lead.refresh_from_db(fields=["stage"])
-        ended[lead.stage] = ended.get(lead.stage, 0) + 1
-        if (n + 1) % 50 == 0 or n + 1 == count:
-            progress(f"  leads: {n + 1}/{count}")
+        if ending != "lead":
+            # A lead whose story goes past MQL fits the definition: the engine will say so.
+            data["employees"] = rng.choice([150, 400, 1200, 5000, 20000])
+            data["job_title"] = rng.choice(DECISION_MAKER_TITLES)
+        with clock_at(data["created_at"]):
+            lead = Lead.objects.create(**data, stage_entered_at=data["created_at"])
+            # Scored on arrival by the scoring service (fit from the profile; no events yet).
+            rescore_leads([lead.pk], now=data["created_at"])
+        Event.objects.bulk_create(_events_for(rng, lead, now, engaged=ending != "lead"))
+        plan(story, lead, ending)
+        ids.append(lead.pk)
+        if (n + 1) % 100 == 0 or n + 1 == count:
+            progress(f"  leads created: {n + 1}/{count}")
+    refused = story.play()
+    progress(f"  history played through the lifecycle ({refused} steps refused, as a user's would be)")
+    # Today's scores, by the engine; whatever now meets the definition is promoted by it.
+    rescore_leads(ids, now=now)
+    ended: dict[str, int] = {}
+    for stage in Lead.objects.filter(pk__in=ids).values_list("stage", flat=True):
+        ended[stage] = ended.get(stage, 0) + 1
     return ended
-
-
-def _seed_touches(rng: random.Random, lead: Lead, steps: list[HistoricalStep], owner, now: dt.datetime) -> None:
-    """Calls and emails for leads that reached SAL; an open SAL gets its first touch recorded."""
-    sal = next((s for s in steps if s.to_stage == Stage.SAL), None)
-    if sal is None or owner is None:
-        return
-    touches = []
-    at = sal.at
-    for _ in range(rng.randint(1, 6)):
-        at = min(at + dt.timedelta(hours=rng.uniform(0.3, 40)), now)
-        kind = rng.choice([TouchKind.CALL, TouchKind.CALL, TouchKind.EMAIL, TouchKind.MEETING])
-        outcome = {
-            TouchKind.CALL: rng.choice([TouchOutcome.CONNECTED, TouchOutcome.NO_ANSWER, TouchOutcome.VOICEMAIL]),
-            TouchKind.EMAIL: rng.choice([TouchOutcome.REPLIED, TouchOutcome.BOUNCED]),
-            TouchKind.MEETING: TouchOutcome.CONNECTED,
-        }[kind]
-        touches.append(Touch(lead=lead, user=owner, kind=kind, outcome=outcome, at=at))
-    lead.refresh_from_db(fields=["stage", "stage_entered_at", "first_touch_at"])
-    if lead.stage == Stage.SAL:
-        # Logged through the lifecycle so the first touch stops the first-touch clock.
-        first = touches.pop(0)
-        lifecycle.log_touch(lead, actor=Actor.person(owner), kind=first.kind, outcome=first.outcome, at=first.at)
-    Touch.objects.bulk_create(touches)
 
 
 class Command(BaseCommand):
