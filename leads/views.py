@@ -299,11 +299,25 @@ def _explanation(lead: Lead) -> tuple[dict[str, Any] | None, bool]:
         from scoring.services import explain_lead
     except ImportError:
         return None, False
+    explanation = _past_mql(explain_lead(lead), lead)
     try:
         get_template("scoring/_explanation.html")
     except TemplateDoesNotExist:
-        return explain_lead(lead), False
-    return explain_lead(lead), True
+        return explanation, False
+    return explanation, True
+
+
+def _past_mql(explanation: dict[str, Any], lead: Lead) -> dict[str, Any]:
+    """A lead past MQL is not "not qualified": its score is for reference only. Without this the
+    page said "Not qualified … already at stage 'sal'", which reads like something that happened."""
+    if lead.stage in lifecycle.PROMOTABLE_STAGES:
+        return explanation
+    prefix = "The lead is already at stage"
+    return {
+        **explanation,
+        "past_mql": True,
+        "why_not": [line for line in explanation.get("why_not", []) if not str(line).startswith(prefix)],
+    }
 
 
 # --- Actions ---------------------------------------------------------------------------------

@@ -195,3 +195,27 @@ def test_a_search_with_more_matches_than_the_cap_says_so_and_still_pages_newest_
     assert names(response) == [f"Common{n}" for n in range(4)]
     few = client.get(reverse("lead-list"), {"q": "common1"})
     assert names(few) == ["Common1"] and "1 lead" in few.content.decode()
+
+
+def test_the_lead_page_of_a_sal_does_not_say_not_qualified(client, rep, team):
+    from leads.management.commands.seed_demo import seed_definition
+
+    seed_definition(users={})
+    lead = LeadFactory(stage=Stage.SAL, owner=rep, team=team)
+    client.force_login(rep)
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "already at stage" not in page and "Not qualified" not in page
+    assert "past MQL" in page
+
+
+def test_admin_messages_wait_for_the_admin_and_app_pages_show_their_own(client, manager, team):
+    client.force_login(manager)
+    # An admin action run with nothing selected queues the admin's warning and redirects.
+    client.post(reverse("admin:leads_lead_changelist"), {"action": "delete_selected", "index": 0})
+    warning = "Items must be selected in order to perform actions"
+    assert warning not in client.get(reverse("inbox")).content.decode()
+    assert warning in client.get(reverse("admin:index")).content.decode()
+    # The app's own message shows on the app's page.
+    lead = LeadFactory(stage=Stage.MQL, team=team)
+    client.post(reverse("lead-accept", args=[lead.pk]), {"next": reverse("inbox")})
+    assert "Accepted: the lead is now a SAL" in client.get(reverse("inbox")).content.decode()
