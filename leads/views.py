@@ -63,12 +63,15 @@ class HtmxHttpRequest(HttpRequest):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Each role's landing page: reps work from the inbox, everyone else from the dashboard."""
+    """Each role's landing page: reps work from the inbox, account executives from their SQLs,
+    everyone else from the dashboard."""
     user = request.user
     if permissions.is_manager(user) or permissions.is_marketing(user):
         return redirect("dashboard")
     if permissions.is_rep(user):
         return redirect("inbox")
+    if permissions.is_account_executive(user):
+        return redirect("my-sqls")
     if user.is_staff:
         return redirect("admin:index")
     return render(request, "leads/no_role.html", status=403)

@@ -37,6 +37,12 @@
     window.setInterval(tick, 30000);
   });
   document.addEventListener("htmx:afterSettle", function () { tick(document); });
+  // A lead list's filter applies as soon as it is chosen: the form submits itself, and htmx
+  // swaps the results and pushes the URL (the search box has its own delayed trigger).
+  document.addEventListener("change", function (evt) {
+    var form = evt.target.closest && evt.target.closest("form.filters[hx-get]");
+    if (form && evt.target.tagName === "SELECT") form.requestSubmit();
+  });
   // A refused action (400 invalid, 403 not allowed, 409 taken by someone else) comes back as the
   // same fragment with the reason in words: swap it in like a success. Anything else that fails
   // (a 404 page, a 500) stays out of the page and raises the banner instead.
