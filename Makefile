@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: run test venv migrate seed worker web e2e browser check lint clean
+.PHONY: run test venv migrate seed worker web e2e browser check lint clean screenshots
 
 # DEBUG defaults to off (production); the embedded set-up these targets start is a developer's
 # machine, so they turn it on unless the environment already says.
@@ -31,6 +31,11 @@ run: seed
 ## The whole suite, on whatever DATABASE_URL / CELERY_BROKER_URL say (default: SQLite, eager Celery).
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Inbox, lead page, all leads, dashboard and "my SQLs" at 1280 and 390 px on the demo data,
+## saved to var/screenshots/ (headless Debian Chromium; not committed).
+screenshots: venv
+	LEADFLOW_SCREENSHOTS=1 $(PY) -m pytest tests/browser/test_screenshots.py -q -p no:cacheprovider
 
 check: venv
 	$(PY) manage.py makemigrations --check --dry-run
