@@ -79,7 +79,7 @@ def rep_productivity(*, date_from: dt.date, date_to: dt.date, team_id: int | Non
 
     for row in in_period.filter(to_stage=Stage.MQL, owner_id__in=reps).values("owner_id").annotate(n=Count("id")):
         figures[row["owner_id"]].received = row["n"]
-    by_actor = (
+    by_actor: Any = (
         in_period.filter(actor_id__in=reps)
         .values("actor_id")
         .annotate(
@@ -90,7 +90,7 @@ def rep_productivity(*, date_from: dt.date, date_to: dt.date, team_id: int | Non
     for row in by_actor:
         figures[row["actor_id"]].accepted = row["accepted"]
         figures[row["actor_id"]].sqls = row["sqls"]
-    rejections = (
+    rejections: Any = (
         in_period.filter(actor_id__in=reps, from_stage=Stage.MQL, to_stage__in=REJECTED_STAGES)
         .values("actor_id", "reason")
         .annotate(n=Count("id"))
@@ -100,7 +100,7 @@ def rep_productivity(*, date_from: dt.date, date_to: dt.date, team_id: int | Non
         rep = figures[row["actor_id"]]
         rep.rejected += row["n"]
         rep.rejected_by_reason[row["reason"] or "other"] = row["n"]
-    touches = (
+    touches: Any = (
         Touch.objects.filter(at__gte=start, at__lt=end, user_id__in=reps)
         .values("user_id")
         .annotate(n=Count("id"), leads=Count("lead_id", distinct=True))

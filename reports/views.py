@@ -103,11 +103,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if cleaned.get("owner"):
             params["owner"] = cleaned["owner"].username
     query = urlencode(params)
-    period = {
-        "date_from": dt.date.fromisoformat(params["from"]),
-        "date_to": dt.date.fromisoformat(params["to"]),
-        "team_id": int(params["team"]) if "team" in params else None,
-    }
+    period_from, period_to = dt.date.fromisoformat(params["from"]), dt.date.fromisoformat(params["to"])
+    period_team = int(params["team"]) if "team" in params else None
     charts = [
         {
             "key": key,
@@ -127,8 +124,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "params": params,
             "query": query,
             "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&format=csv",
-            "productivity": productivity.rep_productivity(**period),
-            "executives": productivity.executive_outcomes(**period),
+            "productivity": productivity.rep_productivity(
+                date_from=period_from, date_to=period_to, team_id=period_team
+            ),
+            "executives": productivity.executive_outcomes(
+                date_from=period_from, date_to=period_to, team_id=period_team
+            ),
         },
     )
 

@@ -41,13 +41,6 @@ def test_screenshots_of_inbox_lead_page_dashboard_and_my_sqls(live_server, brows
             log_in(page, live_server.url, username, password="demo", next_url=url)
             page.wait_for_load_state("networkidle")
             overflow = page.evaluate("document.documentElement.scrollWidth")
-            if overflow > width + 1:
-                wide = page.evaluate(
-                    "() => [...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > "
-                    + str(width)
-                    + ").slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right))"
-                )
-                print(name, width, wide)
             page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
             context.close()
             assert overflow <= width + 1, f"{name} at {width}px scrolls sideways ({overflow}px)"
