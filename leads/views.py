@@ -81,8 +81,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _lead_filter(request: HttpRequest, *, stages: tuple[str, ...] | None = None) -> LeadListFilter:
-    # A rep reads only their own leads and their teams' unassigned ones: no owner to choose.
-    without = () if permissions.sees_all_leads(request.user) else ("owner",)
+    # A rep reads only their own leads and their teams' unassigned ones: no owner to choose, and
+    # a team to choose only when they are in more than one.
+    user = request.user
+    without: tuple[str, ...] = ()
+    if not permissions.sees_all_leads(user):
+        without = ("owner",)
+        if permissions.is_rep(user) and len(permissions.rep_team_ids(user)) <= 1:
+            without += ("team",)
     return LeadListFilter(request.GET or None, sources=selectors.lead_sources(), stages=stages, without=without)
 
 
