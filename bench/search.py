@@ -119,6 +119,37 @@ def main() -> None:
         )
     print("-" * len(header))
     print(f"{'all searches':<26} {len(everything):>6} {statistics.median(everything):>10.1f} {p95(everything):>8.1f}")
+    print()
+    # The inbox searched: the manager's (every open MQL and SAL) and the busiest rep's.
+    from django.db.models import Count
+
+    from leads import selectors
+    from leads.permissions import SALES_REP
+
+    busiest = (
+        Lead.objects.filter(stage__in=selectors.INBOX_STAGES, owner__groups__name=SALES_REP)
+        .values("owner")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .first()
+    )
+    rep_client = Client()
+    if busiest is not None:
+        rep_client.force_login(get_user_model().objects.get(pk=busiest["owner"]))
+    header = f"{'query (/inbox/)':<26} {'rounds':>6} {'median ms':>10} {'p95 ms':>8}"
+    print(header)
+    print("-" * len(header))
+    for who, inbox_client in (("manager", client), ("busiest rep", rep_client)):
+        for kind in ("surname", "company word", "no match"):
+            samples = []
+            for params in kinds[kind]:
+                start = time.perf_counter()
+                response = inbox_client.get("/inbox/?" + urlencode(params))
+                samples.append((time.perf_counter() - start) * 1000)
+                if response.status_code != 200:
+                    raise SystemExit(f"/inbox/ answered {response.status_code}")
+            label = f"{who}: {kind}"
+            print(f"{label:<26} {len(samples):>6} {statistics.median(samples):>10.1f} {p95(samples):>8.1f}", flush=True)
 
 
 if __name__ == "__main__":
