@@ -82,7 +82,13 @@ class BantForm(forms.Form):
     need_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
     timeline = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
     timeline_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
-    note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
+    # Travels with the SQL to the account executive it is handed to.
+    note = forms.CharField(
+        required=False,
+        max_length=2000,
+        label=_("Hand-off note"),
+        widget=forms.TextInput(attrs={"placeholder": _("Hand-off note for the account executive"), "maxlength": 2000}),
+    )
 
     def bant(self) -> dict[str, dict[str, Any]]:
         data = self.cleaned_data

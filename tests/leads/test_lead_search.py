@@ -219,3 +219,16 @@ def test_admin_messages_wait_for_the_admin_and_app_pages_show_their_own(client, 
     lead = LeadFactory(stage=Stage.MQL, team=team)
     client.post(reverse("lead-accept", args=[lead.pk]), {"next": reverse("inbox")})
     assert "Accepted: the lead is now a SAL" in client.get(reverse("inbox")).content.decode()
+
+
+def test_search_covers_phone_once_leads_have_one(monkeypatch):
+    from leads import filters
+
+    real = Lead._meta.get_fields()
+
+    class Phone:
+        name = "phone"
+
+    monkeypatch.setattr(Lead._meta, "get_fields", lambda: [*real, Phone()])
+    assert filters.search_fields()[-1] == "phone"
+    assert "phone__icontains" in str(filters.search_q("5550100"))
