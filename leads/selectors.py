@@ -19,7 +19,7 @@ from sla import clocks
 from sla.models import SlaBreach
 
 from . import permissions
-from .models import Lead, Stage, StageTransition
+from .models import Lead, Stage, StageTransition, Touch, TouchKind
 
 INBOX_STAGES = (Stage.MQL, Stage.SAL)
 TIMELINE_EVENT_LIMIT = 100
@@ -414,3 +414,55 @@ def breaches_since(since: dt.datetime) -> QuerySet:
         .select_related("lead", "owner", "policy")
         .order_by("-detected_at", "-id")
     )
+
+
+# --- The hand-off SLA: an AE's first meeting on a new SQL ---------------------------------------
+
+AE_MEETING_BUSINESS_DAYS = 3
+
+
+@dataclass(frozen=True)
+class MeetingClock:
+    """Where an open SQL stands against "the AE meets the lead within N business days"."""
+
+    due_at: dt.datetime
+    met_at: dt.datetime | None
+    state: str  # "met", "met_late", "running" or "breached"
+
+
+def ae_meeting_clocks(leads: Sequence[Lead], *, now: dt.datetime | None = None) -> dict[int, MeetingClock]:
+    """The hand-off SLA (SPEC section 4, `ae_meeting`) of open SQLs, for the AE's page: due
+    `AE_MEETING_BUSINESS_DAYS` business days after SQL entry on the SLA calendar in use, met by
+    the first meeting logged since. Read-only and kept in its own function: the SLA clocks (the
+    sweep, notifications, stored deadlines) can take it over without touching the page."""
+    now = now or timezone.now()
+    open_sqls = [lead for lead in leads if lead.stage == Stage.SQL]
+    if not open_sqls:
+        return {}
+    policy = next(iter(clocks.active_policies().values()), None)
+    calendar = policy.calendar.as_calendar() if policy is not None else None
+    first_meeting: dict[int, dt.datetime] = {}
+    entered = {lead.pk: lead.stage_entered_at for lead in open_sqls}
+    for lead_id, at in (
+        Touch.objects.filter(lead_id__in=list(entered), kind=TouchKind.MEETING)
+        .order_by("at")
+        .values_list("lead_id", "at")
+    ):
+        if at >= entered[lead_id] and lead_id not in first_meeting:
+            first_meeting[lead_id] = at
+    result: dict[int, MeetingClock] = {}
+    for lead in open_sqls:
+        start = lead.stage_entered_at
+        if calendar is not None:
+            due = calendar.add_business_hours(start, AE_MEETING_BUSINESS_DAYS * calendar.hours_per_day)
+        else:
+            due = start + dt.timedelta(days=AE_MEETING_BUSINESS_DAYS)
+        met = first_meeting.get(lead.pk)
+        result[lead.pk] = MeetingClock(due_at=due, met_at=met, state=_meeting_state(met, due, now))
+    return result
+
+
+def _meeting_state(met: dt.datetime | None, due: dt.datetime, now: dt.datetime) -> str:
+    if met is not None:
+        return "met" if met <= due else "met_late"
+    return "breached" if now > due else "running"

@@ -1,12 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import list_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("inbox/", views.inbox, name="inbox"),
-    path("leads/", views.lead_list, name="lead-list"),
-    path("my-sqls/", views.my_sqls, name="my-sqls"),
+    path("leads/", list_views.lead_list, name="lead-list"),
+    path("my-sqls/", list_views.my_sqls, name="my-sqls"),
     path("leads/<int:pk>/", views.lead_detail, name="lead-detail"),
     path("leads/<int:pk>/promote/", views.promote, name="lead-promote"),
     path("leads/<int:pk>/accept/", views.accept, name="lead-accept"),

@@ -143,3 +143,23 @@ def test_a_negative_amount_is_refused(rep, team, manager):
     lead = LeadFactory(stage=Stage.SQL, owner=rep, team=team)
     with pytest.raises(InvalidReason):
         lifecycle.close(lead, actor=Actor.person(manager), outcome="won", amount=Decimal("-1"))
+
+
+def test_my_sqls_shows_the_first_meeting_clock_of_the_hand_off(client, rep, team, executives):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from leads.selectors import ae_meeting_clocks
+
+    first, _ = executives
+    met, waiting, late = (sal_of(rep, team) for _ in range(3))
+    for lead in (met, waiting, late):
+        lifecycle.qualify(lead, actor=Actor.person(rep), bant=YES)
+    Lead.objects.filter(pk=late.pk).update(stage_entered_at=timezone.now() - dt.timedelta(days=10))
+    lifecycle.log_touch(Lead.objects.get(pk=met.pk), actor=Actor.person(first), kind="meeting", outcome="connected")
+    clocks = ae_meeting_clocks(list(Lead.objects.filter(pk__in=[met.pk, waiting.pk, late.pk])))
+    assert (clocks[met.pk].state, clocks[waiting.pk].state, clocks[late.pk].state) == ("met", "running", "breached")
+    client.force_login(first)
+    page = client.get(reverse("my-sqls")).content.decode()
+    assert "First meeting (3 business days)" in page and "held" in page and "overdue" in page

@@ -182,9 +182,9 @@ def test_a_user_without_a_role_has_no_lead_list(client):
 
 
 def test_a_search_with_more_matches_than_the_cap_says_so_and_still_pages_newest_first(client, manager, monkeypatch):
-    from leads import views
+    from leads import list_views
 
-    monkeypatch.setattr(views, "SEARCH_COUNT_CAP", 3)
+    monkeypatch.setattr(list_views, "SEARCH_COUNT_CAP", 3)
     now = timezone.now()
     for n in range(5):
         LeadFactory(last_name=f"Common{n}", created_at=now - dt.timedelta(days=n))
