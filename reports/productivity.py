@@ -40,6 +40,11 @@ class RepFigures:
     won: int = 0
 
     @property
+    def rejected_reasons_text(self) -> str:
+        """ "no budget 2, other 1": the reason codes as words, most frequent first."""
+        return ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in self.rejected_by_reason.items())
+
+    @property
     def touches_per_lead(self) -> float | None:
         return round(self.touches / self.touched_leads, 1) if self.touched_leads else None
 

@@ -89,3 +89,10 @@ def test_the_dashboard_shows_the_productivity_tables(client, manager, rep, team)
     page = client.get(reverse("dashboard")).content.decode()
     assert "Rep productivity" in page and rep.username in page
     assert "SQL → won by account executive" in page and "No account executives yet" in page
+
+
+def test_rejection_reasons_read_as_words():
+    from reports.productivity import RepFigures
+
+    figures = RepFigures(username="rep1", rejected_by_reason={"no_budget": 2, "other": 1})
+    assert figures.rejected_reasons_text == "no budget 2, other 1"
