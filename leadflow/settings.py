@@ -231,6 +231,18 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeadFlow <leadflow@l
 # The embedded default uses kombu's filesystem transport, which needs no server: web and
 # worker exchange messages through files under var/celery/.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Timeouts (README "Production": outbox, visibility timeout). Every task is stopped after
+# CELERY_TASK_TIME_LIMIT seconds; the whole-table rescores (activation, the nightly decay
+# refresh: 50 s for a million leads in bench/rescore.py) after LONG_TASK_TIME_LIMIT. With late
+# acks, Redis hands an unacknowledged task to another worker once the visibility timeout has
+# passed, so it must exceed the longest hard limit or a task still running would run twice; it
+# is not what redoes a killed rescore: the rescore outbox does, within two leases of
+# RESCORE_CLAIM_SECONDS (the lease a worker renews per batch; beat looks every lease).
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = 300
+LONG_TASK_TIME_LIMIT = 1200
+REDIS_VISIBILITY_TIMEOUT = LONG_TASK_TIME_LIMIT + 300
+RESCORE_CLAIM_SECONDS = env.int("RESCORE_CLAIM_SECONDS", default=30)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
@@ -245,7 +257,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_control_dir),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -274,6 +286,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(day_of_week="mon", hour=7, minute=15),
     },
     "webhooks-redeliver-outbox": {"task": "leads.tasks.redeliver_outbox", "schedule": 60.0},
+    "scoring-redo-rescore-outbox": {"task": "scoring.tasks.redo_rescore_outbox", "schedule": float(RESCORE_CLAIM_SECONDS)},
     "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
     "reports-weekly-summary": {
         "task": "reports.tasks.send_weekly_summary",

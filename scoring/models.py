@@ -304,3 +304,34 @@ class FeedbackDigestDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.week_start}"
+
+
+class RescoreKind(models.TextChoices):
+    LEADS = "leads", _("The listed leads")
+    ALL = "all", _("Every open lead")
+
+
+class RescoreRequest(models.Model):
+    """The rescoring outbox: a rescore asked for in a transaction is written in it, so it
+    commits with its cause (stored events, an activated definition) or not at all. The task
+    queued after commit claims the row and marks it done; `scoring.tasks.redo_rescore_outbox`
+    (beat) queues again the rows whose claim ran out unfinished (a killed worker, a broker down
+    at commit). Rescoring recomputes from stored facts, so running a row twice changes nothing."""
+
+    kind = models.CharField(max_length=5, choices=RescoreKind.choices, default=RescoreKind.LEADS)
+    lead_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # A worker's lease on the row, renewed after every batch it scores; once it lapses another
+    # worker may take the row over.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="rescore_pending_idx", condition=Q(done_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"rescore {self.kind} #{self.pk}"
