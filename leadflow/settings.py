@@ -286,7 +286,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(day_of_week="mon", hour=7, minute=15),
     },
     "webhooks-redeliver-outbox": {"task": "leads.tasks.redeliver_outbox", "schedule": 60.0},
-    "scoring-redo-rescore-outbox": {"task": "scoring.tasks.redo_rescore_outbox", "schedule": float(RESCORE_CLAIM_SECONDS)},
+    "scoring-redo-rescore-outbox": {
+        "task": "scoring.tasks.redo_rescore_outbox",
+        "schedule": float(RESCORE_CLAIM_SECONDS),
+    },
     "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
     "reports-weekly-summary": {
         "task": "reports.tasks.send_weekly_summary",
