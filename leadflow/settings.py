@@ -257,7 +257,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_control_dir),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": REDIS_VISIBILITY_TIMEOUT,
+        # Sending a task with Redis down fails after one quick retry (~0.2 s) instead of kombu's
+        # default ~6 s, so a request that queues work after commit does not stall for seconds
+        # during a broker outage; its outbox row (webhooks, rescores) is sent later.
+        "max_retries": 1,
+        "interval_start": 0.2,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True

@@ -157,8 +157,16 @@ class Api:
     def __init__(self, base: str, token: str) -> None:
         self.base, self.token = base, token
         self.statuses: Counter[int] = Counter()
+        self.slowest = 0.0
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        started = time.monotonic()
+        try:
+            return self._call(method, path, body)
+        finally:
+            self.slowest = max(self.slowest, time.monotonic() - started)
+
+    def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Authorization", f"Token {self.token}")

@@ -1,7 +1,7 @@
 """The fault suite (issue 22): start a private PostgreSQL cluster and a private Redis, run
 `pytest -m faults tests/faults` against them (the tests stop Redis, kill the worker and restart
 PostgreSQL), print the report table, and remove the servers. `.ci/run` runs it after the
-PostgreSQL suite; by hand: `.venv/bin/python tests/faults/run.py`.
+PostgreSQL suite; by hand: `.venv/bin/python tests/faults/run.py [pytest options]`.
 
 The servers are the suite's own (ports 5440+ and 6390+, data under var/faults), never the
 machine's shared ones, so stopping them harms nobody."""
@@ -30,6 +30,7 @@ COLUMNS = (
     ("lost_transitions", "lost transitions"),
     ("duplicated_transitions", "duplicated transitions"),
     ("webhooks_after_recovery", "webhooks delivered after recovery"),
+    ("slowest_s", "slowest answer (s)"),
     ("recovered_in_s", "recovered in (s)"),
 )
 
@@ -85,6 +86,7 @@ def main() -> int:
             }
         )
         cmd = [sys.executable, "-m", "pytest", "tests/faults", "-m", "faults", "-p", "no:cacheprovider", "-q", "-rA"]
+        cmd += sys.argv[1:]
         result = subprocess.run(cmd, cwd=ROOT, env=env, check=False, stdin=subprocess.DEVNULL)
         print_report(report)
         return result.returncode
