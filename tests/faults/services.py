@@ -11,7 +11,16 @@ import subprocess
 import time
 from pathlib import Path
 
-PG_BIN = Path(os.environ.get("FAULTS_PG_BIN") or "/usr/lib/postgresql/15/bin")
+
+def _pg_bin() -> Path:
+    """The newest Debian PostgreSQL server binaries (initdb, pg_ctl), unless FAULTS_PG_BIN says."""
+    if os.environ.get("FAULTS_PG_BIN"):
+        return Path(os.environ["FAULTS_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def free_port(start: int) -> int:
