@@ -6,11 +6,13 @@ nothing. Time is passed by dating the rows, not by sleeping."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
-from leads.models import Stage, StageTransition
+from leads.models import Event, Stage, StageTransition
 from scoring import services, tasks
 from scoring.models import RescoreKind, RescoreRequest
 from tests.factories import LeadFactory
@@ -180,3 +182,33 @@ def test_done_requests_are_forgotten_after_a_week(hand_raiser):
 
     assert set(RescoreRequest.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
     assert old.pk not in RescoreRequest.objects.values_list("pk", flat=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_taking_one_request_at_once_score_it_once(marketer, manager, team, spec_definition):
+    _activate_through_api(marketer, manager, spec_definition)
+    RescoreRequest.objects.all().delete()
+    lead = LeadFactory(email="bo@acme.example", company="Acme", employees=500, job_title="Head of Growth")
+    Event.objects.create(lead=lead, type="demo_request", event_id="demo-two-workers")
+    request = RescoreRequest.objects.create(lead_ids=[lead.pk])
+    start = threading.Barrier(2)
+    results: list[str] = []
+
+    def worker() -> None:
+        try:
+            start.wait()
+            results.append(services.run_rescore_request(request.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == ["done", "skipped"]
+    request.refresh_from_db()
+    assert request.attempts == 1
+    assert _mql_transitions(lead) == 1
