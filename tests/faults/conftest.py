@@ -111,6 +111,8 @@ def start_web() -> tuple[Process, str]:
     cmd = [
         sys.executable, "-m", "gunicorn", "leadflow.wsgi", "--bind", f"127.0.0.1:{port}",
         "--workers", "2", "--timeout", "30", "--worker-tmp-dir", str(ROOT / "var"),
+        # Not gunicorn's default socket under $HOME, shared with any other gunicorn there.
+        "--no-control-socket",
     ]  # fmt: skip
     web = Process("web", cmd, _env())
     wait_for(lambda: port_open(port), timeout=60, what="gunicorn to listen")

@@ -43,7 +43,8 @@ def _base_dir() -> Path:
     if os.geteuid() == 0:
         probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(base)], check=False)
         if probe.returncode != 0:
-            base = Path(tempfile.mkdtemp(prefix="leadflow-faults-"))
+            # /tmp, not $TMPDIR: CI points that into the tree too.
+            base = Path(tempfile.mkdtemp(prefix="leadflow-faults-", dir="/tmp"))
             base.chmod(0o755)
     return base
 
