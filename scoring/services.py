@@ -500,9 +500,14 @@ def rescore_all(
     return {"scored": done, "promoted": promoted}
 
 
-def refresh_decayed_scores(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """The daily refresh: decay lowers stored behavior scores of leads nobody touched."""
-    return rescore_all(now=now)
+def refresh_decayed_scores() -> str:
+    """The daily refresh: decay lowers stored behavior scores of leads nobody touched.
+
+    It goes through the outbox like any whole-table rescore: the row is committed first and
+    then run here, so a worker killed half-way leaves a row whose lease lapses and
+    `redo_rescore_outbox` finishes the refresh within a minute instead of the next night."""
+    request = RescoreRequest.objects.create(kind=RescoreKind.ALL)
+    return run_rescore_request(request.pk)
 
 
 # --- Explanation ----------------------------------------------------------------------------

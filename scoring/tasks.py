@@ -15,8 +15,9 @@ LONG = {"time_limit": settings.LONG_TASK_TIME_LIMIT, "soft_time_limit": settings
 
 
 @shared_task(name="scoring.tasks.refresh_decayed_scores", **LONG)
-def refresh_decayed_scores() -> dict[str, int]:
-    """Daily: decay lowers the stored behavior score of leads whose interest has faded."""
+def refresh_decayed_scores() -> str:
+    """Daily: decay lowers the stored behavior score of leads whose interest has faded (a row of
+    the rescore outbox, run at once, redone by beat should this worker die)."""
     return services.refresh_decayed_scores()
 
 
