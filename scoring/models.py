@@ -13,20 +13,20 @@ from .engine import validate_condition
 
 
 class DefinitionState(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    RETIRED = "retired", "Retired"
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    RETIRED = "retired", _("Retired")
 
 
 class Operator(models.TextChoices):
-    EQUALS = "equals", "equals"
-    IN = "in", "is one of"
-    CONTAINS = "contains", "contains"
-    REGEX = "regex", "matches regex"
-    GTE = "gte", "≥"
-    LTE = "lte", "≤"
-    BETWEEN = "between", "between"
-    IS_EMPTY = "is_empty", "is empty"
+    EQUALS = "equals", _("equals")
+    IN = "in", _("is one of")
+    CONTAINS = "contains", _("contains")
+    REGEX = "regex", _("matches regex")
+    GTE = "gte", _("≥")
+    LTE = "lte", _("≤")
+    BETWEEN = "between", _("between")
+    IS_EMPTY = "is_empty", _("is empty")
 
 
 def default_required_fields() -> list[str]:
@@ -116,7 +116,7 @@ class QualifiedLeadDefinition(models.Model):
 class FitRule(models.Model):
     definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="fit_rules")
     name = models.CharField(max_length=200)
-    field = models.CharField(max_length=100, help_text="A lead field (job_title, employees…) or a key of attributes.")
+    field = models.CharField(max_length=100, help_text=_("A lead field (job_title, employees…) or a key of attributes."))
     operator = models.CharField(max_length=10, choices=Operator.choices)
     value = models.JSONField(null=True, blank=True)
     points = models.FloatField()

@@ -25,6 +25,13 @@ from tests.factories import TeamFactory, add_rep, make_user
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config):
+    # `make test` compiles the translations; a bare `python -m pytest` gets them too (issue 24).
+    from leadflow.catalogues import compile_catalogues
+
+    compile_catalogues(only_stale=True)
+
+
 def pytest_collection_modifyitems(config, items):
     broker = settings.CELERY_BROKER_URL
     is_pg = settings.IS_POSTGRES
