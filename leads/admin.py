@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from . import lifecycle, permissions
 from .lifecycle import Actor, TransitionError
@@ -76,7 +77,7 @@ class StageTransitionInline(ReadOnlyInline):
     )
     readonly_fields = fields
     ordering = ("-at", "-id")
-    verbose_name_plural = "stage history"
+    verbose_name_plural = _("stage history")
 
 
 class TouchInline(ReadOnlyInline):
@@ -150,12 +151,12 @@ class CountryFilter(CachedValuesFilter):
 class NoteForm(forms.Form):
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Saved on each lead's stage history: say why.",
+        help_text=_("Saved on each lead's stage history: say why."),
     )
 
 
 class OverrideForm(NoteForm):
-    to_stage = forms.ChoiceField(choices=Stage.choices, label="New stage")
+    to_stage = forms.ChoiceField(choices=Stage.choices, label=_("New stage"))
     field_order = ["to_stage", "note"]
 
 
@@ -260,11 +261,11 @@ class LeadAdmin(admin.ModelAdmin):
         ("Lifecycle (changed only by the actions)", {"fields": LIFECYCLE_FIELDS}),
     )
 
-    @admin.display(description="Name", ordering="last_name")
+    @admin.display(description=_("Name"), ordering="last_name")
     def full_name_display(self, lead: Lead) -> str:
         return lead.full_name
 
-    @admin.display(description="Grade", ordering="fit_score")
+    @admin.display(description=_("Grade"), ordering="fit_score")
     def grade(self, lead: Lead) -> str:
         return lead.fit_grade
 
@@ -282,7 +283,7 @@ class LeadAdmin(admin.ModelAdmin):
     def has_override_permission(self, request) -> bool:
         return permissions.is_manager(request.user)
 
-    @admin.action(description="Promote to MQL (manual, with note)", permissions=["promote"])
+    @admin.action(description=_("Promote to MQL (manual, with note)"), permissions=["promote"])
     def promote_to_mql(self, request, queryset):
         actor = Actor.person(request.user)
         return _note_action(
@@ -296,7 +297,7 @@ class LeadAdmin(admin.ModelAdmin):
             run=lambda lead, data: lifecycle.promote_to_mql(lead, actor=actor, reason="manual", note=data["note"]),
         )
 
-    @admin.action(description="Reopen / override stage (managers, with note)", permissions=["override"])
+    @admin.action(description=_("Reopen / override stage (managers, with note)"), permissions=["override"])
     def override_stage(self, request, queryset):
         actor = Actor.person(request.user)
         return _note_action(
@@ -310,7 +311,7 @@ class LeadAdmin(admin.ModelAdmin):
             run=lambda lead, data: lifecycle.override(lead, actor=actor, to_stage=data["to_stage"], note=data["note"]),
         )
 
-    @admin.action(description="Reassign round-robin", permissions=["override"])
+    @admin.action(description=_("Reassign round-robin"), permissions=["override"])
     def reassign_round_robin(self, request, queryset):
         actor = Actor.person(request.user)
         _apply_each(request, queryset, lambda lead: lifecycle.reassign(lead, actor=actor), "Reassigned", self)
@@ -354,11 +355,11 @@ class TeamAdmin(admin.ModelAdmin):
     list_select_related = ("manager",)
     inlines = [TeamMembershipInline]
 
-    @admin.display(description="Territories")
+    @admin.display(description=_("Territories"))
     def territory_list(self, team: Team) -> str:
         return ", ".join(team.territories or []) or "—"
 
-    @admin.display(description="Reps")
+    @admin.display(description=_("Reps"))
     def member_count(self, team: Team) -> int:
         return team.memberships.count()
 

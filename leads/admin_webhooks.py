@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from .webhooks import schedule
@@ -48,7 +49,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Retry the selected deliveries now")
+    @admin.action(description=_("Retry the selected deliveries now"))
     def retry_now(self, request, queryset) -> None:
         ids = list(queryset.exclude(status=DeliveryStatus.DELIVERED).values_list("pk", flat=True))
         # A manual retry starts a fresh 24-hour window, or a given-up row would give up again at once.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import QuarterlyTarget
 
@@ -25,6 +26,6 @@ class QuarterlyTargetAdmin(admin.ModelAdmin):
         ),
     )
 
-    @admin.display(description="Team", ordering="team__name")
+    @admin.display(description=_("Team"), ordering="team__name")
     def team_or_all(self, obj: QuarterlyTarget) -> str:
         return obj.team.name if obj.team is not None else "All teams"

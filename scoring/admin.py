@@ -192,7 +192,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.display(description="Review by", ordering="review_by")
+    @admin.display(description=_("Review by"), ordering="review_by")
     def review_by_flag(self, obj: QualifiedLeadDefinition) -> str:
         if obj.review_by is None:
             return "—"
@@ -200,7 +200,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             return format_html("<strong>{} (overdue)</strong>", obj.review_by)
         return str(obj.review_by)
 
-    @admin.display(description="Tools")
+    @admin.display(description=_("Tools"))
     def tools(self, obj: QualifiedLeadDefinition) -> str:
         if obj.pk is None:
             return "Save the draft first."
@@ -232,10 +232,10 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
 
     # --- Actions --------------------------------------------------------------------------
 
-    @admin.action(description="Clone to a new draft")
+    @admin.action(description=_("Clone to a new draft"))
     def clone_to_draft(self, request: HttpRequest, queryset: QuerySet) -> None:
         if not permissions.is_marketing(request.user):
-            self.message_user(request, "Only marketing creates drafts.", messages.ERROR)
+            self.message_user(request, _("Only marketing creates drafts."), messages.ERROR)
             return
         for definition in queryset:
             try:
@@ -245,7 +245,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"v{definition.version} cloned to draft v{copy.version}.")
 
-    @admin.action(description="Sign off (my side: marketing or sales)")
+    @admin.action(description=_("Sign off (my side: marketing or sales)"))
     def sign(self, request: HttpRequest, queryset: QuerySet) -> None:
         for definition in queryset:
             try:
@@ -255,10 +255,10 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"v{definition.version} signed by {request.user.username}.")
 
-    @admin.action(description="Activate (needs both sign-offs; re-scores every open lead)")
+    @admin.action(description=_("Activate (needs both sign-offs; re-scores every open lead)"))
     def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Activate exactly one definition.", messages.ERROR)
+            self.message_user(request, _("Activate exactly one definition."), messages.ERROR)
             return
         definition = queryset.get()
         try:

@@ -116,7 +116,9 @@ class QualifiedLeadDefinition(models.Model):
 class FitRule(models.Model):
     definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="fit_rules")
     name = models.CharField(max_length=200)
-    field = models.CharField(max_length=100, help_text=_("A lead field (job_title, employees…) or a key of attributes."))
+    field = models.CharField(
+        max_length=100, help_text=_("A lead field (job_title, employees…) or a key of attributes.")
+    )
     operator = models.CharField(max_length=10, choices=Operator.choices)
     value = models.JSONField(null=True, blank=True)
     points = models.FloatField()

@@ -32,12 +32,12 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
     search_fields = ("name", "timezone")
     inlines = [SlaPolicyInline]
 
-    @admin.display(description="Working days")
+    @admin.display(description=_("Working days"))
     def working_days_display(self, obj: BusinessCalendar) -> str:
         names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
         return ", ".join(names[int(day)] for day in sorted(obj.working_days))
 
-    @admin.display(description="Holidays")
+    @admin.display(description=_("Holidays"))
     def holiday_count(self, obj: BusinessCalendar) -> int:
         return len(obj.holidays or [])
 
@@ -71,7 +71,7 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         ),
     )
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration_display(self, obj: SlaPolicy) -> str:
         unit = "business hours" if obj.business_time else "hours"
         return f"{obj.duration_hours:g} {unit}"
@@ -167,7 +167,7 @@ class SlaBreachAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False  # a count over every breach is slow and rarely wanted
 
-    @admin.display(description="Lead", ordering="lead__email")
+    @admin.display(description=_("Lead"), ordering="lead__email")
     def lead_link(self, obj: SlaBreach) -> str:
         return format_html('<a href="{}">{}</a>', reverse("admin:leads_lead_change", args=[obj.lead_id]), obj.lead)
 

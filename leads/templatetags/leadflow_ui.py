@@ -6,6 +6,7 @@ import datetime as dt
 
 from django import template
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from leads import permissions
@@ -71,3 +72,12 @@ def js_strings() -> dict[str, str]:
         ),
         "sendError": _("Could not reach LeadFlow. Check your connection and try again."),
     }
+
+
+@register.filter
+def percent(rate: float | None, decimals: int = 0) -> str:
+    """A 0–1 rate as a percentage in the page's language: "45%", "45 %", "12,5 %"."""
+    if rate is None:
+        return "—"
+    value = number_format(round(float(rate) * 100, int(decimals)), decimal_pos=int(decimals), use_l10n=True)
+    return _("%(value)s%%") % {"value": value}
