@@ -46,7 +46,7 @@ def test_marketer_gets_rejections_by_reason_and_source_and_the_commitment(
     (mail,) = mailoutbox
     assert mail.to == [marketer.email]
     assert "MQLs sales rejected" in mail.body and ": 3." in mail.body
-    assert "no_budget: 2" in mail.body and "not_a_fit: 1" in mail.body
+    assert "No budget: 2" in mail.body and "Not a fit: 1" in mail.body
     assert "ebook: 2" in mail.body and "webinar: 1" in mail.body
     assert "of 80 committed" in mail.body
 
