@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import lifecycle, permissions
 from .lifecycle import Actor, TransitionError
@@ -139,12 +140,12 @@ class CachedValuesFilter(admin.SimpleListFilter):
 
 
 class SourceFilter(CachedValuesFilter):
-    title = "source"
+    title = _("source")
     parameter_name = field_name = "source"
 
 
 class CountryFilter(CachedValuesFilter):
-    title = "country"
+    title = _("country")
     parameter_name = field_name = "country"
 
 
@@ -158,6 +159,14 @@ class NoteForm(forms.Form):
 class OverrideForm(NoteForm):
     to_stage = forms.ChoiceField(choices=Stage.choices, label=_("New stage"))
     field_order = ["to_stage", "note"]
+
+
+# What an action did, per verb, with the count in the language's plural form.
+DONE_MESSAGES: dict[str, Callable[[int], str]] = {
+    "Promoted": lambda n: ngettext("Promoted %(count)s lead.", "Promoted %(count)s leads.", n),
+    "Moved": lambda n: ngettext("Moved %(count)s lead.", "Moved %(count)s leads.", n),
+    "Reassigned": lambda n: ngettext("Reassigned %(count)s lead.", "Reassigned %(count)s leads.", n),
+}
 
 
 def _apply_each(
@@ -177,7 +186,7 @@ def _apply_each(
         else:
             done += 1
     if done:
-        modeladmin.message_user(request, f"{verb} {done} lead{'s' if done != 1 else ''}.", messages.SUCCESS)
+        modeladmin.message_user(request, DONE_MESSAGES[verb](done) % {"count": done}, messages.SUCCESS)
 
 
 def _note_action(
@@ -291,7 +300,7 @@ class LeadAdmin(admin.ModelAdmin):
             request,
             queryset,
             form_class=NoteForm,
-            title="Promote to MQL",
+            title=_("Promote to MQL"),
             action="promote_to_mql",
             verb="Promoted",
             run=lambda lead, data: lifecycle.promote_to_mql(lead, actor=actor, reason="manual", note=data["note"]),
@@ -305,7 +314,7 @@ class LeadAdmin(admin.ModelAdmin):
             request,
             queryset,
             form_class=OverrideForm,
-            title="Reopen / override stage",
+            title=_("Reopen / override stage"),
             action="override_stage",
             verb="Moved",
             run=lambda lead, data: lifecycle.override(lead, actor=actor, to_stage=data["to_stage"], note=data["note"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from .webhooks import schedule
@@ -60,4 +61,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             created_at=timezone.now(),
         )
         schedule([str(pk) for pk in ids])
-        self.message_user(request, f"{len(ids)} deliveries queued again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)s delivery queued again.", "%(count)s deliveries queued again.", len(ids))
+            % {"count": len(ids)},
+            messages.SUCCESS,
+        )

@@ -19,13 +19,15 @@ class QuarterlyTargetAdmin(admin.ModelAdmin):
             None,
             {
                 "fields": ("year", "quarter", "team", "qualified_leads"),
-                "description": "The qualified leads (MQLs) marketing promises sales for a quarter. "
-                "The commitment report spreads it evenly over the quarter's days and compares it "
-                "with what is delivered each week.",
+                "description": _(
+                    "The qualified leads (MQLs) marketing promises sales for a quarter. "
+                    "The commitment report spreads it evenly over the quarter's days and compares it "
+                    "with what is delivered each week."
+                ),
             },
         ),
     )
 
     @admin.display(description=_("Team"), ordering="team__name")
     def team_or_all(self, obj: QuarterlyTarget) -> str:
-        return obj.team.name if obj.team is not None else "All teams"
+        return obj.team.name if obj.team is not None else _("All teams")
