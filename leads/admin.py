@@ -13,6 +13,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection
@@ -24,7 +26,7 @@ from django.utils.translation import ngettext
 
 from . import lifecycle, permissions
 from .lifecycle import Actor, TransitionError
-from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
+from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch, UserProfile
 
 # Columns only the lifecycle and scoring write.
 LIFECYCLE_FIELDS = (
@@ -360,7 +362,7 @@ class TeamMembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "territory_list", "is_fallback", "manager", "member_count")
+    list_display = ("name", "territory_list", "is_fallback", "manager", "member_count", "language")
     list_select_related = ("manager",)
     inlines = [TeamMembershipInline]
 
@@ -401,3 +403,20 @@ class TouchAdmin(admin.ModelAdmin):
 
 
 from . import admin_webhooks  # noqa: E402,F401  (webhooks and delivery log)
+
+# --- The user's language and time zone (issue 24) ----------------------------------------------
+
+
+class UserProfileInline(admin.StackedInline):
+    model = UserProfile
+    can_delete = False
+    fields = ("language", "time_zone")
+    verbose_name_plural = _("language and time zone")
+
+
+class LeadFlowUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, UserProfileInline]
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), LeadFlowUserAdmin)
