@@ -51,10 +51,11 @@ def activate_definition(
     every open lead: `rescore="background"` queues the set-based rescore after commit,
     `"now"` runs it in this call, `"no"` skips it."""
     if not (permissions.is_marketing(user) or permissions.is_manager(user)):
-        raise DefinitionError("Only marketing or a sales manager activates a definition.", code="permission_denied")
+        raise DefinitionError(_("Only marketing or a sales manager activates a definition."), code="permission_denied")
     if definition.state != DefinitionState.DRAFT:
         raise DefinitionError(
-            f"Definition v{definition.version} is {definition.state}; only a draft is activated.",
+            _("Definition v%(version)s is %(state)s; only a draft is activated.")
+            % {"version": definition.version, "state": definition.get_state_display()},
             code="not_a_draft",
         )
     now = timezone.now()

@@ -21,6 +21,7 @@ from django.core.validators import validate_email
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import ngettext
 
 from scoring import services as scoring
 
@@ -227,7 +228,12 @@ def ingest_events(items: Sequence[Any], *, now: dt.datetime | None = None) -> In
             parsed.append(data)  # type: ignore[arg-type]
     if item_errors:
         raise ServiceError(
-            f"{len(item_errors)} invalid event(s) at index {', '.join(list(item_errors)[:20])}; nothing stored.",
+            ngettext(
+                "%(count)s invalid event at index %(indexes)s; nothing stored.",
+                "%(count)s invalid events at index %(indexes)s; nothing stored.",
+                len(item_errors),
+            )
+            % {"count": len(item_errors), "indexes": ", ".join(list(item_errors)[:20])},
             code="validation_error",
             fields={"items": item_errors},
         )
@@ -277,7 +283,12 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
                 unknown[str(index)] = [f"No lead with external_id '{ref['external_id']}'; add an email to create it."]
         if unknown:
             raise ServiceError(
-                f"{len(unknown)} event(s) refer to unknown leads; nothing stored.",
+                ngettext(
+                    "%(count)s event refers to an unknown lead; nothing stored.",
+                    "%(count)s events refer to unknown leads; nothing stored.",
+                    len(unknown),
+                )
+                % {"count": len(unknown)},
                 code="validation_error",
                 fields={"items": {k: {"lead": v} for k, v in unknown.items()}},
             )

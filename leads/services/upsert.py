@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from scoring import services as scoring
 
@@ -37,9 +38,9 @@ def create_lead(*, values: Mapping[str, Any]) -> Lead:
             scoring.on_lead_changed([lead.pk])
     except IntegrityError as exc:
         raise ServiceError(
-            "A lead with this email or external_id already exists.",
+            _("A lead with this email or external_id already exists."),
             code="validation_error",
-            fields={"email": ["Already exists."]},
+            fields={"email": [_("Already exists.")]},
         ) from exc
     return lead
 
