@@ -62,9 +62,7 @@ def test_the_beat_task_sends_this_weeks_digest(marketer, mailoutbox):
     assert "MQLs sales rejected" in mailoutbox[0].body and "no quarterly target" in mailoutbox[0].body
 
 
-def test_spanish_and_romanian_marketers_read_the_digest_in_their_language(
-    last_week_rejections, marketer, mailoutbox
-):
+def test_spanish_and_romanian_marketers_read_the_digest_in_their_language(last_week_rejections, marketer, mailoutbox):
     """Issue 24: one body per language; reasons in words, never their codes."""
     from leads.models import UserProfile
     from tests.factories import make_user
