@@ -11,12 +11,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from leads import permissions, selectors
@@ -106,13 +108,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if cleaned.get("owner"):
             params["owner"] = cleaned["owner"].username
     query = urlencode(params)
+    language = translation.get_language() or settings.LANGUAGE_CODE
     charts = [
         {
             "key": key,
             "title": title,
             "help": help_text,
             "endpoint": f"{REPORTS_API}{key}/",
-            "csv": f"{REPORTS_API}{key}/?{query}&format=csv",
+            # The CSV's headers in the page's language (reports.export).
+            "csv": f"{REPORTS_API}{key}/?{query}&lang={language}&format=csv",
         }
         for key, title, help_text in CHARTS
     ]
@@ -127,7 +131,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "period_to": dt.date.fromisoformat(params["to"]),
             "chart_words": chart_words(),
             "query": query,
-            "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&format=csv",
+            "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&lang={language}&format=csv",
         },
     )
 
