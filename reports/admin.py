@@ -30,4 +30,4 @@ class QuarterlyTargetAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Team"), ordering="team__name")
     def team_or_all(self, obj: QuarterlyTarget) -> str:
-        return obj.team.name if obj.team is not None else _("All teams")
+        return obj.team.name if obj.team is not None else str(_("All teams"))

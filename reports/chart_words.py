@@ -9,6 +9,7 @@ the catalogue's ngettext with a number of that category.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -94,7 +95,7 @@ def _plurals() -> dict[str, Callable[[int], str]]:
     }
 
 
-def chart_words() -> dict[str, dict[str, object]]:
+def chart_words() -> dict[str, Any]:
     """Everything the dashboard script writes, in the active language."""
     return {
         "text": _text(),

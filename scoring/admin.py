@@ -317,14 +317,14 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
                 try:
                     value = dt.date.fromisoformat(raw)
                 except ValueError:
-                    errors.append(_("'%(value)s' is not a date (YYYY-MM-DD).") % {"value": raw})
+                    errors.append(str(_("'%(value)s' is not a date (YYYY-MM-DD).")) % {"value": raw})
                     continue
                 if name == "from":
                     date_from = value
                 else:
                     date_to = value
         if date_from > date_to:
-            errors.append(_("The window's start is after its end."))
+            errors.append(str(_("The window's start is after its end.")))
         data = None if errors else preview(definition, date_from=date_from, date_to=date_to)
         context = {
             **self.admin_site.each_context(request),
