@@ -125,9 +125,7 @@ def test_manager_dashboard_in_their_language_with_local_numbers(
         "() => window.Chart.getChart(document.querySelector('#chart-funnel canvas')).data.datasets[0].label"
     )
     assert legend == words["entered"]
-    stages = page.evaluate(
-        "() => window.Chart.getChart(document.querySelector('#chart-funnel canvas')).data.labels"
-    )
+    stages = page.evaluate("() => window.Chart.getChart(document.querySelector('#chart-funnel canvas')).data.labels")
     assert "MQL" in stages  # acronyms stay
     href = page.locator("#chart-funnel header a").get_attribute("href")
     assert f"lang={language}" in href
@@ -137,7 +135,12 @@ def test_manager_dashboard_in_their_language_with_local_numbers(
 
 @pytest.mark.parametrize("language", ["es", "ro"])
 def test_marketer_opens_the_definition_editor_in_the_admin_in_their_language(
-    live_server, new_page, screenshot, marketer, agreement, language  # noqa: F811 - fixture
+    live_server,
+    new_page,
+    screenshot,
+    marketer,
+    agreement,
+    language,  # noqa: F811 - fixture
 ):
     words = WORDS[language]
     UserProfile.objects.create(user=marketer, language=language)
