@@ -13,7 +13,7 @@ from leads import lifecycle
 from leads.lifecycle import SYSTEM
 from leads.models import Stage, UserProfile
 from tests.browser.conftest import log_in
-from tests.browser.test_agreement import agreement  # noqa: F401 - fixture
+from tests.browser.test_agreement import agreement as agreement  # fixture
 from tests.browser.test_pages import _history
 from tests.browser.test_pages import policies as policies
 from tests.factories import LeadFactory
@@ -140,7 +140,7 @@ def test_marketer_opens_the_definition_editor_in_the_admin_in_their_language(
     screenshot,
     marketer,
     agreement,
-    language,  # noqa: F811 - fixture
+    language,
 ):
     words = WORDS[language]
     UserProfile.objects.create(user=marketer, language=language)
