@@ -62,7 +62,12 @@ def summary_text(*, user, date_from: dt.date, date_to: dt.date, sections: list[d
         _("Hello %(name)s,") % {"name": user.get_full_name() or user.username},
         "",
         _("Here is the week of %(start)s to %(end)s.")
-        % {"start": formats.date_format(date_from, "l j F"), "end": formats.date_format(date_to, "DATE_FORMAT")},
+        % {
+            # "Monday, November 2", "lunes 2 de noviembre", "Luni 2 Noiembrie": the weekday and the
+            # language's own day-and-month format.
+            "start": f"{formats.date_format(date_from, 'l')} {formats.date_format(date_from, 'MONTH_DAY_FORMAT')}",
+            "end": formats.date_format(date_to, "DATE_FORMAT"),
+        },
         "",
     ]
     for section in sections:

@@ -91,5 +91,5 @@ def test_a_spanish_manager_reads_the_summary_in_spanish(history, manager):
     send_weekly_summary.delay(NEXT_MONDAY).get()
     message = mail.outbox[0]
     assert message.subject == "Resumen semanal de LeadFlow: 02/11/2026 – 08/11/2026"
-    assert "Este es el resumen de la semana del lunes 2 noviembre al 8 de noviembre de 2026." in message.body
+    assert "Este es el resumen de la semana del lunes 2 de noviembre al 8 de noviembre de 2026." in message.body
     assert "MQL esta semana: 5; aceptados (SAL): 3 (60 %); llegaron a SQL: 2 (40 %)." in message.body
