@@ -85,12 +85,12 @@ class QualifiedLeadDefinition(models.Model):
         for name in ("required_fields", "hand_raisers"):
             value = getattr(self, name)
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                errors[name] = 'A list of names, e.g. ["email", "company"].'
+                errors[name] = _('A list of names, e.g. ["email", "company"].')
         for name in ("fit_threshold", "behavior_threshold"):
             value = getattr(self, name)
             # A value that is not a number is already refused by the field's own check.
             if isinstance(value, (int, float)) and not 0 <= value <= 100:
-                errors[name] = "Scores run from 0 to 100."
+                errors[name] = _("Scores run from 0 to 100.")
         if errors:
             raise ValidationError(errors)
 
@@ -158,9 +158,9 @@ class BehaviorRule(models.Model):
         if self.property:
             _check_condition(self.property_operator or "equals", self.property_value, field="property_value")
         elif self.property_operator:
-            raise ValidationError({"property": "Name the event property the filter looks at."})
+            raise ValidationError({"property": _("Name the event property the filter looks at.")})
         if self.half_life_days is not None and self.half_life_days <= 0:
-            raise ValidationError({"half_life_days": "A half-life is a positive number of days."})
+            raise ValidationError({"half_life_days": _("A half-life is a positive number of days.")})
 
 
 class Knockout(models.Model):

@@ -95,9 +95,9 @@ class SlaPolicy(models.Model):
 
     def clean(self) -> None:
         if not 0 < self.warning_share < 1:
-            raise ValidationError({"warning_share": "Must be between 0 and 1 (e.g. 0.75)."})
+            raise ValidationError({"warning_share": _("Must be between 0 and 1 (e.g. 0.75).")})
         if self.duration_hours is not None and self.duration_hours < 0:
-            raise ValidationError({"duration_hours": "Must not be negative."})
+            raise ValidationError({"duration_hours": _("Must not be negative.")})
 
     def due_from(self, start: dt.datetime) -> dt.datetime:
         """The deadline of this clock for a lead entering it at `start`."""
