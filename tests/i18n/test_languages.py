@@ -164,3 +164,15 @@ def test_romanian_catalogue_has_three_plural_forms():
         "3 leaduri reciclate de mai multe ori.",
         "21 de leaduri reciclate de mai multe ori.",
     ]
+
+
+def test_why_a_lead_is_not_an_mql_is_explained_in_the_readers_language():
+    from scoring import engine
+    from scoring.services import why_not_in_words
+
+    line = engine.WHY_NOT_FIT % {"score": "42", "threshold": "60"}
+    with translation.override("es"):
+        assert why_not_in_words(line) == "El encaje 42 está por debajo del umbral 60."
+    with translation.override("ro"):
+        assert why_not_in_words(engine.WHY_NOT_KNOCKOUT % {"name": "Free mail"}) == "Excludere: Free mail."
+    assert why_not_in_words("Something the engine did not say.") == "Something the engine did not say."
