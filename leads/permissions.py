@@ -149,7 +149,7 @@ class RoleActionPermission(BasePermission):
     This decides what a role may do at all; which leads it may do it to stays with
     `visible_leads` (404) and `can_move` (403 for a lead out of a rep's reach)."""
 
-    message = gettext_lazy("Your role may not do this.")
+    message: Any = gettext_lazy("Your role may not do this.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
