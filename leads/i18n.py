@@ -8,6 +8,7 @@ subject, body, dates and numbers are in the recipient's language and zone, whoev
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -110,17 +111,21 @@ def save_language(user, language: str) -> None:
 
 
 SESSION_KEY = "leadflow_locale"
+# A change made elsewhere (the admin, a team's new default) reaches a signed-in user within this
+# many seconds: the session's copy is read again after it.
+SESSION_MAX_AGE = 300
 
 
 def remember(session, user) -> Locale:
-    """Read the user's locale once (at login, after the picker) into their session."""
+    """Read the user's locale (at login, after the picker, then every SESSION_MAX_AGE seconds)
+    into their session, so a request costs no query for it."""
     locale = locale_for(user)
-    session[SESSION_KEY] = [locale.language, locale.time_zone, locale.chosen]
+    session[SESSION_KEY] = [locale.language, locale.time_zone, locale.chosen, int(time.time())]
     return locale
 
 
 def session_locale(session, user) -> Locale:
     stored = session.get(SESSION_KEY)
-    if isinstance(stored, list) and len(stored) == 3:
+    if isinstance(stored, list) and len(stored) == 4 and time.time() - float(stored[3]) < SESSION_MAX_AGE:
         return Locale(language=str(stored[0]), time_zone=str(stored[1]), chosen=bool(stored[2]))
     return remember(session, user)
