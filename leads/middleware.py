@@ -104,7 +104,7 @@ class UserLanguageMiddleware:
     follows the person from one device to the next; the picker saves the profile. Under /api/ the
     client's Accept-Language decides, as an integration expects, and only the time zone applies.
     The locale is read at login and kept in the session (no query per request); the picker
-    refreshes it.
+    refreshes it, and it is read again every few minutes (leads.i18n.SESSION_MAX_AGE).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
