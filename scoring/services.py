@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -53,10 +54,11 @@ def activate_definition(
     every open lead: `rescore="background"` queues the set-based rescore after commit,
     `"now"` runs it in this call, `"no"` skips it."""
     if not (permissions.is_marketing(user) or permissions.is_manager(user)):
-        raise DefinitionError("Only marketing or a sales manager activates a definition.", code="permission_denied")
+        raise DefinitionError(_("Only marketing or a sales manager activates a definition."), code="permission_denied")
     if definition.state != DefinitionState.DRAFT:
         raise DefinitionError(
-            f"Definition v{definition.version} is {definition.state}; only a draft is activated.",
+            _("Definition v%(version)s is %(state)s; only a draft is activated.")
+            % {"version": definition.version, "state": definition.get_state_display()},
             code="not_a_draft",
         )
     now = timezone.now()
@@ -513,6 +515,25 @@ def refresh_decayed_scores() -> str:
 # --- Explanation ----------------------------------------------------------------------------
 
 
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"%\((\w+)\)s", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+    return re.compile(regex)
+
+
+WHY_NOT_PATTERNS = [(template, _template_pattern(template)) for template in engine.WHY_NOT_TEMPLATES]
+
+
+def why_not_in_words(line: str) -> str:
+    """One of the engine's English reasons in the active language (issue 24); a line the engine
+    did not write from its templates is returned as it is."""
+    for template, pattern in WHY_NOT_PATTERNS:
+        match = pattern.fullmatch(line)
+        if match:
+            return _(template) % match.groupdict()
+    return line
+
+
 def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Why the lead scores what it does under the active definition, rule by rule."""
     model = active_definition()
@@ -524,7 +545,7 @@ def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any
             "definition_name": None,
             "stage": lead.stage,
             "qualifies": False,
-            "why_not": ["No qualified-lead definition is active."],
+            "why_not": [_("No qualified-lead definition is active.")],
             "fit": {"score": lead.fit_score, "threshold": None, "grade": lead.fit_grade, "rules": []},
             "behavior": {"score": lead.behavior_score, "threshold": None, "rules": []},
             "knockouts": [],
@@ -543,5 +564,6 @@ def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any
         definition_name=model.name,
         stage=lead.stage,
         computed_at=now.isoformat(),
+        why_not=[why_not_in_words(line) for line in data.get("why_not", [])],
     )
     return data

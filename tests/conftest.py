@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from leadflow.catalogues import compile_catalogues
 from leadflow.celery import app as celery_app
 from tests.factories import TeamFactory, add_rep, make_user
 
@@ -198,6 +199,8 @@ def celery_worker_process(transactional_db):
 
 
 def pytest_configure(config):
+    # `make test` compiles the translations; a bare `python -m pytest` gets them too (issue 24).
+    compile_catalogues(only_stale=True)
     # The default PBKDF2 hasher spends ~0.3 s per user; tests create several users each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
