@@ -14,6 +14,7 @@ RUN useradd --create-home --uid 1000 leadflow
 
 COPY . .
 RUN pip install . \
+    && DEBUG=1 LEADFLOW_VAR_DIR=/tmp/leadflow-build python manage.py compile_catalogues \
     && mkdir -p /app/var && chown -R leadflow:leadflow /app/var
 
 USER leadflow

@@ -4,11 +4,11 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: run test venv migrate seed worker web e2e browser check lint clean screenshots
+.PHONY: run test venv migrate seed worker web e2e browser check lint clean screenshots messages compilemessages i18n-check
 
 # DEBUG defaults to off (production); the embedded set-up these targets start is a developer's
 # machine, so they turn it on unless the environment already says.
-run seed migrate check: export DEBUG ?= 1
+run seed migrate check messages compilemessages i18n-check: export DEBUG ?= 1
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-venv: $(VENV)/.installed
+## The translations (issue 24): .mo files compiled from the committed .po files, in pure Python
+## (polib), so a fresh clone needs neither GNU gettext nor an extra step. Not committed.
+compilemessages: $(VENV)/.installed
+	@DEBUG=1 $(PY) manage.py compile_catalogues --stale
+
+venv: $(VENV)/.installed compilemessages
+
+## Re-extract the strings into locale/{es,ro}/LC_MESSAGES/django.po (needs GNU gettext's xgettext).
+messages: venv
+	$(PY) manage.py makemessages $$($(PY) -c 'from leadflow.catalogues import MAKEMESSAGES_OPTIONS as o; print(" ".join(o))')
+
+## Fails on untranslated or fuzzy entries and on catalogues that are not up to date (.ci/run).
+i18n-check: venv
+	$(PY) manage.py check_catalogues
 
 migrate: venv
 	$(PY) manage.py migrate --noinput

@@ -72,9 +72,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before CommonMiddleware (Django's order): the language from the picker's
+    # cookie or Accept-Language; UserLanguageMiddleware then applies a signed-in user's own.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "leads.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -98,6 +102,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
             ],
         },
     },
@@ -134,9 +140,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
+# The languages of the product (issue 24). Adding one: README "Adding a language".
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+    ("ro", "Română"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -231,6 +244,18 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeadFlow <leadflow@l
 # The embedded default uses kombu's filesystem transport, which needs no server: web and
 # worker exchange messages through files under var/celery/.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# Timeouts (README "Production": outbox, visibility timeout). Every task is stopped after
+# CELERY_TASK_TIME_LIMIT seconds; the whole-table rescores (activation, the nightly decay
+# refresh: 50 s for a million leads in bench/rescore.py) after LONG_TASK_TIME_LIMIT. With late
+# acks, Redis hands an unacknowledged task to another worker once the visibility timeout has
+# passed, so it must exceed the longest hard limit or a task still running would run twice; it
+# is not what redoes a killed rescore: the rescore outbox does, within two leases of
+# RESCORE_CLAIM_SECONDS (the lease a worker renews per batch; beat looks every lease).
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = 300
+LONG_TASK_TIME_LIMIT = 1200
+REDIS_VISIBILITY_TIMEOUT = LONG_TASK_TIME_LIMIT + 300
+RESCORE_CLAIM_SECONDS = env.int("RESCORE_CLAIM_SECONDS", default=30)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
     _processed_dir = VAR_DIR / "celery" / "processed"
@@ -245,7 +270,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_control_dir),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": REDIS_VISIBILITY_TIMEOUT,
+        # Sending a task with Redis down fails after one quick retry (~0.2 s) instead of kombu's
+        # default ~6 s, so a request that queues work after commit does not stall for seconds
+        # during a broker outage; its outbox row (webhooks, rescores) is sent later.
+        "max_retries": 1,
+        "interval_start": 0.2,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -274,6 +308,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(day_of_week="mon", hour=7, minute=15),
     },
     "webhooks-redeliver-outbox": {"task": "leads.tasks.redeliver_outbox", "schedule": 60.0},
+    "scoring-redo-rescore-outbox": {
+        "task": "scoring.tasks.redo_rescore_outbox",
+        "schedule": float(RESCORE_CLAIM_SECONDS),
+    },
     "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
     "reports-weekly-summary": {
         "task": "reports.tasks.send_weekly_summary",

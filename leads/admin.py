@@ -13,16 +13,20 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import lifecycle, permissions
 from .lifecycle import Actor, TransitionError
-from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
+from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch, UserProfile
 
 # Columns only the lifecycle and scoring write.
 LIFECYCLE_FIELDS = (
@@ -76,7 +80,7 @@ class StageTransitionInline(ReadOnlyInline):
     )
     readonly_fields = fields
     ordering = ("-at", "-id")
-    verbose_name_plural = "stage history"
+    verbose_name_plural = _("stage history")
 
 
 class TouchInline(ReadOnlyInline):
@@ -138,25 +142,33 @@ class CachedValuesFilter(admin.SimpleListFilter):
 
 
 class SourceFilter(CachedValuesFilter):
-    title = "source"
+    title = _("source")
     parameter_name = field_name = "source"
 
 
 class CountryFilter(CachedValuesFilter):
-    title = "country"
+    title = _("country")
     parameter_name = field_name = "country"
 
 
 class NoteForm(forms.Form):
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Saved on each lead's stage history: say why.",
+        help_text=_("Saved on each lead's stage history: say why."),
     )
 
 
 class OverrideForm(NoteForm):
-    to_stage = forms.ChoiceField(choices=Stage.choices, label="New stage")
+    to_stage = forms.ChoiceField(choices=Stage.choices, label=_("New stage"))
     field_order = ["to_stage", "note"]
+
+
+# What an action did, per verb, with the count in the language's plural form.
+DONE_MESSAGES: dict[str, Callable[[int], str]] = {
+    "Promoted": lambda n: ngettext("Promoted %(count)s lead.", "Promoted %(count)s leads.", n),
+    "Moved": lambda n: ngettext("Moved %(count)s lead.", "Moved %(count)s leads.", n),
+    "Reassigned": lambda n: ngettext("Reassigned %(count)s lead.", "Reassigned %(count)s leads.", n),
+}
 
 
 def _apply_each(
@@ -176,7 +188,7 @@ def _apply_each(
         else:
             done += 1
     if done:
-        modeladmin.message_user(request, f"{verb} {done} lead{'s' if done != 1 else ''}.", messages.SUCCESS)
+        modeladmin.message_user(request, DONE_MESSAGES[verb](done) % {"count": done}, messages.SUCCESS)
 
 
 def _note_action(
@@ -260,11 +272,11 @@ class LeadAdmin(admin.ModelAdmin):
         ("Lifecycle (changed only by the actions)", {"fields": LIFECYCLE_FIELDS}),
     )
 
-    @admin.display(description="Name", ordering="last_name")
+    @admin.display(description=_("Name"), ordering="last_name")
     def full_name_display(self, lead: Lead) -> str:
         return lead.full_name
 
-    @admin.display(description="Grade", ordering="fit_score")
+    @admin.display(description=_("Grade"), ordering="fit_score")
     def grade(self, lead: Lead) -> str:
         return lead.fit_grade
 
@@ -282,7 +294,7 @@ class LeadAdmin(admin.ModelAdmin):
     def has_override_permission(self, request) -> bool:
         return permissions.is_manager(request.user)
 
-    @admin.action(description="Promote to MQL (manual, with note)", permissions=["promote"])
+    @admin.action(description=_("Promote to MQL (manual, with note)"), permissions=["promote"])
     def promote_to_mql(self, request, queryset):
         actor = Actor.person(request.user)
         return _note_action(
@@ -290,13 +302,13 @@ class LeadAdmin(admin.ModelAdmin):
             request,
             queryset,
             form_class=NoteForm,
-            title="Promote to MQL",
+            title=_("Promote to MQL"),
             action="promote_to_mql",
             verb="Promoted",
             run=lambda lead, data: lifecycle.promote_to_mql(lead, actor=actor, reason="manual", note=data["note"]),
         )
 
-    @admin.action(description="Reopen / override stage (managers, with note)", permissions=["override"])
+    @admin.action(description=_("Reopen / override stage (managers, with note)"), permissions=["override"])
     def override_stage(self, request, queryset):
         actor = Actor.person(request.user)
         return _note_action(
@@ -304,13 +316,13 @@ class LeadAdmin(admin.ModelAdmin):
             request,
             queryset,
             form_class=OverrideForm,
-            title="Reopen / override stage",
+            title=_("Reopen / override stage"),
             action="override_stage",
             verb="Moved",
             run=lambda lead, data: lifecycle.override(lead, actor=actor, to_stage=data["to_stage"], note=data["note"]),
         )
 
-    @admin.action(description="Reassign round-robin", permissions=["override"])
+    @admin.action(description=_("Reassign round-robin"), permissions=["override"])
     def reassign_round_robin(self, request, queryset):
         actor = Actor.person(request.user)
         _apply_each(request, queryset, lambda lead: lifecycle.reassign(lead, actor=actor), "Reassigned", self)
@@ -350,15 +362,15 @@ class TeamMembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ("name", "territory_list", "is_fallback", "manager", "member_count")
+    list_display = ("name", "territory_list", "is_fallback", "manager", "member_count", "language")
     list_select_related = ("manager",)
     inlines = [TeamMembershipInline]
 
-    @admin.display(description="Territories")
+    @admin.display(description=_("Territories"))
     def territory_list(self, team: Team) -> str:
         return ", ".join(team.territories or []) or "—"
 
-    @admin.display(description="Reps")
+    @admin.display(description=_("Reps"))
     def member_count(self, team: Team) -> int:
         return team.memberships.count()
 
@@ -391,3 +403,20 @@ class TouchAdmin(admin.ModelAdmin):
 
 
 from . import admin_webhooks  # noqa: E402,F401  (webhooks and delivery log)
+
+# --- The user's language and time zone (issue 24) ----------------------------------------------
+
+
+class UserProfileInline(admin.StackedInline):
+    model = UserProfile
+    can_delete = False
+    fields = ("language", "time_zone")
+    verbose_name_plural = _("language and time zone")
+
+
+class LeadFlowUserAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, UserProfileInline]
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), LeadFlowUserAdmin)

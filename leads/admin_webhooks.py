@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from .webhooks import schedule
@@ -48,7 +50,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Retry the selected deliveries now")
+    @admin.action(description=_("Retry the selected deliveries now"))
     def retry_now(self, request, queryset) -> None:
         ids = list(queryset.exclude(status=DeliveryStatus.DELIVERED).values_list("pk", flat=True))
         # A manual retry starts a fresh 24-hour window, or a given-up row would give up again at once.
@@ -59,4 +61,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             created_at=timezone.now(),
         )
         schedule([str(pk) for pk in ids])
-        self.message_user(request, f"{len(ids)} deliveries queued again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)s delivery queued again.", "%(count)s deliveries queued again.", len(ids))
+            % {"count": len(ids)},
+            messages.SUCCESS,
+        )

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -180,17 +181,17 @@ class LeadViewSet(
         rows = request.data.get("leads") if isinstance(request.data, dict) else request.data
         if not isinstance(rows, list):
             raise ApiError(
-                'Send {"leads": [...]} (or a JSON list) of up to 1,000 leads.',
+                _('Send {"leads": [...]} (or a JSON list) of up to 1,000 leads.'),
                 code="validation_error",
                 status_code=400,
-                fields={"leads": ["Expected a list."]},
+                fields={"leads": [_("Expected a list.")]},
             )
         if len(rows) > MAX_BATCH:
             raise ApiError(
-                f"At most {MAX_BATCH} leads per request; got {len(rows)}.",
+                _("At most %(max)s leads per request; got %(count)s.") % {"max": MAX_BATCH, "count": len(rows)},
                 code="too_many_items",
                 status_code=413,
-                fields={"leads": [f"At most {MAX_BATCH} items."]},
+                fields={"leads": [_("At most %(max)s items.") % {"max": MAX_BATCH}]},
             )
         return Response(bulk_upsert(rows))
 
@@ -333,7 +334,8 @@ class EventsView(APIView):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             raise ApiError(
-                f"Request body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; send smaller batches.",
+                _("Request body over %(limit)s bytes; send smaller batches.")
+                % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
                 code="too_large",
                 status_code=413,
             )
@@ -341,14 +343,17 @@ class EventsView(APIView):
         items = payload if isinstance(payload, list) else [payload]
         if len(items) > MAX_BATCH:
             raise ApiError(
-                f"At most {MAX_BATCH} events per request; got {len(items)}.",
+                _("At most %(max)s events per request; got %(count)s.") % {"max": MAX_BATCH, "count": len(items)},
                 code="too_many_items",
                 status_code=413,
-                fields={"items": [f"At most {MAX_BATCH} items."]},
+                fields={"items": [_("At most %(max)s items.") % {"max": MAX_BATCH}]},
             )
         if not items:
             raise ApiError(
-                "Send at least one event.", code="validation_error", status_code=400, fields={"items": ["Empty list."]}
+                _("Send at least one event."),
+                code="validation_error",
+                status_code=400,
+                fields={"items": [_("Empty list.")]},
             )
         try:
             result = ingest_events(items)
@@ -427,16 +432,16 @@ class ImportView(APIView):
             source = [row if isinstance(row, dict) else {} for row in data["rows"]]
         else:
             raise ApiError(
-                "Send a text/csv body, a multipart 'file', or JSON {\"rows\": [...]}.",
+                _("Send a text/csv body, a multipart 'file', or JSON {\"rows\": [...]}."),
                 code="validation_error",
                 status_code=400,
-                fields={"file": ["Missing."]},
+                fields={"file": [_("Missing.")]},
             )
         try:
             result = import_leads(source, user=request.user)
         except csv.Error as exc:
             raise ApiError(
-                f"Not a readable CSV file: {exc}.",
+                _("Not a readable CSV file: %(error)s.") % {"error": exc},
                 code="validation_error",
                 status_code=400,
                 fields={"file": [str(exc)]},

@@ -7,4 +7,5 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         # Connect the webhook outbox's signal receivers and register the tasks.
-        from . import tasks, webhooks  # noqa: F401
+        # The login receiver reads the user's language and time zone into the session.
+        from . import language, tasks, webhooks  # noqa: F401

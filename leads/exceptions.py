@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -102,7 +103,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             if non_field:
                 fields["non_field_errors"] = non_field
             first = next(iter(fields.items()), None)
-            detail = f"Invalid input: {', '.join(fields)}." if first else "Invalid input."
+            detail = _("Invalid input: %(fields)s.") % {"fields": ", ".join(fields)} if first else _("Invalid input.")
         else:
             fields = {"non_field_errors": detail_data}
             detail = "; ".join(map(str, detail_data)) if isinstance(detail_data, list) else str(detail_data)

@@ -9,21 +9,9 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from .lifecycle import BANT_KEYS, DISQUALIFY_REASONS, LOST_REASONS, RECYCLE_REASONS
+from .lifecycle.table import REASON_LABELS
 from .models import Stage, TeamMembership, TouchKind, TouchOutcome
 
-REASON_LABELS = {
-    "unable_to_reach": "Unable to reach",
-    "no_budget": "No budget",
-    "no_authority": "No authority",
-    "no_need": "No need",
-    "bad_timing": "Bad timing",
-    "other": "Other",
-    "inaccurate_data": "Inaccurate data",
-    "not_a_fit": "Not a fit",
-    "duplicate": "Duplicate",
-    "competitor": "Competitor",
-    "spam": "Spam",
-}
 RECYCLE_ORDER = ("unable_to_reach", "no_budget", "no_authority", "no_need", "bad_timing", "other")
 DISQUALIFY_ORDER = ("inaccurate_data", "not_a_fit", "duplicate", "competitor", "spam")
 assert set(RECYCLE_ORDER) == RECYCLE_REASONS and set(DISQUALIFY_ORDER) == DISQUALIFY_REASONS
@@ -32,12 +20,12 @@ RECYCLE_CHOICES = [(code, REASON_LABELS[code]) for code in RECYCLE_ORDER]
 DISQUALIFY_CHOICES = [(code, REASON_LABELS[code]) for code in DISQUALIFY_ORDER]
 # Grouped so the rep sees which reasons send the lead back to marketing and which end it.
 REJECT_CHOICES = [
-    ("", "Choose a reason…"),
-    ("Recycle to marketing", RECYCLE_CHOICES),
-    ("Disqualify", DISQUALIFY_CHOICES),
+    ("", _("Choose a reason…")),
+    (_("Recycle to marketing"), RECYCLE_CHOICES),
+    (_("Disqualify"), DISQUALIFY_CHOICES),
 ]
 
-NOTE_WIDGET = forms.TextInput(attrs={"placeholder": "Note (optional)", "maxlength": 2000})
+NOTE_WIDGET = forms.TextInput(attrs={"placeholder": _("Note (optional)"), "maxlength": 2000})
 
 
 class RejectForm(forms.Form):
@@ -46,12 +34,12 @@ class RejectForm(forms.Form):
 
 
 class RecycleForm(forms.Form):
-    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *RECYCLE_CHOICES])
+    reason = forms.ChoiceField(choices=[("", _("Choose a reason…")), *RECYCLE_CHOICES])
     note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
 
 
 class DisqualifyForm(forms.Form):
-    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *DISQUALIFY_CHOICES])
+    reason = forms.ChoiceField(choices=[("", _("Choose a reason…")), *DISQUALIFY_CHOICES])
     note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
 
 
@@ -61,7 +49,7 @@ class TouchForm(forms.Form):
     note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
 
 
-YES_NO = [("yes", "Yes"), ("no", "No")]
+YES_NO = [("yes", _("Yes")), ("no", _("No"))]
 BANT_LABELS = (
     ("budget", _("Budget")),
     ("authority", _("Authority")),
@@ -74,13 +62,13 @@ class BantForm(forms.Form):
     """Budget, authority, need and timeline, each yes/no with a note; how many must be yes is
     the SLA policy's business, checked by `lifecycle.qualify`."""
 
-    budget = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    budget = forms.ChoiceField(label=_("Budget"), choices=YES_NO, widget=forms.RadioSelect)
     budget_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
-    authority = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    authority = forms.ChoiceField(label=_("Authority"), choices=YES_NO, widget=forms.RadioSelect)
     authority_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
-    need = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    need = forms.ChoiceField(label=_("Need"), choices=YES_NO, widget=forms.RadioSelect)
     need_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
-    timeline = forms.ChoiceField(choices=YES_NO, widget=forms.RadioSelect)
+    timeline = forms.ChoiceField(label=_("Timeline"), choices=YES_NO, widget=forms.RadioSelect)
     timeline_note = forms.CharField(required=False, max_length=1000, widget=NOTE_WIDGET)
     # Travels with the SQL to the account executive it is handed to.
     note = forms.CharField(
@@ -103,7 +91,7 @@ class PromoteForm(forms.Form):
 
     note = forms.CharField(
         max_length=2000,
-        widget=forms.TextInput(attrs={"placeholder": "Why this lead is ready for sales", "maxlength": 2000}),
+        widget=forms.TextInput(attrs={"placeholder": _("Why this lead is ready for sales"), "maxlength": 2000}),
     )
 
 
@@ -159,7 +147,7 @@ class ReassignForm(forms.Form):
     owner = RepChoiceField(
         queryset=get_user_model().objects.none(),
         required=False,
-        empty_label="Next rep in the rotation (round-robin)",
+        empty_label=_("Next rep in the rotation (round-robin)"),
     )
     note = forms.CharField(required=False, max_length=2000, widget=NOTE_WIDGET)
 
@@ -174,4 +162,4 @@ class ReassignForm(forms.Form):
 
 
 class AwayForm(forms.Form):
-    is_away = forms.TypedChoiceField(choices=[("1", "Away"), ("0", "Available")], coerce=lambda v: v == "1")
+    is_away = forms.TypedChoiceField(choices=[("1", _("Away")), ("0", _("Available"))], coerce=lambda v: v == "1")

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,14 +37,14 @@ def _body_hash(request: Request) -> str:
 def _replay(row: IdempotencyKey, body_hash: str) -> Response:
     if row.body_hash != body_hash:
         raise ApiError(
-            "This Idempotency-Key was used with a different request body.",
+            _("This Idempotency-Key was used with a different request body."),
             code="idempotency_key_reused",
             status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
-            fields={"Idempotency-Key": ["Already used with a different body."]},
+            fields={"Idempotency-Key": [_("Already used with a different body.")]},
         )
     if row.status_code is None:
         raise ApiError(
-            "A request with this Idempotency-Key is still being processed.",
+            _("A request with this Idempotency-Key is still being processed."),
             code="idempotency_key_in_use",
             status_code=status.HTTP_409_CONFLICT,
         )
@@ -62,10 +63,10 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(self, request, *args, **kwargs)
         if len(key) > 255:
             raise ApiError(
-                "Idempotency-Key is at most 255 characters.",
+                _("Idempotency-Key is at most 255 characters."),
                 code="validation_error",
                 status_code=400,
-                fields={"Idempotency-Key": ["Too long."]},
+                fields={"Idempotency-Key": [_("Too long.")]},
             )
         body_hash = _body_hash(request)
         user, method = request.user, request.method
@@ -106,5 +107,5 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
 
 def purge_expired(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=now - KEEP_FOR * 2).delete()
+    deleted, _count = IdempotencyKey.objects.filter(created_at__lt=now - KEEP_FOR * 2).delete()
     return deleted

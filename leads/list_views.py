@@ -65,7 +65,7 @@ def lead_list(request: HtmxHttpRequest) -> HttpResponse:
     team's unassigned MQLs; an AE: their deals; marketing and managers: all)."""
     user = request.user
     if not (permissions.is_rep(user) or permissions.sees_all_leads(user) or permissions.is_account_executive(user)):
-        raise Http404("No lead list for this account")
+        raise Http404(_("No lead list for this account"))
     lead_filter = build_lead_filter(request)
     searching = bool(lead_filter.search_text)
     leads = selectors.lead_list(user, refine=lead_filter.refine, ordering=lead_filter.ordering())
@@ -121,7 +121,7 @@ def my_sqls(request: HttpRequest) -> HttpResponse:
     A manager sees the page too (empty unless they own SQLs) and is pointed to all leads."""
     user = request.user
     if not (permissions.is_account_executive(user) or permissions.is_manager(user)):
-        raise Http404("No SQLs for this account")
+        raise Http404(_("No SQLs for this account"))
     open_deals = list(selectors.my_sqls(user))
     closed = list(selectors.closed_by(user))
     notes = selectors.handoffs(open_deals + closed)

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from rest_framework.response import Response
 
+from . import i18n
 from .exceptions import error_body
 
 API_PREFIX = "/api/"
@@ -70,7 +72,9 @@ class ApiJsonErrorsMiddleware:
             return self.get_response(request)
         if _too_large(request):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            return _json_error(413, detail=f"Request body over {limit} bytes; send smaller batches.")
+            return _json_error(
+                413, detail=_("Request body over %(limit)s bytes; send smaller batches.") % {"limit": limit}
+            )
         response = self.get_response(request)
         # A DRF answer was shaped by the API's exception handler already (a CSV report's error
         # may be CSV, as its caller asked): only Django's own pages are replaced.
@@ -90,3 +94,29 @@ class ApiJsonErrorsMiddleware:
         # Anything else goes on to Django's handling (logged as an internal error, mailed to the
         # admins); its HTML answer is then replaced in __call__.
         return None
+
+
+class UserLanguageMiddleware:
+    """A signed-in user's pages in their preferred language and time zone (issue 24).
+
+    Runs after LocaleMiddleware (cookie, then Accept-Language) and AuthenticationMiddleware. The
+    user's profile, else their team's default, wins over the browser for pages, so the language
+    follows the person from one device to the next; the picker saves the profile. Under /api/ the
+    client's Accept-Language decides, as an integration expects, and only the time zone applies.
+    The locale is read at login and kept in the session (no query per request); the picker
+    refreshes it, and it is read again every few minutes (leads.i18n.SESSION_MAX_AGE).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated or not hasattr(request, "session"):
+            return self.get_response(request)
+        locale = i18n.session_locale(request.session, user)
+        if locale.chosen and not request.path.startswith(API_PREFIX):
+            translation.activate(locale.language)
+            request.LANGUAGE_CODE = translation.get_language()
+        with timezone.override(i18n.zone(locale.time_zone)):
+            return self.get_response(request)

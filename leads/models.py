@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from scoring.engine import fit_grade
 
@@ -21,14 +22,14 @@ from .url_guard import check_url
 
 
 class Stage(models.TextChoices):
-    LEAD = "lead", "Lead"
-    MQL = "mql", "MQL"
-    SAL = "sal", "SAL"
-    SQL = "sql", "SQL"
-    WON = "won", "Won"
-    LOST = "lost", "Lost"
-    RECYCLED = "recycled", "Recycled"
-    DISQUALIFIED = "disqualified", "Disqualified"
+    LEAD = "lead", _("Lead")
+    MQL = "mql", _("MQL")
+    SAL = "sal", _("SAL")
+    SQL = "sql", _("SQL")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+    RECYCLED = "recycled", _("Recycled")
+    DISQUALIFIED = "disqualified", _("Disqualified")
 
 
 # Stages a lead is "open" in: scoring can still promote it, or an SLA clock can run on it.
@@ -52,10 +53,10 @@ CLOCKED_STAGES = (Stage.MQL, Stage.SAL)
 
 
 class SlaClock(models.TextChoices):
-    MQL_DECISION = "mql_decision", "MQL: accept or reject"
-    SAL_FIRST_TOUCH = "sal_first_touch", "SAL: first touch"
-    SAL_MIN_TOUCHES = "sal_min_touches", "SAL: minimum touches"
-    SAL_QUALIFY = "sal_qualify", "SAL: qualify or drop"
+    MQL_DECISION = "mql_decision", _("MQL: accept or reject")
+    SAL_FIRST_TOUCH = "sal_first_touch", _("SAL: first touch")
+    SAL_MIN_TOUCHES = "sal_min_touches", _("SAL: minimum touches")
+    SAL_QUALIFY = "sal_qualify", _("SAL: qualify or drop")
 
 
 class Team(models.Model):
@@ -63,9 +64,9 @@ class Team(models.Model):
     territories = models.JSONField(
         default=list,
         blank=True,
-        help_text='ISO country codes this team owns, e.g. ["US", "CA"].',
+        help_text=_('ISO country codes this team owns, e.g. ["US", "CA"].'),
     )
-    is_fallback = models.BooleanField(default=False, help_text="Receives leads whose country no team claims.")
+    is_fallback = models.BooleanField(default=False, help_text=_("Receives leads whose country no team claims."))
     manager = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -76,9 +77,19 @@ class Team(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="TeamMembership", related_name="teams", blank=True
     )
+    # Issue 24: notices to the team as a whole, or about its unassigned leads, go out in the
+    # team's language and show times in its zone; blank means the site's default.
+    language = models.CharField(
+        _("default language"), max_length=10, choices=settings.LANGUAGES, blank=True, default=""
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, default="", help_text=_("IANA name, e.g. Europe/Madrid")
+    )
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
 
     def __str__(self) -> str:
         return self.name
@@ -101,6 +112,26 @@ class TeamMembership(models.Model):
         return f"{self.user} in {self.team}"
 
 
+class UserProfile(models.Model):
+    """A user's own settings (issue 24): the language of their pages and e-mails and the time
+    zone their dates are shown in. Blank falls back to their team's, then to the site's."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    language = models.CharField(
+        _("preferred language"), max_length=10, choices=settings.LANGUAGES, blank=True, default=""
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, default="", help_text=_("IANA name, e.g. Europe/Bucharest")
+    )
+
+    class Meta:
+        verbose_name = _("user profile")
+        verbose_name_plural = _("user profiles")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
 def contact_label(first_name: str, last_name: str, email: str) -> str:
     """How a lead is named in lists and emails: "Ana Lee <ana@example.com>", or the address."""
     name = f"{first_name} {last_name}".strip()
@@ -118,7 +149,7 @@ class Lead(models.Model):
     company = models.CharField(max_length=200, blank=True)
     job_title = models.CharField(max_length=200, blank=True)
     industry = models.CharField(max_length=100, blank=True)
-    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2")
+    country = models.CharField(max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2"))
     employees = models.PositiveIntegerField(null=True, blank=True)
     annual_revenue = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     source = models.CharField(max_length=100, blank=True)
@@ -234,9 +265,9 @@ class Event(models.Model):
 
 
 class ActorType(models.TextChoices):
-    USER = "user", "User"
-    SYSTEM = "system", "System"
-    API = "api", "API client"
+    USER = "user", _("User")
+    SYSTEM = "system", _("System")
+    API = "api", _("API client")
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -267,7 +298,7 @@ class StageTransition(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="stage_transitions",
-        help_text="The user, or the integration token's user, who made the move.",
+        help_text=_("The user, or the integration token's user, who made the move."),
         db_index=False,  # transition_actor_idx, for moves by a user only
     )
     reason = models.CharField(max_length=40, blank=True)
@@ -281,7 +312,7 @@ class StageTransition(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="The lead's owner after the move.",
+        help_text=_("The lead's owner after the move."),
         db_index=False,  # transition_owner_idx, for moves leaving an owner only
     )
     bant = models.JSONField(default=dict, blank=True)
@@ -317,17 +348,17 @@ class StageTransition(models.Model):
 
 
 class TouchKind(models.TextChoices):
-    CALL = "call", "Call"
-    EMAIL = "email", "Email"
-    MEETING = "meeting", "Meeting"
+    CALL = "call", _("Call")
+    EMAIL = "email", _("Email")
+    MEETING = "meeting", _("Meeting")
 
 
 class TouchOutcome(models.TextChoices):
-    CONNECTED = "connected", "Connected"
-    NO_ANSWER = "no_answer", "No answer"
-    VOICEMAIL = "voicemail", "Voicemail"
-    BOUNCED = "bounced", "Bounced"
-    REPLIED = "replied", "Replied"
+    CONNECTED = "connected", _("Connected")
+    NO_ANSWER = "no_answer", _("No answer")
+    VOICEMAIL = "voicemail", _("Voicemail")
+    BOUNCED = "bounced", _("Bounced")
+    REPLIED = "replied", _("Replied")
 
 
 class Touch(models.Model):
@@ -342,7 +373,7 @@ class Touch(models.Model):
 
     class Meta:
         ordering = ["-at"]
-        verbose_name_plural = "touches"
+        verbose_name_plural = _("touches")
         indexes = [models.Index(fields=["lead", "at"], name="touch_lead_at_idx")]
 
     def __str__(self) -> str:
@@ -353,12 +384,12 @@ class Touch(models.Model):
 
 
 class WebhookEvent(models.TextChoices):
-    MQL = "lead.mql", "Lead became MQL"
-    SAL = "lead.sal", "Lead accepted (SAL)"
-    SQL = "lead.sql", "Lead qualified (SQL)"
-    RECYCLED = "lead.recycled", "Lead recycled"
-    DISQUALIFIED = "lead.disqualified", "Lead disqualified"
-    SLA_BREACHED = "sla.breached", "SLA breached"
+    MQL = "lead.mql", _("Lead became MQL")
+    SAL = "lead.sal", _("Lead accepted (SAL)")
+    SQL = "lead.sql", _("Lead qualified (SQL)")
+    RECYCLED = "lead.recycled", _("Lead recycled")
+    DISQUALIFIED = "lead.disqualified", _("Lead disqualified")
+    SLA_BREACHED = "sla.breached", _("SLA breached")
 
 
 def new_secret() -> str:
@@ -367,15 +398,15 @@ def new_secret() -> str:
 
 class WebhookSubscription(models.Model):
     url = models.URLField(max_length=500)
-    events = models.JSONField(default=list, help_text='Event names, e.g. ["lead.mql", "lead.sal"].')
+    events = models.JSONField(default=list, help_text=_('Event names, e.g. ["lead.mql", "lead.sal"].'))
     secret = models.CharField(
         max_length=128,
         default=new_secret,
-        help_text="Shared secret for the X-LeadFlow-Signature HMAC.",
+        help_text=_("Shared secret for the X-LeadFlow-Signature HMAC."),
     )
     active = models.BooleanField(default=True)
     failing = models.BooleanField(
-        default=False, help_text="Set after repeated failed deliveries; cleared by a success."
+        default=False, help_text=_("Set after repeated failed deliveries; cleared by a success.")
     )
     consecutive_failures = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(
@@ -397,9 +428,9 @@ class WebhookSubscription(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    GAVE_UP = "gave_up", "Gave up after 24 hours"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    GAVE_UP = "gave_up", _("Gave up after 24 hours")
 
 
 class WebhookDelivery(models.Model):
@@ -421,7 +452,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name_plural = _("webhook deliveries")
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],

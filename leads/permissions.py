@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -172,7 +173,7 @@ class RoleActionPermission(BasePermission):
     This decides what a role may do at all; which leads it may do it to stays with
     `visible_leads` (404) and `can_move` (403 for a lead out of a rep's reach)."""
 
-    message = "Your role may not do this."
+    message: Any = gettext_lazy("Your role may not do this.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
@@ -190,6 +191,10 @@ class RoleActionPermission(BasePermission):
         if allowed & _group_names(user):
             return True
         names = [ROLE_NAMES[role] for role in ROLES if role in allowed]
-        who = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-        self.message = f"Only {who} may do this ({action})." if who else f"No role may do this ({action})."
+        who = ", ".join(names)
+        self.message = (
+            gettext("Only %(roles)s may do this (%(action)s).") % {"roles": who, "action": action}
+            if who
+            else gettext("No role may do this (%(action)s).") % {"action": action}
+        )
         return False

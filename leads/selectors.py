@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any, overload
 
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sla import clocks
 from sla.models import SlaBreach
 
 from . import permissions
+from .lifecycle.table import REASON_LABELS
 from .models import Lead, Stage, StageTransition, Touch, TouchKind
 
 INBOX_STAGES = (Stage.MQL, Stage.SAL)
@@ -331,6 +334,19 @@ class TimelineEntry:
     actor: str = ""
     obj: Any = None
 
+    @property
+    def kind_label(self) -> str:
+        return str(TIMELINE_KINDS.get(self.kind, self.kind))
+
+
+TIMELINE_KINDS = {
+    "transition": gettext_lazy("stage"),
+    "reassignment": gettext_lazy("reassignment"),
+    "touch": gettext_lazy("touch"),
+    "event": gettext_lazy("event"),
+    "breach": gettext_lazy("SLA breach"),
+}
+
 
 def lead_timeline(lead: Lead) -> tuple[list[TimelineEntry], int]:
     """Transitions, touches, SLA breaches and the latest events of one lead, newest first.
@@ -341,12 +357,12 @@ def lead_timeline(lead: Lead) -> tuple[list[TimelineEntry], int]:
     for t in lead.transitions.select_related("actor").order_by("-at", "-id"):
         actor = t.actor.username if t.actor else t.get_actor_type_display()
         if t.from_stage == t.to_stage:
-            new_owner = (t.assignment or {}).get("owner") or "unassigned"
+            new_owner = (t.assignment or {}).get("owner") or _("unassigned")
             entries.append(
                 TimelineEntry(
                     at=t.at,
                     kind="reassignment",
-                    title=f"Reassigned to {new_owner}",
+                    title=_("Reassigned to %(owner)s") % {"owner": new_owner},
                     detail=t.note,
                     actor=actor,
                     obj=t,
@@ -354,7 +370,8 @@ def lead_timeline(lead: Lead) -> tuple[list[TimelineEntry], int]:
             )
             continue
         title = f"{Stage(t.from_stage).label} → {Stage(t.to_stage).label}"
-        detail = " · ".join(part for part in (t.reason.replace("_", " ") if t.reason else "", t.note) if part)
+        reason = str(REASON_LABELS.get(t.reason, t.reason.replace("_", " "))) if t.reason else ""
+        detail = " · ".join(part for part in (reason, t.note) if part)
         entries.append(TimelineEntry(at=t.at, kind="transition", title=title, detail=detail, actor=actor, obj=t))
     for touch in lead.touches.select_related("user").order_by("-at"):
         entries.append(
@@ -372,10 +389,13 @@ def lead_timeline(lead: Lead) -> tuple[list[TimelineEntry], int]:
             TimelineEntry(
                 at=breach.detected_at,
                 kind="breach",
-                title=f"SLA breached: {breach.get_clock_display()}",
-                detail=f"due {timezone.localtime(breach.due_at):%Y-%m-%d %H:%M}; "
-                f"action: {breach.get_action_display().lower()}",
-                actor="system",
+                title=_("SLA breached: %(clock)s") % {"clock": breach.get_clock_display()},
+                detail=_("due %(due)s; action: %(action)s")
+                % {
+                    "due": formats.date_format(timezone.localtime(breach.due_at), "SHORT_DATETIME_FORMAT"),
+                    "action": breach.get_action_display().lower(),
+                },
+                actor=_("system"),
                 obj=breach,
             )
         )

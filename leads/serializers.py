@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -94,7 +95,7 @@ class LeadSerializer(serializers.ModelSerializer):
     def validate_country(self, value: str) -> str:
         value = (value or "").strip().upper()
         if value and (len(value) != 2 or not value.isalpha()):
-            raise serializers.ValidationError("Use a two-letter ISO 3166-1 country code.")
+            raise serializers.ValidationError(_("Use a two-letter ISO 3166-1 country code."))
         return value
 
 
@@ -216,7 +217,7 @@ class BantItemField(serializers.JSONField):
             return {"value": data, "note": ""}
         if isinstance(data, dict) and isinstance(data.get("value"), bool):
             return {"value": data["value"], "note": str(data.get("note") or "")}
-        raise serializers.ValidationError('Give true/false or {"value": true/false, "note": "..."}.')
+        raise serializers.ValidationError(_('Give true/false or {"value": true/false, "note": "..."}.'))
 
 
 class BantSerializer(serializers.Serializer):
@@ -242,7 +243,9 @@ class QualifySerializer(NoteSerializer):
                 bant[key] = attrs[key]
         missing = [key for key in lifecycle.BANT_KEYS if key not in bant]
         if missing:
-            raise serializers.ValidationError({"bant": [f"Record yes or no for: {', '.join(missing)}."]})
+            raise serializers.ValidationError(
+                {"bant": [_("Record yes or no for: %(missing)s.") % {"missing": ", ".join(missing)}]}
+            )
         return {"bant": bant, "note": attrs.get("note", "")}
 
 

@@ -24,6 +24,7 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from sla import clocks as sla_clocks
@@ -78,7 +79,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def inbox(request: HtmxHttpRequest) -> HttpResponse:
     user = request.user
     if not (permissions.is_rep(user) or permissions.sees_all_leads(user)):
-        raise Http404("No inbox for this account")
+        raise Http404(_("No inbox for this account"))
     lead_filter = build_lead_filter(request, stages=tuple(selectors.INBOX_STAGES))
     ordering = lead_filter.ordering()
     if ordering:
@@ -211,11 +212,13 @@ def _past_mql(explanation: dict[str, Any], lead: Lead) -> dict[str, Any]:
     page said "Not qualified … already at stage 'sal'", which reads like something that happened."""
     if lead.stage in lifecycle.PROMOTABLE_STAGES:
         return explanation
-    prefix = "The lead is already at stage"
+    # The engine's line (scoring.engine.WHY_NOT_STAGE) as scoring.services put it in the page's
+    # language: the same msgid, so the same words.
+    stage_line = _("The lead is already at stage '%(stage)s'.") % {"stage": explanation.get("stage", lead.stage)}
     return {
         **explanation,
         "past_mql": True,
-        "why_not": [line for line in explanation.get("why_not", []) if not str(line).startswith(prefix)],
+        "why_not": [line for line in explanation.get("why_not", []) if str(line) != stage_line],
     }
 
 
@@ -232,7 +235,7 @@ def _actionable_lead(request: HttpRequest, pk: int) -> tuple[Lead, str]:
     user = request.user
     lead = Lead.objects.select_related("owner", "team").filter(pk=pk).first()
     if lead is None:
-        raise Http404("No such lead")
+        raise Http404(_("No such lead"))
     if permissions.can_view_lead(user, lead):
         return lead, ""
     # Once theirs, or once an unassigned MQL of their team (so it sat in their inbox).
@@ -244,12 +247,16 @@ def _actionable_lead(request: HttpRequest, pk: int) -> tuple[Lead, str]:
         .exists()
     )
     if not was_in_reach:
-        raise Http404("No such lead")
+        raise Http404(_("No such lead"))
     if lead.stage == Stage.SAL and lead.owner:
-        return lead, f"{lead.owner.username} accepted this lead first; it is no longer in your inbox."
+        return lead, _("%(user)s accepted this lead first; it is no longer in your inbox.") % {
+            "user": lead.owner.username
+        }
     if lead.owner:
-        return lead, f"This lead now belongs to {lead.owner.username}; it is no longer in your inbox."
-    return lead, (f"This lead is no longer in your inbox: it is now {lead.get_stage_display()}.")
+        return lead, _("This lead now belongs to %(user)s; it is no longer in your inbox.") % {
+            "user": lead.owner.username
+        }
+    return lead, _("This lead is no longer in your inbox: it is now %(stage)s.") % {"stage": lead.get_stage_display()}
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -376,7 +383,7 @@ def accept(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         pk,
         form_key=None,
         action=lambda lead, actor, _form: lifecycle.accept(lead, actor=actor),
-        done=lambda lead: "Accepted: the lead is now a SAL. Make the first touch.",
+        done=lambda lead: _("Accepted: the lead is now a SAL. Make the first touch."),
     )
 
 
@@ -393,9 +400,9 @@ def promote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             lead, actor=actor, reason="manual", note=f.cleaned_data["note"]
         ),
         done=lambda lead: (
-            f"Promoted to MQL and assigned to {lead.owner.username}."
+            _("Promoted to MQL and assigned to %(user)s.") % {"user": lead.owner.username}
             if lead.owner
-            else "Promoted to MQL; no rep was available, so it waits for the team."
+            else _("Promoted to MQL; no rep was available, so it waits for the team.")
         ),
     )
 
@@ -412,7 +419,7 @@ def reject(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         action=lambda lead, actor, f: lifecycle.reject(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
-        done=lambda lead: f"Rejected: the lead is now {lead.get_stage_display().lower()}.",
+        done=lambda lead: _("Rejected: the lead is now %(stage)s.") % {"stage": lead.get_stage_display().lower()},
     )
 
 
@@ -428,7 +435,7 @@ def recycle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         action=lambda lead, actor, f: lifecycle.recycle(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
-        done=lambda lead: "Recycled: the lead is back with marketing.",
+        done=lambda lead: _("Recycled: the lead is back with marketing."),
     )
 
 
@@ -444,7 +451,7 @@ def disqualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         action=lambda lead, actor, f: lifecycle.disqualify(
             lead, actor=actor, reason=f.cleaned_data["reason"], note=f.cleaned_data["note"]
         ),
-        done=lambda lead: "Disqualified.",
+        done=lambda lead: _("Disqualified."),
     )
 
 
@@ -458,7 +465,7 @@ def qualify(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form_key="bant",
         form=form,
         action=lambda lead, actor, f: lifecycle.qualify(lead, actor=actor, bant=f.bant(), note=f.cleaned_data["note"]),
-        done=lambda lead: "Qualified: the lead is now a SQL.",
+        done=lambda lead: _("Qualified: the lead is now a SQL."),
     )
 
 
@@ -479,7 +486,7 @@ def close(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             amount=f.cleaned_data["amount"],
             reason=f.cleaned_data["reason"],
         ),
-        done=lambda lead: f"Closed as {lead.get_stage_display().lower()}.",
+        done=lambda lead: _("Closed as %(stage)s.") % {"stage": lead.get_stage_display().lower()},
     )
 
 
@@ -491,7 +498,10 @@ def log_touch(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     def done(lead: Lead) -> str:
         touch = lead.touches.order_by("-at", "-id").first()
         assert touch is not None  # lifecycle.log_touch has just written it
-        return f"Logged: {touch.get_kind_display().lower()}, {touch.get_outcome_display().lower()}."
+        return _("Logged: %(kind)s, %(outcome)s.") % {
+            "kind": touch.get_kind_display().lower(),
+            "outcome": touch.get_outcome_display().lower(),
+        }
 
     return _perform(
         request,
@@ -523,9 +533,9 @@ def reassign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             lead, actor=actor, owner=f.cleaned_data["owner"], note=f.cleaned_data["note"]
         ),
         done=lambda lead: (
-            f"Reassigned to {lead.owner.username}."
+            _("Reassigned to %(user)s.") % {"user": lead.owner.username}
             if lead.owner
-            else "No rep available in the team: the lead is unassigned for the team to pick up."
+            else _("No rep available in the team: the lead is unassigned for the team to pick up.")
         ),
     )
 
@@ -535,7 +545,7 @@ def reassign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 def _require_manager(user: Any) -> None:
     if not permissions.is_manager(user):
-        raise PermissionDenied("Only sales managers can do this.")
+        raise PermissionDenied(_("Only sales managers can do this."))
 
 
 @login_required
@@ -557,13 +567,15 @@ def set_away(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         membership.is_away = form.cleaned_data["is_away"]
         membership.save(update_fields=["is_away"])
         notice = (
-            f"{membership.user.username} is away: new MQLs in {membership.team.name} skip them."
+            _("%(user)s is away: new MQLs in %(team)s skip them.")
+            % {"user": membership.user.username, "team": membership.team.name}
             if membership.is_away
-            else f"{membership.user.username} is available again for {membership.team.name}."
+            else _("%(user)s is available again for %(team)s.")
+            % {"user": membership.user.username, "team": membership.team.name}
         )
     else:
         notice = ""
-        error = "Choose away or available."
+        error = _("Choose away or available.")
     if request.htmx:
         response = render(
             request,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .models import QuarterlyTarget
 
@@ -18,13 +19,15 @@ class QuarterlyTargetAdmin(admin.ModelAdmin):
             None,
             {
                 "fields": ("year", "quarter", "team", "qualified_leads"),
-                "description": "The qualified leads (MQLs) marketing promises sales for a quarter. "
-                "The commitment report spreads it evenly over the quarter's days and compares it "
-                "with what is delivered each week.",
+                "description": _(
+                    "The qualified leads (MQLs) marketing promises sales for a quarter. "
+                    "The commitment report spreads it evenly over the quarter's days and compares it "
+                    "with what is delivered each week."
+                ),
             },
         ),
     )
 
-    @admin.display(description="Team", ordering="team__name")
+    @admin.display(description=_("Team"), ordering="team__name")
     def team_or_all(self, obj: QuarterlyTarget) -> str:
-        return obj.team.name if obj.team is not None else "All teams"
+        return obj.team.name if obj.team is not None else str(_("All teams"))

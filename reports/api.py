@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any, cast
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -57,9 +58,11 @@ class ReportParams(serializers.Serializer):
         start: dt.date = attrs["from"]
         end: dt.date = attrs["to"]
         if end < start:
-            raise serializers.ValidationError({"to": "The end date must be on or after the start date."})
+            raise serializers.ValidationError({"to": _("The end date must be on or after the start date.")})
         if (end - start).days >= MAX_RANGE_DAYS:
-            raise serializers.ValidationError({"to": f"The range may cover at most {MAX_RANGE_DAYS} days."})
+            raise serializers.ValidationError(
+                {"to": _("The range may cover at most %(days)s days.") % {"days": MAX_RANGE_DAYS}}
+            )
         return attrs
 
 

@@ -7,6 +7,9 @@ import io
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 from rest_framework.renderers import BaseRenderer
 
 STAT_FIELDS = ("median", "p90", "count", "sla_hours", "within_sla_rate")
@@ -84,19 +87,66 @@ FLAT = {
 }
 
 
+# Column headers in words (issue 24). English keeps the field names, which scripts and the
+# tests read; a page in Spanish or Romanian (or `?lang=es`) downloads headers a person reads.
+COLUMN_LABELS = {
+    "group": _("Group"),
+    "stage": _("Stage"),
+    "entered": _("Entered"),
+    "to_next_rate": _("Rate to next stage"),
+    "mql": _("MQLs"),
+    "sal": _("SALs"),
+    "sql": _("SQLs"),
+    "mql_to_sal_rate": _("MQL → SAL rate"),
+    "sal_to_sql_rate": _("SAL → SQL rate"),
+    "mql_to_sql_rate": _("MQL → SQL rate"),
+    "reason": _("Reason"),
+    "to_stage": _("To stage"),
+    "count": _("Count"),
+    "source": _("Source"),
+    "scope": _("Scope"),
+    "key": _("Key"),
+    "measure": _("Measure"),
+    "unit": _("Unit"),
+    "median": _("Median"),
+    "p90": _("90th percentile"),
+    "sla_hours": _("SLA hours"),
+    "within_sla_rate": _("Within SLA rate"),
+    "week": _("Week"),
+    "delivered": _("Delivered"),
+    "target": _("Target"),
+    "cumulative_delivered": _("Cumulative delivered"),
+    "cumulative_target": _("Cumulative target"),
+    "field": _("Field"),
+    "error": _("Error"),
+}
+
+
+def _header(columns: list[str]) -> list[str]:
+    if (translation.get_language() or "en").split("-")[0] == "en":
+        return columns
+    return [str(COLUMN_LABELS.get(column, column)) for column in columns]
+
+
+def csv_language(request: Any) -> str | None:
+    """`?lang=xx` when it names one of the product's languages, else None (the request's own)."""
+    wanted = getattr(request, "GET", {}).get("lang", "") if request is not None else ""
+    return wanted if wanted in {code for code, _name in settings.LANGUAGES} else None
+
+
 def report_csv(name: str, data: dict) -> str:
     """The report `name`'s JSON as CSV text; grouped rows follow the total (group empty)."""
     out = io.StringIO()
     writer = csv.writer(out)
     if name in GROUPED:
         header, rows = GROUPED[name]
-        writer.writerow(header)
+        writer.writerow(_header(header))
         writer.writerows(rows(data, ""))
         for group in data.get("groups", []):
             writer.writerows(rows(group, group["key"]))
     else:
         header, flat = FLAT[name]
-        writer.writerow(header)
+        writer.writerow(_header(header))
         writer.writerows(flat(data))
     return out.getvalue()
 
@@ -104,7 +154,7 @@ def report_csv(name: str, data: dict) -> str:
 def errors_csv(data: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["field", "error"])
+    writer.writerow(_header(["field", "error"]))
     # The API's error body names the fields under "fields"; anything else is listed as it is.
     items = data["fields"].items() if isinstance(data.get("fields"), dict) else data.items()
     for field, messages in items:
@@ -126,8 +176,10 @@ class ReportCSVRenderer(BaseRenderer):
         context = renderer_context or {}
         response = context.get("response")
         view = context.get("view")
-        if response is not None and response.status_code >= 400 or view is None:
-            return errors_csv(data if isinstance(data, dict) else {"detail": data})
-        if response is not None:
-            response["Content-Disposition"] = f'attachment; filename="{view.report}.csv"'
-        return report_csv(view.report, data)
+        language = csv_language(context.get("request")) or translation.get_language() or settings.LANGUAGE_CODE
+        with translation.override(language):
+            if response is not None and response.status_code >= 400 or view is None:
+                return errors_csv(data if isinstance(data, dict) else {"detail": data})
+            if response is not None:
+                response["Content-Disposition"] = f'attachment; filename="{view.report}.csv"'
+            return report_csv(view.report, data)

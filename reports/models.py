@@ -9,6 +9,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class QuarterlyTarget(models.Model):
@@ -22,10 +23,10 @@ class QuarterlyTarget(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="quarterly_targets",
-        help_text="Leave empty for a company-wide target.",
+        help_text=_("Leave empty for a company-wide target."),
     )
     qualified_leads = models.PositiveIntegerField(
-        help_text="How many qualified leads (MQLs) marketing promises to deliver in the quarter."
+        help_text=_("How many qualified leads (MQLs) marketing promises to deliver in the quarter.")
     )
 
     class Meta:
@@ -74,12 +75,14 @@ class ReportRollup(models.Model):
     built_at = models.DateTimeField(null=True, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
     build_seconds = models.FloatField(default=0)
-    entries = models.PositiveIntegerField(default=0, help_text="Stage entries the rollup was built from.")
+    entries = models.PositiveIntegerField(default=0, help_text=_("Stage entries the rollup was built from."))
     span_bins = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Per velocity measure: the bins of span lengths (upper bounds, each bin's smallest and largest "
-        "length) and the SLA hours the bins were cut at.",
+        help_text=_(
+            "Per velocity measure: the bins of span lengths (upper bounds, each bin's smallest and largest "
+            "length) and the SLA hours the bins were cut at."
+        ),
     )
 
     def __str__(self) -> str:

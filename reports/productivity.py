@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, Sum
 
+from leads.lifecycle.table import REASON_LABELS
 from leads.models import Stage, StageTransition, TeamMembership, Touch
 from leads.permissions import ACCOUNT_EXECUTIVE, SALES_REP
 
@@ -24,6 +25,12 @@ from .filters import bounds
 from .sql import epoch_seconds_sql, fetch, quoted_table
 
 REJECTED_STAGES = (Stage.RECYCLED, Stage.DISQUALIFIED)
+
+
+def _reason_words(reason: str) -> str:
+    """A rejection reason as the rep's words, in lower case mid-sentence ("no budget")."""
+    label = str(REASON_LABELS[reason]) if reason in REASON_LABELS else reason.replace("_", " ")
+    return label[:1].lower() + label[1:]
 
 
 @dataclass
@@ -41,8 +48,8 @@ class RepFigures:
 
     @property
     def rejected_reasons_text(self) -> str:
-        """ "no budget 2, other 1": the reason codes as words, most frequent first."""
-        return ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in self.rejected_by_reason.items())
+        """ "no budget 2, other 1": the reasons in the page's language, most frequent first."""
+        return ", ".join(f"{_reason_words(reason)} {n}" for reason, n in self.rejected_by_reason.items())
 
     @property
     def touches_per_lead(self) -> float | None:

@@ -23,6 +23,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncWeek
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from leads.models import Lead, Stage
 from sla.models import SlaBreach
@@ -287,12 +290,29 @@ def plain_verdict(*, median_hours: float | None, sla_hours: float | None, hours_
         return ""
     median_days = median_hours / hours_per_day
     sla_days = sla_hours / hours_per_day
-    sla_text = f"{sla_days:g}-day" if sla_hours >= hours_per_day else f"{sla_hours:g}-hour"
+    if sla_hours >= hours_per_day:
+        sla_text = ngettext("%(count)s-day", "%(count)s-day", round(sla_days)) % {"count": _number(sla_days, "g")}
+    else:
+        sla_text = ngettext("%(count)s-hour", "%(count)s-hour", round(sla_hours)) % {"count": _number(sla_hours, "g")}
     if median_hours > sla_hours:
         if median_hours >= hours_per_day:
-            return f"median {median_days:.1f} days against a {sla_text} SLA"
-        return f"median {median_hours:.1f} hours against a {sla_text} SLA"
-    return f"median within the {sla_text} SLA"
+            return _("median %(amount)s against a %(sla)s SLA") % {
+                "amount": ngettext("%(count)s day", "%(count)s days", round(median_days))
+                % {"count": _number(median_days, ".1f")},
+                "sla": sla_text,
+            }
+        return _("median %(amount)s against a %(sla)s SLA") % {
+            "amount": ngettext("%(count)s hour", "%(count)s hours", round(median_hours))
+            % {"count": _number(median_hours, ".1f")},
+            "sla": sla_text,
+        }
+    return _("median within the %(sla)s SLA") % {"sla": sla_text}
+
+
+def _number(value: float, spec: str) -> str:
+    """`value` written with `spec` ("g", ".1f") and the active language's decimal separator."""
+    text = format(value, spec)
+    return text.replace(".", formats.get_format("DECIMAL_SEPARATOR")) if "." in text else text
 
 
 def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, group_by: str | None = None) -> dict:

@@ -11,9 +11,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, OperationalError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from leads import permissions
+from leads import i18n, permissions
 from leads.models import Team
 
 from . import rollup, selectors
@@ -32,7 +34,7 @@ def summary_sections(*, user, date_from: dt.date, date_to: dt.date) -> list[dict
     """One section per team the manager runs, or one for the whole company if none."""
     teams = list(Team.objects.filter(manager=user).order_by("name"))
     scopes = [(team.name, selectors.ReportFilters(team=team.pk)) for team in teams] or [
-        ("All teams", selectors.ReportFilters())
+        (_("All teams"), selectors.ReportFilters())
     ]
     sections = []
     for name, filters in scopes:
@@ -49,15 +51,23 @@ def summary_sections(*, user, date_from: dt.date, date_to: dt.date) -> list[dict
 
 
 def _percent(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate:.0%}"
+    if rate is None:
+        return "–"
+    return _("%(value)s%%") % {"value": formats.number_format(round(rate * 100), use_l10n=True)}
 
 
 def summary_text(*, user, date_from: dt.date, date_to: dt.date, sections: list[dict]) -> str:
     """The email body: plain text, one paragraph per team."""
     lines = [
-        f"Hello {user.get_full_name() or user.username},",
+        _("Hello %(name)s,") % {"name": user.get_full_name() or user.username},
         "",
-        f"Here is the week of {date_from:%A %d %B} to {date_to:%A %d %B %Y}.",
+        _("Here is the week of %(start)s to %(end)s.")
+        % {
+            # "Monday, November 2", "lunes 2 de noviembre", "Luni 2 Noiembrie": the weekday and the
+            # language's own day-and-month format.
+            "start": f"{formats.date_format(date_from, 'l')} {formats.date_format(date_from, 'MONTH_DAY_FORMAT')}",
+            "end": formats.date_format(date_to, "DATE_FORMAT"),
+        },
         "",
     ]
     for section in sections:
@@ -65,23 +75,39 @@ def summary_text(*, user, date_from: dt.date, date_to: dt.date, sections: list[d
         decision, touch = vel["mql_decision"], vel["sal_first_touch"]
         lines += [
             section["name"],
-            f"  MQLs this week: {eff['mql']}; accepted (SAL): {eff['sal']} ({_percent(eff['mql_to_sal_rate'])});"
-            f" reached SQL: {eff['sql']} ({_percent(eff['mql_to_sql_rate'])}).",
-            f"  Time to accept or reject: median {_hours(decision['median_hours'])},"
-            f" 90th percentile {_hours(decision['p90_hours'])};"
-            f" {_percent(decision['within_sla_rate'])} within the SLA."
+            "  "
+            + _("MQLs this week: %(mql)s; accepted (SAL): %(sal)s (%(sal_rate)s); reached SQL: %(sql)s (%(sql_rate)s).")
+            % {
+                "mql": eff["mql"],
+                "sal": eff["sal"],
+                "sal_rate": _percent(eff["mql_to_sal_rate"]),
+                "sql": eff["sql"],
+                "sql_rate": _percent(eff["mql_to_sql_rate"]),
+            },
+            "  "
+            + _("Time to accept or reject: median %(median)s, 90th percentile %(p90)s; %(rate)s within the SLA.")
+            % {
+                "median": _hours(decision["median_hours"]),
+                "p90": _hours(decision["p90_hours"]),
+                "rate": _percent(decision["within_sla_rate"]),
+            }
             + (f" ({vel['summary']})" if vel["summary"] else ""),
-            f"  Time to first touch: median {_hours(touch['median_hours'])};"
-            f" {_percent(touch['within_sla_rate'])} within the SLA.",
-            f"  SLA breaches: {breaches['total']}.",
+            "  "
+            + _("Time to first touch: median %(median)s; %(rate)s within the SLA.")
+            % {"median": _hours(touch["median_hours"]), "rate": _percent(touch["within_sla_rate"])},
+            "  " + _("SLA breaches: %(count)s.") % {"count": breaches["total"]},
             "",
         ]
-    lines.append("The dashboard has the detail and the CSV exports.")
+    lines.append(_("The dashboard has the detail and the CSV exports."))
     return "\n".join(lines)
 
 
 def _hours(value: float | None) -> str:
-    return "–" if value is None else f"{value:g} business hours"
+    if value is None:
+        return "–"
+    return ngettext("%(count)s business hour", "%(count)s business hours", round(value)) % {
+        "count": formats.number_format(value, use_l10n=True)
+    }
 
 
 def _claim(user, week_start: dt.date) -> SummaryDelivery | None:
@@ -105,20 +131,28 @@ def send_weekly_summaries(*, today: dt.date | None = None) -> int:
         .distinct()
     )
     sent = 0
+    locales = i18n.locales_for(user.pk for user in managers)
     for user in managers:
         claim = _claim(user, date_from)
         if claim is None:
             continue
-        context: dict[str, Any] = {
-            "user": user,
-            "date_from": date_from,
-            "date_to": date_to,
-            "sections": summary_sections(user=user, date_from=date_from, date_to=date_to),
-        }
         try:
+            # In the manager's language and time zone (issue 24), whoever runs the task.
+            with i18n.activated(locales[user.pk]):
+                context: dict[str, Any] = {
+                    "user": user,
+                    "date_from": date_from,
+                    "date_to": date_to,
+                    "sections": summary_sections(user=user, date_from=date_from, date_to=date_to),
+                }
+                subject = _("LeadFlow weekly summary: %(start)s – %(end)s") % {
+                    "start": formats.date_format(date_from, "SHORT_DATE_FORMAT"),
+                    "end": formats.date_format(date_to, "SHORT_DATE_FORMAT"),
+                }
+                message = summary_text(**context)
             send_mail(
-                subject=f"LeadFlow weekly summary: {date_from:%d %b} – {date_to:%d %b %Y}",
-                message=summary_text(**context),
+                subject=subject,
+                message=message,
                 from_email=settings.DEFAULT_FROM_EMAIL,
                 recipient_list=[user.email],
             )

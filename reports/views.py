@@ -11,58 +11,64 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from leads import permissions, selectors
 from leads.models import Team
 
 from . import productivity
 from . import selectors as report_selectors
+from .chart_words import chart_words
 
 REPORTS_API = "/api/v1/reports/"
 BREACHES_PAGE_SIZE = 50
 CHARTS = (
-    ("funnel", "Funnel", "Leads entering each stage, and the rate to the next stage."),
+    ("funnel", _("Funnel"), _("Leads entering each stage, and the rate to the next stage.")),
     (
         "efficiency",
-        "MQL → SQL efficiency",
-        "Of the leads that became MQL in each period, the share that reached SAL and SQL.",
+        _("MQL → SQL efficiency"),
+        _("Of the leads that became MQL in each period, the share that reached SAL and SQL."),
     ),
     (
         "velocity",
-        "Hand-off velocity",
-        "Median and 90th percentile time to accept or reject an MQL, per week, against the SLA.",
+        _("Hand-off velocity"),
+        _("Median and 90th percentile time to accept or reject an MQL, per week, against the SLA."),
     ),
-    ("rejections", "Rejections and recycling", "Why reps reject and recycle leads."),
-    ("commitment", "Marketing commitment", "Qualified leads delivered against the quarter's prorated target."),
+    ("rejections", _("Rejections and recycling"), _("Why reps reject and recycle leads.")),
+    ("commitment", _("Marketing commitment"), _("Qualified leads delivered against the quarter's prorated target.")),
 )
 
 
 def _require_manager(user) -> None:
     if not permissions.is_manager(user):
-        raise PermissionDenied("Only sales managers can do this.")
+        raise PermissionDenied(_("Only sales managers can do this."))
 
 
 class DashboardFilterForm(forms.Form):
     """The report inputs of SPEC section 9; the same names go to every JSON endpoint."""
 
-    date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
-    source = forms.CharField(required=False, max_length=100)
-    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False, empty_label="All teams")
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    source = forms.CharField(label=_("Source"), required=False, max_length=100)
+    team = forms.ModelChoiceField(
+        label=_("Team"), queryset=Team.objects.all(), required=False, empty_label=_("All teams")
+    )
     owner = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(),
         required=False,
-        empty_label="All reps",
+        empty_label=_("All reps"),
         to_field_name="username",
-        label="Rep",
+        label=_("Rep"),
     )
-    country = forms.CharField(required=False, max_length=2)
+    country = forms.CharField(label=_("Country"), required=False, max_length=2)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,7 +81,7 @@ class DashboardFilterForm(forms.Form):
         assert data is not None  # Form.clean returns cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
-            self.add_error("date_to", "The end date must be on or after the start date.")
+            self.add_error("date_to", _("The end date must be on or after the start date."))
         if data.get("country"):
             data["country"] = data["country"].upper()
         return data
@@ -85,7 +91,7 @@ class DashboardFilterForm(forms.Form):
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not (permissions.is_manager(user) or permissions.is_marketing(user)):
-        raise PermissionDenied("The dashboard is for sales managers and marketing.")
+        raise PermissionDenied(_("The dashboard is for sales managers and marketing."))
     start, end = report_selectors.default_range()
     data = request.GET.copy()
     data.setdefault("date_from", start.isoformat())
@@ -103,6 +109,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if cleaned.get("owner"):
             params["owner"] = cleaned["owner"].username
     query = urlencode(params)
+    language = translation.get_language() or settings.LANGUAGE_CODE
     period_from, period_to = dt.date.fromisoformat(params["from"]), dt.date.fromisoformat(params["to"])
     period_team = int(params["team"]) if "team" in params else None
     charts = [
@@ -111,7 +118,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "title": title,
             "help": help_text,
             "endpoint": f"{REPORTS_API}{key}/",
-            "csv": f"{REPORTS_API}{key}/?{query}&format=csv",
+            # The CSV's headers in the page's language (reports.export).
+            "csv": f"{REPORTS_API}{key}/?{query}&lang={language}&format=csv",
         }
         for key, title, help_text in CHARTS
     ]
@@ -122,8 +130,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "form": form,
             "charts": charts,
             "params": params,
+            "period_from": period_from,
+            "period_to": period_to,
+            "chart_words": chart_words(),
             "query": query,
-            "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&format=csv",
+            "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&lang={language}&format=csv",
             "productivity": productivity.rep_productivity(
                 date_from=period_from, date_to=period_to, team_id=period_team
             ),

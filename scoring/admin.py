@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -111,7 +111,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Sign-off",
+            _("Sign-off"),
             {
                 "fields": (
                     "marketing_signed_by",
@@ -158,7 +158,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
         # A draft counts only standing signatures on its current content.
         draft = obj.state == DefinitionState.DRAFT
         missing = definitions.missing_signatures(obj) if draft else obj.missing_signoffs()
-        return str(_("both")) if not missing else str(_("missing")) + " " + " and ".join(missing)
+        return str(_("both")) if not missing else str(_("missing")) + " " + ", ".join(missing)
 
     @admin.display(description=_("Signature history"))
     def signature_history(self, obj: QualifiedLeadDefinition) -> str:
@@ -171,17 +171,17 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             "<ul>{}</ul>",
             format_html_join(
                 "",
-                "<li>{} — {} at {} (hash {}){}</li>",
+                str(_("<li>{} — {} at {} (hash {}){}</li>")),
                 (
                     (
                         row.get_side_display(),
                         getattr(row.signer, "username", "?"),
-                        row.signed_at.strftime("%Y-%m-%d %H:%M"),
+                        formats.date_format(timezone.localtime(row.signed_at), "SHORT_DATETIME_FORMAT"),
                         row.content_hash[:12],
                         format_html(
-                            " — <strong>{} at {} by {}</strong>",
+                            str(_(" — <strong>{} at {} by {}</strong>")),
                             row.get_void_reason_display(),
-                            row.voided_at.strftime("%Y-%m-%d %H:%M"),
+                            formats.date_format(timezone.localtime(row.voided_at), "SHORT_DATETIME_FORMAT"),
                             getattr(row.voided_by, "username", "?"),
                         )
                         if row.voided_at
@@ -192,18 +192,18 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.display(description="Review by", ordering="review_by")
+    @admin.display(description=_("Review by"), ordering="review_by")
     def review_by_flag(self, obj: QualifiedLeadDefinition) -> str:
         if obj.review_by is None:
             return "—"
         if obj.state == DefinitionState.ACTIVE and obj.review_by < timezone.localdate():
-            return format_html("<strong>{} (overdue)</strong>", obj.review_by)
-        return str(obj.review_by)
+            return format_html(str(_("<strong>{} (overdue)</strong>")), formats.date_format(obj.review_by))
+        return formats.date_format(obj.review_by)
 
-    @admin.display(description="Tools")
+    @admin.display(description=_("Tools"))
     def tools(self, obj: QualifiedLeadDefinition) -> str:
         if obj.pk is None:
-            return "Save the draft first."
+            return _("Save the draft first.")
         review = ""
         if obj.state != DefinitionState.DRAFT:
             review = format_html(
@@ -212,9 +212,11 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
                 _("Figures for the review"),
             )
         return format_html(
-            '<a class="button" href="{}">Preview against history</a> <a class="button" href="{}">Download JSON</a>{}',
+            '<a class="button" href="{}">{}</a> <a class="button" href="{}">{}</a>{}',
             reverse("admin:scoring_definition_preview", args=[obj.pk]),
+            _("Preview against history"),
             reverse("admin:scoring_definition_export", args=[obj.pk]),
+            _("Download JSON"),
             review,
         )
 
@@ -232,10 +234,10 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
 
     # --- Actions --------------------------------------------------------------------------
 
-    @admin.action(description="Clone to a new draft")
+    @admin.action(description=_("Clone to a new draft"))
     def clone_to_draft(self, request: HttpRequest, queryset: QuerySet) -> None:
         if not permissions.is_marketing(request.user):
-            self.message_user(request, "Only marketing creates drafts.", messages.ERROR)
+            self.message_user(request, _("Only marketing creates drafts."), messages.ERROR)
             return
         for definition in queryset:
             try:
@@ -243,9 +245,12 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"v{definition.version}: {exc}", messages.ERROR)
                 continue
-            self.message_user(request, f"v{definition.version} cloned to draft v{copy.version}.")
+            self.message_user(
+                request,
+                _("v%(version)s cloned to draft v%(copy)s.") % {"version": definition.version, "copy": copy.version},
+            )
 
-    @admin.action(description="Sign off (my side: marketing or sales)")
+    @admin.action(description=_("Sign off (my side: marketing or sales)"))
     def sign(self, request: HttpRequest, queryset: QuerySet) -> None:
         for definition in queryset:
             try:
@@ -253,12 +258,15 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             except definitions.DefinitionError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 continue
-            self.message_user(request, f"v{definition.version} signed by {request.user.username}.")
+            self.message_user(
+                request,
+                _("v%(version)s signed by %(user)s.") % {"version": definition.version, "user": request.user.username},
+            )
 
-    @admin.action(description="Activate (needs both sign-offs; re-scores every open lead)")
+    @admin.action(description=_("Activate (needs both sign-offs; re-scores every open lead)"))
     def activate(self, request: HttpRequest, queryset: QuerySet) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Activate exactly one definition.", messages.ERROR)
+            self.message_user(request, _("Activate exactly one definition."), messages.ERROR)
             return
         definition = queryset.get()
         try:
@@ -268,7 +276,8 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
             return
         self.message_user(
             request,
-            f"v{definition.version} is active; every open lead is being re-scored in the background.",
+            _("v%(version)s is active; every open lead is being re-scored in the background.")
+            % {"version": definition.version},
         )
 
     @admin.action(description=_("Suggest a new draft from won and lost leads (the selection is not used)"))
@@ -298,7 +307,7 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         definition = get_object_or_404(QualifiedLeadDefinition, pk=pk)
         if not permissions.sees_all_leads(request.user):
-            return HttpResponse("Preview is for marketing and sales managers.", status=403)
+            return HttpResponse(_("Preview is for marketing and sales managers."), status=403)
         today = timezone.localdate()
         errors = []
         date_to, date_from = today, today - dt.timedelta(days=DEFAULT_WINDOW_DAYS)
@@ -308,20 +317,20 @@ class QualifiedLeadDefinitionAdmin(admin.ModelAdmin):
                 try:
                     value = dt.date.fromisoformat(raw)
                 except ValueError:
-                    errors.append(f"'{raw}' is not a date (YYYY-MM-DD).")
+                    errors.append(str(_("'%(value)s' is not a date (YYYY-MM-DD).")) % {"value": raw})
                     continue
                 if name == "from":
                     date_from = value
                 else:
                     date_to = value
         if date_from > date_to:
-            errors.append("The window's start is after its end.")
+            errors.append(str(_("The window's start is after its end.")))
         data = None if errors else preview(definition, date_from=date_from, date_to=date_to)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "original": definition,
-            "title": f"Preview of v{definition.version} {definition.name}",
+            "title": _("Preview of v%(version)s %(name)s") % {"version": definition.version, "name": definition.name},
             "preview": data,
             "errors": errors,
             "date_from": date_from,

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -81,7 +82,7 @@ def _parse_date(request: Request, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise ValidationError({name: [f"'{raw}' is not a date (YYYY-MM-DD)."]}) from None
+        raise ValidationError({name: [_("'%(value)s' is not a date (YYYY-MM-DD).") % {"value": raw}]}) from None
 
 
 @extend_schema_view(
@@ -192,7 +193,7 @@ class DefinitionViewSet(viewsets.ViewSet):
         definition = self._get(pk)
         date_from, date_to = _parse_date(request, "from"), _parse_date(request, "to")
         if date_from and date_to and date_from > date_to:
-            raise ValidationError({"from": ["'from' is after 'to'."]})
+            raise ValidationError({"from": [_("'from' is after 'to'.")]})
         return Response(preview(definition, date_from=date_from, date_to=date_to))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
@@ -216,22 +217,24 @@ class DefinitionViewSet(viewsets.ViewSet):
 def _suggest_options(body: object) -> dict[str, Any]:
     """The suggest body's optional name, fields, period {from, to} and target_mql_rate."""
     if not isinstance(body, dict):
-        raise ValidationError({"non_field_errors": ["A JSON object."]})
+        raise ValidationError({"non_field_errors": [_("A JSON object.")]})
     options: dict[str, Any] = {}
     name = body.get("name")
     if name is not None:
         if not isinstance(name, str) or not name.strip():
-            raise ValidationError({"name": ["A non-empty text."]})
+            raise ValidationError({"name": [_("A non-empty text.")]})
         options["name"] = name.strip()[:200]
     fields = body.get("fields")
     if fields is not None:
         if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
-            raise ValidationError({"fields": ['A list of lead fields or attribute keys, e.g. ["country", "visits"].']})
+            raise ValidationError(
+                {"fields": [_('A list of lead fields or attribute keys, e.g. ["country", "visits"].')]}
+            )
         options["fields"] = fields
     period = body.get("period")
     if period is not None:
         if not isinstance(period, dict):
-            raise ValidationError({"period": ['An object, e.g. {"from": "2026-01-01", "to": "2026-06-30"}.']})
+            raise ValidationError({"period": [_('An object, e.g. {"from": "2026-01-01", "to": "2026-06-30"}.')]})
         for key, option in (("from", "date_from"), ("to", "date_to")):
             raw = period.get(key)
             if raw is None:
@@ -239,13 +242,15 @@ def _suggest_options(body: object) -> dict[str, Any]:
             try:
                 options[option] = dt.date.fromisoformat(str(raw))
             except ValueError:
-                raise ValidationError({f"period.{key}": [f"'{raw}' is not a date (YYYY-MM-DD)."]}) from None
+                raise ValidationError(
+                    {f"period.{key}": [_("'%(value)s' is not a date (YYYY-MM-DD).") % {"value": raw}]}
+                ) from None
         if options.get("date_from") and options.get("date_to") and options["date_from"] > options["date_to"]:
-            raise ValidationError({"period.from": ["'from' is after 'to'."]})
+            raise ValidationError({"period.from": [_("'from' is after 'to'.")]})
     rate = body.get("target_mql_rate")
     if rate is not None:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < 1:
-            raise ValidationError({"target_mql_rate": ["A share of leads between 0 and 1, e.g. 0.2."]})
+            raise ValidationError({"target_mql_rate": [_("A share of leads between 0 and 1, e.g. 0.2.")]})
         options["target_mql_rate"] = float(rate)
     return options
 

@@ -354,7 +354,8 @@ def sign_definition(definition: QualifiedLeadDefinition, *, user) -> QualifiedLe
     draft's current content: the signature records the content hash it signed."""
     if definition.state != DefinitionState.DRAFT:
         raise DefinitionError(
-            f"Definition v{definition.version} is {definition.state}; only drafts are signed.",
+            _("Definition v%(version)s is %(state)s; only drafts are signed.")
+            % {"version": definition.version, "state": definition.get_state_display()},
             code="not_a_draft",
         )
     if permissions.has_role(user, permissions.MARKETING) or (
@@ -364,7 +365,9 @@ def sign_definition(definition: QualifiedLeadDefinition, *, user) -> QualifiedLe
     elif permissions.has_role(user, permissions.SALES_MANAGER) or user.is_superuser:
         side = SignatureSide.SALES
     else:
-        raise DefinitionError("Only a marketing user or a sales manager signs a definition.", code="permission_denied")
+        raise DefinitionError(
+            _("Only a marketing user or a sales manager signs a definition."), code="permission_denied"
+        )
     now = timezone.now()
     with transaction.atomic():
         # Edits take the same row lock: the hash read here is the content being signed.

@@ -320,6 +320,23 @@ class Decision:
     why_not: tuple[str, ...] = ()
 
 
+def gettext_noop(message: str) -> str:
+    """Marks a message for the translation catalogue (makemessages extracts calls of this name)
+    and returns it unchanged: the engine stays free of Django; `scoring.services` puts these
+    lines into the reader's language (`why_not_in_words`)."""
+    return message
+
+
+# Why a lead is not an MQL, in English; the placeholders are filled with plain values.
+WHY_NOT_STAGE = gettext_noop("The lead is already at stage '%(stage)s'.")
+WHY_NOT_KNOCKOUT = gettext_noop("Knock-out: %(name)s.")
+WHY_NOT_MISSING = gettext_noop("Missing required field(s): %(fields)s.")
+WHY_NOT_FIT = gettext_noop("Fit %(score)s is below the threshold %(threshold)s.")
+WHY_NOT_BEHAVIOR = gettext_noop("Behavior %(score)s is below the threshold %(threshold)s.")
+WHY_NOT_COOLDOWN = gettext_noop("Recycled: cool-down runs until %(date)s unless the lead raises a hand.")
+WHY_NOT_TEMPLATES = (WHY_NOT_STAGE, WHY_NOT_KNOCKOUT, WHY_NOT_MISSING, WHY_NOT_FIT, WHY_NOT_BEHAVIOR, WHY_NOT_COOLDOWN)
+
+
 def decide(
     definition: CompiledDefinition,
     *,
@@ -335,13 +352,13 @@ def decide(
     """Whether a lead in `stage` becomes MQL now (SPEC section 2, first row)."""
     why_not: list[str] = []
     if stage not in ("lead", "recycled"):
-        why_not.append(f"The lead is already at stage '{stage}'.")
+        why_not.append(WHY_NOT_STAGE % {"stage": stage})
     for name in knockouts:
-        why_not.append(f"Knock-out: {name}.")
+        why_not.append(WHY_NOT_KNOCKOUT % {"name": name})
     if missing:
-        why_not.append("Missing required field(s): " + ", ".join(missing) + ".")
+        why_not.append(WHY_NOT_MISSING % {"fields": ", ".join(missing)})
     if fit < definition.fit_threshold:
-        why_not.append(f"Fit {fit:g} is below the threshold {definition.fit_threshold:g}.")
+        why_not.append(WHY_NOT_FIT % {"score": f"{fit:g}", "threshold": f"{definition.fit_threshold:g}"})
     if why_not:
         return Decision(False, "", tuple(why_not))
     if hand_raised:
@@ -350,7 +367,7 @@ def decide(
         return Decision(
             False,
             "",
-            (f"Behavior {behavior:g} is below the threshold {definition.behavior_threshold:g}.",),
+            (WHY_NOT_BEHAVIOR % {"score": f"{behavior:g}", "threshold": f"{definition.behavior_threshold:g}"},),
         )
     if stage == "recycled" and stage_entered_at is not None:
         until = stage_entered_at + dt.timedelta(days=definition.recycle_cooldown_days)
@@ -358,7 +375,7 @@ def decide(
             return Decision(
                 False,
                 "",
-                (f"Recycled: cool-down runs until {until:%Y-%m-%d} unless the lead raises a hand.",),
+                (WHY_NOT_COOLDOWN % {"date": f"{until:%Y-%m-%d}"},),
             )
     return Decision(True, "score")
 

@@ -15,10 +15,11 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from leads import permissions
+from leads import i18n, permissions
+from leads.lifecycle.table import REASON_LABELS
 from leads.models import Stage, StageTransition
 from reports.models import QuarterlyTarget
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 def _last_week(today: dt.date) -> tuple[dt.date, dt.date]:
     monday = today - dt.timedelta(days=today.weekday())
     return monday - dt.timedelta(days=7), monday - dt.timedelta(days=1)
+
+
+def _day(day: dt.date) -> str:
+    return formats.date_format(day, "SHORT_DATE_FORMAT")
 
 
 def _quarter_start(day: dt.date) -> dt.date:
@@ -52,11 +57,11 @@ def digest_text(*, date_from: dt.date, date_to: dt.date) -> str:
     )["total"]
     lines = [
         _("MQLs sales rejected from %(start)s to %(end)s: %(count)d.")
-        % {"start": date_from.isoformat(), "end": date_to.isoformat(), "count": len(rows)},
+        % {"start": _day(date_from), "end": _day(date_to), "count": len(rows)},
     ]
     if rows:
         lines.append(_("By reason:"))
-        lines += [f"  {reason}: {count}" for reason, count in by_reason.most_common()]
+        lines += [f"  {REASON_LABELS.get(reason, reason)}: {count}" for reason, count in by_reason.most_common()]
         lines.append(_("By source:"))
         lines += [f"  {source}: {count}" for source, count in by_source.most_common()]
     if promised:
@@ -84,7 +89,9 @@ def send_feedback_digests(*, today: dt.date | None = None) -> int:
         .order_by("pk")
         .distinct()
     )
-    body = None
+    # One body per language (issue 24): each marketer reads it in theirs.
+    bodies: dict[str, str] = {}
+    locales = i18n.locales_for(user.pk for user in marketers)
     sent = 0
     for user in marketers:
         try:
@@ -92,12 +99,17 @@ def send_feedback_digests(*, today: dt.date | None = None) -> int:
                 claim = FeedbackDigestDelivery.objects.create(user=user, week_start=date_from)
         except IntegrityError:
             continue  # sent already, by an earlier run or another worker
-        body = body if body is not None else digest_text(date_from=date_from, date_to=date_to)
+        locale = locales[user.pk]
         try:
+            with i18n.activated(locale):
+                if locale.language not in bodies:
+                    bodies[locale.language] = digest_text(date_from=date_from, date_to=date_to)
+                subject = _("LeadFlow: rejected MQLs and the commitment, week of %(start)s") % {
+                    "start": _day(date_from)
+                }
             send_mail(
-                subject=_("LeadFlow: rejected MQLs and the commitment, week of %(start)s")
-                % {"start": date_from.isoformat()},
-                message=body,
+                subject=subject,
+                message=bodies[locale.language],
                 from_email=settings.DEFAULT_FROM_EMAIL,
                 recipient_list=[user.email],
             )

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext
+
 from . import engine
 
 MIN_OUTCOMES = 50  # won, and not won, needed to learn anything
@@ -62,7 +64,7 @@ def _sklearn() -> Any:
         from sklearn.model_selection import train_test_split
     except ImportError:
         raise SuggestError(
-            "Suggesting a definition needs scikit-learn: pip install 'leadflow[suggest]'.",
+            gettext("Suggesting a definition needs scikit-learn: pip install 'leadflow[suggest]'."),
             code="suggest_unavailable",
         ) from None
     return numpy, LogisticRegression, roc_auc_score, train_test_split
@@ -406,8 +408,11 @@ def check_history(won: Sequence[bool]) -> None:
     n_won, n_not = sum(won), len(won) - sum(won)
     if n_won < MIN_OUTCOMES or n_not < MIN_OUTCOMES:
         raise SuggestError(
-            f"A suggestion needs at least {MIN_OUTCOMES} won and {MIN_OUTCOMES} lost, disqualified or "
-            f"recycled leads; the history holds {n_won} won and {n_not} not won.",
+            gettext(
+                "A suggestion needs at least %(min)s won and %(min)s lost, disqualified or recycled leads; "
+                "the history holds %(won)s won and %(not_won)s not won."
+            )
+            % {"min": MIN_OUTCOMES, "won": n_won, "not_won": n_not},
             code="too_little_history",
             fields={"history": {"needed": MIN_OUTCOMES, "won": n_won, "not_won": n_not}},
         )
@@ -438,7 +443,7 @@ def learn(
     groups, skipped = build_groups(train_rows, list(fields or candidate_fields(train_rows)), np)
     if not groups:
         raise SuggestError(
-            "None of the fields varies enough among leads with an outcome to learn from.",
+            gettext("None of the fields varies enough among leads with an outcome to learn from."),
             code="no_usable_fields",
             fields={"fields": [s["field"] for s in skipped]},
         )

@@ -13,20 +13,20 @@ from .engine import validate_condition
 
 
 class DefinitionState(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    ACTIVE = "active", "Active"
-    RETIRED = "retired", "Retired"
+    DRAFT = "draft", _("Draft")
+    ACTIVE = "active", _("Active")
+    RETIRED = "retired", _("Retired")
 
 
 class Operator(models.TextChoices):
-    EQUALS = "equals", "equals"
-    IN = "in", "is one of"
-    CONTAINS = "contains", "contains"
-    REGEX = "regex", "matches regex"
-    GTE = "gte", "≥"
-    LTE = "lte", "≤"
-    BETWEEN = "between", "between"
-    IS_EMPTY = "is_empty", "is empty"
+    EQUALS = "equals", _("equals")
+    IN = "in", _("is one of")
+    CONTAINS = "contains", _("contains")
+    REGEX = "regex", _("matches regex")
+    GTE = "gte", _("≥")
+    LTE = "lte", _("≤")
+    BETWEEN = "between", _("between")
+    IS_EMPTY = "is_empty", _("is empty")
 
 
 def default_required_fields() -> list[str]:
@@ -85,12 +85,12 @@ class QualifiedLeadDefinition(models.Model):
         for name in ("required_fields", "hand_raisers"):
             value = getattr(self, name)
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                errors[name] = 'A list of names, e.g. ["email", "company"].'
+                errors[name] = _('A list of names, e.g. ["email", "company"].')
         for name in ("fit_threshold", "behavior_threshold"):
             value = getattr(self, name)
             # A value that is not a number is already refused by the field's own check.
             if isinstance(value, (int, float)) and not 0 <= value <= 100:
-                errors[name] = "Scores run from 0 to 100."
+                errors[name] = _("Scores run from 0 to 100.")
         if errors:
             raise ValidationError(errors)
 
@@ -116,7 +116,9 @@ class QualifiedLeadDefinition(models.Model):
 class FitRule(models.Model):
     definition = models.ForeignKey(QualifiedLeadDefinition, on_delete=models.CASCADE, related_name="fit_rules")
     name = models.CharField(max_length=200)
-    field = models.CharField(max_length=100, help_text="A lead field (job_title, employees…) or a key of attributes.")
+    field = models.CharField(
+        max_length=100, help_text=_("A lead field (job_title, employees…) or a key of attributes.")
+    )
     operator = models.CharField(max_length=10, choices=Operator.choices)
     value = models.JSONField(null=True, blank=True)
     points = models.FloatField()
@@ -156,9 +158,9 @@ class BehaviorRule(models.Model):
         if self.property:
             _check_condition(self.property_operator or "equals", self.property_value, field="property_value")
         elif self.property_operator:
-            raise ValidationError({"property": "Name the event property the filter looks at."})
+            raise ValidationError({"property": _("Name the event property the filter looks at.")})
         if self.half_life_days is not None and self.half_life_days <= 0:
-            raise ValidationError({"half_life_days": "A half-life is a positive number of days."})
+            raise ValidationError({"half_life_days": _("A half-life is a positive number of days.")})
 
 
 class Knockout(models.Model):
@@ -304,3 +306,34 @@ class FeedbackDigestDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.week_start}"
+
+
+class RescoreKind(models.TextChoices):
+    LEADS = "leads", _("The listed leads")
+    ALL = "all", _("Every open lead")
+
+
+class RescoreRequest(models.Model):
+    """The rescoring outbox: a rescore asked for in a transaction is written in it, so it
+    commits with its cause (stored events, an activated definition) or not at all. The task
+    queued after commit claims the row and marks it done; `scoring.tasks.redo_rescore_outbox`
+    (beat) queues again the rows whose claim ran out unfinished (a killed worker, a broker down
+    at commit). Rescoring recomputes from stored facts, so running a row twice changes nothing."""
+
+    kind = models.CharField(max_length=5, choices=RescoreKind.choices, default=RescoreKind.LEADS)
+    lead_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # A worker's lease on the row, renewed after every batch it scores; once it lapses another
+    # worker may take the row over.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="rescore_pending_idx", condition=Q(done_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"rescore {self.kind} #{self.pk}"

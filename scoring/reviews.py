@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from leads import permissions
+from leads import i18n, permissions
 
 from .models import DefinitionReview, DefinitionState, NoticeKind, QualifiedLeadDefinition, ReviewNotice, ReviewOutcome
 
@@ -45,7 +46,7 @@ def _reviewed(definition: QualifiedLeadDefinition) -> bool:
     return DefinitionReview.objects.filter(definition=definition, held_on__gte=since).exists()
 
 
-def review_recipients() -> list[str]:
+def review_recipients() -> list[Any]:
     users = (
         get_user_model()
         .objects.filter(is_active=True, groups__name__in=[permissions.MARKETING, permissions.SALES_MANAGER])
@@ -53,7 +54,7 @@ def review_recipients() -> list[str]:
         .order_by("pk")
         .distinct()
     )
-    return [user.email for user in users]
+    return list(users)
 
 
 def send_review_reminders(*, today: dt.date | None = None) -> ReviewNotice | None:
@@ -76,17 +77,27 @@ def send_review_reminders(*, today: dt.date | None = None) -> ReviewNotice | Non
             if not created:
                 return None
             link = settings.LEADFLOW_BASE_URL.rstrip("/") + reverse("agreement")
-            if kind == NoticeKind.OVERDUE:
-                subject = _("The agreement v%(version)s was due for review on %(date)s")
-            else:
-                subject = _("The agreement v%(version)s is due for review on %(date)s")
-            subject = subject % {"version": definition.version, "date": definition.review_by.isoformat()}
-            body = _(
-                "Marketing and sales review the qualified-lead definition and the SLAs every quarter.\n"
-                "The agreement in force: %(link)s\n"
-                "Record the meeting (attendees, decisions, keep or change) in the admin under Quarterly reviews."
-            ) % {"link": link}
-            send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [email]) for email in recipients])
+            messages = []
+            locales = i18n.locales_for(user.pk for user in recipients)
+            for user in recipients:
+                # Each reminder in its reader's language (issue 24).
+                with i18n.activated(locales[user.pk]):
+                    if kind == NoticeKind.OVERDUE:
+                        subject = _("The agreement v%(version)s was due for review on %(date)s")
+                    else:
+                        subject = _("The agreement v%(version)s is due for review on %(date)s")
+                    subject = subject % {
+                        "version": definition.version,
+                        "date": formats.date_format(definition.review_by, "SHORT_DATE_FORMAT"),
+                    }
+                    body = _(
+                        "Marketing and sales review the qualified-lead definition and the SLAs every quarter.\n"
+                        "The agreement in force: %(link)s\n"
+                        "Record the meeting (attendees, decisions, keep or change) in the admin under "
+                        "Quarterly reviews."
+                    ) % {"link": link}
+                messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [user.email]))
+            send_mass_mail(messages)
             notice.recipients = len(recipients)
             notice.save(update_fields=["recipients"])
     except IntegrityError:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,7 +32,7 @@ from leads.models import OPEN_STAGES, Event, Lead
 
 from . import engine, sql
 from .definitions import FACT_FIELDS, DefinitionError, active_definition, compiled, content_hash, missing_signatures
-from .models import DefinitionState, QualifiedLeadDefinition
+from .models import DefinitionState, QualifiedLeadDefinition, RescoreKind, RescoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,11 @@ def activate_definition(
     every open lead: `rescore="background"` queues the set-based rescore after commit,
     `"now"` runs it in this call, `"no"` skips it."""
     if not (permissions.is_marketing(user) or permissions.is_manager(user)):
-        raise DefinitionError("Only marketing or a sales manager activates a definition.", code="permission_denied")
+        raise DefinitionError(_("Only marketing or a sales manager activates a definition."), code="permission_denied")
     if definition.state != DefinitionState.DRAFT:
         raise DefinitionError(
-            f"Definition v{definition.version} is {definition.state}; only a draft is activated.",
+            _("Definition v%(version)s is %(state)s; only a draft is activated.")
+            % {"version": definition.version, "state": definition.get_state_display()},
             code="not_a_draft",
         )
     now = timezone.now()
@@ -86,7 +90,9 @@ def activate_definition(
             fields.append("review_by")
         locked.save(update_fields=fields)
         if rescore == "background":
-            transaction.on_commit(celery_task("scoring.tasks.rescore_all").delay)
+            # In the activation's transaction: the rescore commits with it, and the outbox
+            # redoes it if the task is lost.
+            _request_rescore(kind=RescoreKind.ALL)
     if rescore == "now":
         rescore_all()
     # The caller's object as activated (it may have been read before an edit).
@@ -297,7 +303,13 @@ def _promote(candidates: list[tuple[int, str]], *, version: int | None) -> int:
     return promoted
 
 
-def _rescore(lead_ids: Iterable[int], *, now: dt.datetime | None = None, lock: bool = False) -> int:
+def _rescore(
+    lead_ids: Iterable[int],
+    *,
+    now: dt.datetime | None = None,
+    lock: bool = False,
+    on_batch: Callable[[], None] | None = None,
+) -> int:
     """Score the leads in batches and promote the qualifying ones. `lock`: take the leads' row
     locks (in id order) before reading their events, so two rescores of one lead never write
     scores computed from different event sets in the wrong order. Callers that already hold
@@ -317,6 +329,8 @@ def _rescore(lead_ids: Iterable[int], *, now: dt.datetime | None = None, lock: b
             candidates = _score_batch(batch, definition, now=now or timezone.now())
             if candidates:
                 promoted += _promote(candidates, version=definition.version)
+        if on_batch is not None:
+            on_batch()
     return promoted
 
 
@@ -339,22 +353,82 @@ def rescore_leads(lead_ids: Iterable[int], *, now: dt.datetime | None = None) ->
 
 
 def rescore_after_commit(lead_ids: Iterable[int]) -> None:
-    """Score these leads once the current transaction commits, through the scoring task on the
-    Celery worker (`SCORING_EVENTS_ASYNC`): the events API then answers as soon as its events
-    are stored. Should the broker refuse the task, the leads are scored right here instead, so
-    no stored event goes unscored."""
+    """Score these leads after the current transaction commits, on the Celery worker
+    (`SCORING_EVENTS_ASYNC`): the events API then answers as soon as its events are stored. The
+    request is written to the rescore outbox in the caller's transaction, so it exists exactly
+    when the events do."""
     ids = sorted(set(lead_ids))
-    if not ids:
-        return
+    if ids:
+        _request_rescore(kind=RescoreKind.LEADS, lead_ids=ids)
+
+
+# --- The rescore outbox -----------------------------------------------------------------------
+
+
+def claim_lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.RESCORE_CLAIM_SECONDS)
+
+
+def _request_rescore(*, kind: str, lead_ids: list[int] | None = None) -> RescoreRequest:
+    """Write the outbox row in the current transaction and queue its task once it commits.
+    Should the broker refuse the task, the rescore runs right here instead, so a broker outage
+    delays no score; should this process die first, `redo_rescore_outbox` finds the row."""
+    request = RescoreRequest.objects.create(kind=kind, lead_ids=lead_ids or [])
 
     def enqueue() -> None:
         try:
-            celery_task("scoring.tasks.rescore_leads").delay(ids)
+            celery_task("scoring.tasks.run_rescore_request").apply_async((request.pk,), retry=False)
         except Exception:
-            log.exception("Could not queue the scoring of %d leads; scoring them now", len(ids))
-            rescore_leads(ids)
+            log.exception("Could not queue rescore request %s; running it now", request.pk)
+            run_rescore_request(request.pk)
 
     transaction.on_commit(enqueue)
+    return request
+
+
+def run_rescore_request(request_id: int) -> str:
+    """Claim the outbox row (a conditional UPDATE: one worker wins), rescore, mark it done.
+    The lease is renewed after every batch, so a long rescore keeps its row while a killed one
+    lets go of it within a lease. Running a row twice is harmless (scores are recomputed from
+    stored facts and promotion compares-and-sets the stage), only wasted work."""
+    now = timezone.now()
+    claimed = RescoreRequest.objects.filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), pk=request_id, done_at__isnull=True
+    ).update(claimed_until=now + claim_lease(), attempts=F("attempts") + 1)
+    if not claimed:
+        return "skipped"
+    request = RescoreRequest.objects.get(pk=request_id)
+
+    def renew(*_: int) -> None:
+        RescoreRequest.objects.filter(pk=request_id, done_at__isnull=True).update(
+            claimed_until=timezone.now() + claim_lease()
+        )
+
+    if request.kind == RescoreKind.ALL:
+        rescore_all(progress=renew)
+    else:
+        _rescore(request.lead_ids, lock=True, on_batch=renew)
+    RescoreRequest.objects.filter(pk=request_id).update(done_at=timezone.now(), claimed_until=None)
+    return "done"
+
+
+def unfinished_rescore_requests(*, now: dt.datetime | None = None, limit: int = 1000) -> list[int]:
+    """Rows to queue again: unclaimed for a whole lease since they were written (their task was
+    lost), or claimed by a worker whose lease ran out (killed mid-rescore)."""
+    now = now or timezone.now()
+    lapsed = Q(claimed_until__lt=now) | Q(claimed_until__isnull=True, created_at__lt=now - claim_lease())
+    return list(
+        RescoreRequest.objects.filter(lapsed, done_at__isnull=True)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def forget_done_rescore_requests(*, now: dt.datetime | None = None, keep: dt.timedelta = dt.timedelta(days=7)) -> int:
+    """Done rows are kept a week (to see what ran and how often), then deleted."""
+    cutoff = (now or timezone.now()) - keep
+    deleted, _ = RescoreRequest.objects.filter(done_at__lt=cutoff).delete()
+    return deleted
 
 
 def rescore_all(
@@ -428,12 +502,36 @@ def rescore_all(
     return {"scored": done, "promoted": promoted}
 
 
-def refresh_decayed_scores(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """The daily refresh: decay lowers stored behavior scores of leads nobody touched."""
-    return rescore_all(now=now)
+def refresh_decayed_scores() -> str:
+    """The daily refresh: decay lowers stored behavior scores of leads nobody touched.
+
+    It goes through the outbox like any whole-table rescore: the row is committed first and
+    then run here, so a worker killed half-way leaves a row whose lease lapses and
+    `redo_rescore_outbox` finishes the refresh within a minute instead of the next night."""
+    request = RescoreRequest.objects.create(kind=RescoreKind.ALL)
+    return run_rescore_request(request.pk)
 
 
 # --- Explanation ----------------------------------------------------------------------------
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"%\((\w+)\)s", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+    return re.compile(regex)
+
+
+WHY_NOT_PATTERNS = [(template, _template_pattern(template)) for template in engine.WHY_NOT_TEMPLATES]
+
+
+def why_not_in_words(line: str) -> str:
+    """One of the engine's English reasons in the active language (issue 24); a line the engine
+    did not write from its templates is returned as it is."""
+    for template, pattern in WHY_NOT_PATTERNS:
+        match = pattern.fullmatch(line)
+        if match:
+            return _(template) % match.groupdict()
+    return line
 
 
 def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -447,7 +545,7 @@ def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any
             "definition_name": None,
             "stage": lead.stage,
             "qualifies": False,
-            "why_not": ["No qualified-lead definition is active."],
+            "why_not": [_("No qualified-lead definition is active.")],
             "fit": {"score": lead.fit_score, "threshold": None, "grade": lead.fit_grade, "rules": []},
             "behavior": {"score": lead.behavior_score, "threshold": None, "rules": []},
             "knockouts": [],
@@ -466,5 +564,6 @@ def explain_lead(lead: Lead, *, now: dt.datetime | None = None) -> dict[str, Any
         definition_name=model.name,
         stage=lead.stage,
         computed_at=now.isoformat(),
+        why_not=[why_not_in_words(line) for line in data.get("why_not", [])],
     )
     return data

@@ -58,12 +58,12 @@ def outcome_history(
 
 def _check_rate(target_mql_rate: float) -> None:
     if isinstance(target_mql_rate, bool) or not isinstance(target_mql_rate, (int, float)):
-        raise SuggestError("The target MQL rate is a number between 0 and 1, e.g. 0.2.", code="validation_error")
+        raise SuggestError(_("The target MQL rate is a number between 0 and 1, e.g. 0.2."), code="validation_error")
     if not 0 < target_mql_rate < 1:
         raise SuggestError(
-            "The target MQL rate is a share of leads between 0 and 1 (exclusive), e.g. 0.2.",
+            _("The target MQL rate is a share of leads between 0 and 1 (exclusive), e.g. 0.2."),
             code="validation_error",
-            fields={"target_mql_rate": ["Between 0 and 1, e.g. 0.2."]},
+            fields={"target_mql_rate": [_("Between 0 and 1, e.g. 0.2.")]},
         )
 
 

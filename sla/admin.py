@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import formats
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -32,12 +33,12 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
     search_fields = ("name", "timezone")
     inlines = [SlaPolicyInline]
 
-    @admin.display(description="Working days")
+    @admin.display(description=_("Working days"))
     def working_days_display(self, obj: BusinessCalendar) -> str:
         names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
         return ", ".join(names[int(day)] for day in sorted(obj.working_days))
 
-    @admin.display(description="Holidays")
+    @admin.display(description=_("Holidays"))
     def holiday_count(self, obj: BusinessCalendar) -> int:
         return len(obj.holidays or [])
 
@@ -60,21 +61,23 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     readonly_fields = ("version",)
     fieldsets = (
         (None, {"fields": ("name", "stage", "clock", "active", "version")}),
-        ("Clock", {"fields": ("calendar", "duration_hours", "business_time", "warning_share")}),
-        ("On breach", {"fields": ("breach_action", "escalate_to_manager")}),
+        (_("Clock"), {"fields": ("calendar", "duration_hours", "business_time", "warning_share")}),
+        (_("On breach"), {"fields": ("breach_action", "escalate_to_manager")}),
         (
-            "Minimum touches and qualification",
+            _("Minimum touches and qualification"),
             {
                 "fields": ("min_calls", "min_emails", "window_days", "bant_required"),
-                "description": "Used by the minimum-touches and qualify clocks only.",
+                "description": _("Used by the minimum-touches and qualify clocks only."),
             },
         ),
     )
 
-    @admin.display(description="Duration")
+    @admin.display(description=_("Duration"))
     def duration_display(self, obj: SlaPolicy) -> str:
-        unit = "business hours" if obj.business_time else "hours"
-        return f"{obj.duration_hours:g} {unit}"
+        value = formats.number_format(obj.duration_hours, use_l10n=True)
+        if obj.business_time:
+            return _("%(value)s business hours") % {"value": value}
+        return _("%(value)s hours") % {"value": value}
 
     def save_model(self, request: HttpRequest, obj: SlaPolicy, form: ModelForm, change: bool) -> None:
         """The policies in force are the SLA both sides signed: an edit becomes a pending change
@@ -167,7 +170,7 @@ class SlaBreachAdmin(admin.ModelAdmin):
     list_per_page = 100
     show_full_result_count = False  # a count over every breach is slow and rarely wanted
 
-    @admin.display(description="Lead", ordering="lead__email")
+    @admin.display(description=_("Lead"), ordering="lead__email")
     def lead_link(self, obj: SlaBreach) -> str:
         return format_html('<a href="{}">{}</a>', reverse("admin:leads_lead_change", args=[obj.lead_id]), obj.lead)
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from leads.models import Lead, SlaClock, Stage, Touch, TouchKind
 from leads.row_versions import unless_changed
@@ -151,7 +152,13 @@ def missing_touches(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
     )
     missing = []
     if counts["calls"] < policy.min_calls:
-        missing.append(f"{counts['calls']} of {policy.min_calls} calls logged")
+        missing.append(
+            ngettext("%(count)s of %(min)s call logged", "%(count)s of %(min)s calls logged", policy.min_calls)
+            % {"count": counts["calls"], "min": policy.min_calls}
+        )
     if counts["emails"] < policy.min_emails:
-        missing.append(f"{counts['emails']} of {policy.min_emails} emails logged")
+        missing.append(
+            ngettext("%(count)s of %(min)s email logged", "%(count)s of %(min)s emails logged", policy.min_emails)
+            % {"count": counts["emails"], "min": policy.min_emails}
+        )
     return missing

@@ -21,11 +21,11 @@ def default_working_days() -> list[int]:
 
 class BusinessCalendar(models.Model):
     name = models.CharField(max_length=100, unique=True)
-    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Berlin")
-    working_days = models.JSONField(default=default_working_days, help_text="Weekday numbers, Monday=0 … Sunday=6.")
+    timezone = models.CharField(max_length=64, default="UTC", help_text=_("IANA name, e.g. Europe/Berlin"))
+    working_days = models.JSONField(default=default_working_days, help_text=_("Weekday numbers, Monday=0 … Sunday=6."))
     work_start = models.TimeField(default=dt.time(9, 0))
     work_end = models.TimeField(default=dt.time(17, 0))
-    holidays = models.JSONField(default=list, blank=True, help_text='ISO dates, e.g. ["2026-12-25", "2027-01-01"].')
+    holidays = models.JSONField(default=list, blank=True, help_text=_('ISO dates, e.g. ["2026-12-25", "2027-01-01"].'))
 
     class Meta:
         ordering = ["name"]
@@ -51,9 +51,9 @@ class BusinessCalendar(models.Model):
 
 
 class BreachAction(models.TextChoices):
-    NOTIFY = "notify", "Notify owner and manager only"
-    REASSIGN = "reassign", "Reassign round-robin in the team"
-    RECYCLE = "recycle", "Recycle to marketing (sla_expired)"
+    NOTIFY = "notify", _("Notify owner and manager only")
+    REASSIGN = "reassign", _("Reassign round-robin in the team")
+    RECYCLE = "recycle", _("Recycle to marketing (sla_expired)")
 
 
 class SlaPolicy(models.Model):
@@ -64,22 +64,22 @@ class SlaPolicy(models.Model):
     clock = models.CharField(max_length=30, choices=SlaClock.choices, unique=True)
     calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, related_name="policies")
     duration_hours = models.FloatField(
-        help_text="Length of the clock in business hours (e.g. 2 business days of 8 h = 16)."
+        help_text=_("Length of the clock in business hours (e.g. 2 business days of 8 h = 16).")
     )
     business_time = models.BooleanField(
         default=True,
-        help_text="Count only working hours of the calendar; off = plain elapsed hours.",
+        help_text=_("Count only working hours of the calendar; off = plain elapsed hours."),
     )
-    warning_share = models.FloatField(default=0.75, help_text="Warn when this share of the clock has elapsed (0–1).")
+    warning_share = models.FloatField(default=0.75, help_text=_("Warn when this share of the clock has elapsed (0–1)."))
     breach_action = models.CharField(max_length=10, choices=BreachAction.choices, default=BreachAction.NOTIFY)
     escalate_to_manager = models.BooleanField(default=True)
-    min_calls = models.PositiveIntegerField(default=0, help_text="Minimum-touches clock only.")
-    min_emails = models.PositiveIntegerField(default=0, help_text="Minimum-touches clock only.")
+    min_calls = models.PositiveIntegerField(default=0, help_text=_("Minimum-touches clock only."))
+    min_emails = models.PositiveIntegerField(default=0, help_text=_("Minimum-touches clock only."))
     window_days = models.PositiveIntegerField(
-        default=14, help_text="Minimum-touches clock: touches must fall within this many days."
+        default=14, help_text=_("Minimum-touches clock: touches must fall within this many days.")
     )
     bant_required = models.PositiveSmallIntegerField(
-        default=4, help_text="Qualify clock: how many of budget/authority/need/timeline must be yes."
+        default=4, help_text=_("Qualify clock: how many of budget/authority/need/timeline must be yes.")
     )
     active = models.BooleanField(default=True)
     # Part of the signed agreement: bumped each time a signed change (SlaPolicyChange) applies,
@@ -88,16 +88,16 @@ class SlaPolicy(models.Model):
 
     class Meta:
         ordering = ["stage", "clock"]
-        verbose_name_plural = "SLA policies"
+        verbose_name_plural = _("SLA policies")
 
     def __str__(self) -> str:
         return self.name
 
     def clean(self) -> None:
         if not 0 < self.warning_share < 1:
-            raise ValidationError({"warning_share": "Must be between 0 and 1 (e.g. 0.75)."})
+            raise ValidationError({"warning_share": _("Must be between 0 and 1 (e.g. 0.75).")})
         if self.duration_hours is not None and self.duration_hours < 0:
-            raise ValidationError({"duration_hours": "Must not be negative."})
+            raise ValidationError({"duration_hours": _("Must not be negative.")})
 
     def due_from(self, start: dt.datetime) -> dt.datetime:
         """The deadline of this clock for a lead entering it at `start`."""
@@ -135,7 +135,7 @@ class SlaBreach(models.Model):
 
     class Meta:
         ordering = ["-detected_at"]
-        verbose_name_plural = "SLA breaches"
+        verbose_name_plural = _("SLA breaches")
         constraints = [
             # The sweep's claim: a second run for the same deadline inserts nothing.
             models.UniqueConstraint(fields=["lead", "clock", "due_at"], name="unique_breach"),

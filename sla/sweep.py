@@ -20,8 +20,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
+from leads import i18n
 from leads.bulk import in_workers
 from leads.models import CLOCKED_STAGES, Lead, Team, contact_label
 
@@ -42,10 +45,10 @@ SWEEP_WORKERS = 2
 # A digest lists this many leads and counts the rest: 250,000 lines help nobody.
 DIGEST_LINES = 50
 # What a breach line says happened to the lead.
-BREACH_OUTCOMES: dict[str, str] = {
-    BreachAction.RECYCLE: "recycled to marketing",
-    BreachAction.REASSIGN: "reassigned to another rep",
-    BreachAction.NOTIFY: "still open",
+BREACH_OUTCOMES: dict[str, Any] = {
+    BreachAction.RECYCLE: gettext_lazy("recycled to marketing"),
+    BreachAction.REASSIGN: gettext_lazy("reassigned to another rep"),
+    BreachAction.NOTIFY: gettext_lazy("still open"),
 }
 
 
@@ -222,6 +225,37 @@ def _warn_batch(*, now: dt.datetime, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
+def _when(moment: dt.datetime) -> str:
+    """A deadline in the active language's format and time zone, with the zone's name."""
+    local = timezone.localtime(moment)
+    return f"{formats.date_format(local, 'SHORT_DATETIME_FORMAT')} {local.tzname()}"
+
+
+def _breach_line(item: ExpiredClock, policy: SlaPolicy | None, base: str) -> Callable[[], str]:
+    def line() -> str:
+        return _("BREACHED %(policy)s: %(lead)s (due %(due)s) - %(outcome)s. %(link)s") % {
+            "policy": policy.name if policy else item.clock,
+            "lead": item.name,
+            "due": _when(item.due_at),
+            "outcome": BREACH_OUTCOMES.get(item.action, item.action),
+            "link": f"{base}/leads/{item.lead_id}/",
+        }
+
+    return line
+
+
+def _warning_line(row: dict[str, Any], policy: SlaPolicy | None, base: str) -> Callable[[], str]:
+    def line() -> str:
+        return _("WARNING %(policy)s: %(lead)s is due %(due)s. %(link)s") % {
+            "policy": policy.name if policy else row["sla_clock"],
+            "lead": contact_label(row["first_name"], row["last_name"], row["email"]),
+            "due": _when(row["sla_due_at"]),
+            "link": f"{base}/leads/{row['id']}/",
+        }
+
+    return line
+
+
 def _send_notifications(
     *, breached: list[ExpiredClock], warned: list[dict[str, Any]], policies: dict[str, SlaPolicy]
 ) -> int:
@@ -231,7 +265,9 @@ def _send_notifications(
     formatted: a 250,000-lead backlog costs a count per recipient, not a quarter of a million
     strings."""
     User = get_user_model()
-    lines: dict[int, list[str]] = defaultdict(list)
+    # Lines are written per recipient, in their language and time zone (leads.i18n): what goes
+    # in a digest is collected first, then formatted inside the recipient's locale.
+    lines: dict[int, list[Callable[[], str]]] = defaultdict(list)
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # user id -> [breaches, warnings]
     # Who hears of a breach depends only on its clock, owner, team and new owner: count the
     # breaches per such group (in C), then work out each group's recipients once.
@@ -263,11 +299,7 @@ def _send_notifications(
                 continue
             unwritten -= 1
             if line is None:
-                what = BREACH_OUTCOMES.get(item.action, item.action)
-                line = (
-                    f"BREACHED {policy.name if policy else item.clock}: {item.name} "
-                    f"(due {item.due_at:%Y-%m-%d %H:%M} UTC) - {what}. {base}/leads/{item.lead_id}/"
-                )
+                line = _breach_line(item, policy, base)
             lines[user_id].append(line)
     for row in warned:
         user_id = row["owner_id"]
@@ -275,30 +307,34 @@ def _send_notifications(
             counts[user_id][1] += 1
             if len(lines[user_id]) >= DIGEST_LINES:
                 continue
-            policy = policies.get(row["sla_clock"])
-            lines[user_id].append(
-                f"WARNING {policy.name if policy else row['sla_clock']}: "
-                f"{contact_label(row['first_name'], row['last_name'], row['email'])} is due "
-                f"{row['sla_due_at']:%Y-%m-%d %H:%M} UTC. {base}/leads/{row['id']}/"
-            )
+            lines[user_id].append(_warning_line(row, policies.get(row["sla_clock"]), base))
     if not lines:
         return 0
     emails = dict(User.objects.filter(pk__in=lines, is_active=True).exclude(email="").values_list("id", "email"))
     messages = []
-    for user_id, shown in lines.items():
+    locales = i18n.locales_for(emails)
+    for user_id, pending in lines.items():
         if user_id not in emails:
             continue
         breaches, warnings = counts[user_id]
-        subject = "LeadFlow SLA: " + ", ".join(
-            part
-            for part in (
-                f"{breaches} breached" if breaches else "",
-                f"{warnings} due soon" if warnings else "",
-            )
-            if part
-        )
-        if breaches + warnings > len(shown):
-            shown = [*shown, f"... and {breaches + warnings - len(shown)} more (see the breaches page)."]
+        with i18n.activated(locales[user_id]):
+            parts = []
+            if breaches:
+                parts.append(ngettext("%(count)s breached", "%(count)s breached", breaches) % {"count": breaches})
+            if warnings:
+                parts.append(ngettext("%(count)s due soon", "%(count)s due soon", warnings) % {"count": warnings})
+            subject = _("LeadFlow SLA: %(counts)s") % {"counts": ", ".join(parts)}
+            shown = [line() for line in pending]
+            more = breaches + warnings - len(shown)
+            if more > 0:
+                shown.append(
+                    ngettext(
+                        "... and %(count)s more (see the breaches page).",
+                        "... and %(count)s more (see the breaches page).",
+                        more,
+                    )
+                    % {"count": more}
+                )
         messages.append((subject, "\n".join(shown) + "\n", settings.DEFAULT_FROM_EMAIL, [emails[user_id]]))
     try:
         return send_mass_mail(messages, fail_silently=False)

@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from leadflow.catalogues import compile_catalogues
 from leadflow.celery import app as celery_app
 from tests.factories import TeamFactory, add_rep, make_user
 
@@ -90,7 +91,7 @@ def _roles_after_flush(request):
                     *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
                 )
     executive, _ = Group.objects.get_or_create(name="account_executive")
-    ae_permissions = importlib.import_module("leads.migrations.0014_day_ae_role_search").AE_PERMISSIONS
+    ae_permissions = importlib.import_module("leads.migrations.0015_day_ae_role_search").AE_PERMISSIONS
     executive.permissions.add(
         *Permission.objects.filter(
             content_type__app_label="leads",
@@ -211,6 +212,8 @@ def celery_worker_process(transactional_db):
 
 
 def pytest_configure(config):
+    # `make test` compiles the translations; a bare `python -m pytest` gets them too (issue 24).
+    compile_catalogues(only_stale=True)
     # The default PBKDF2 hasher spends ~0.3 s per user; tests create several users each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     (ROOT / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)

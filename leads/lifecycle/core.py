@@ -29,6 +29,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leads import permissions
 from leads.bulk import concrete_field, id_set, insert_objects, insert_rows, rows_clause, update_rows
@@ -36,7 +37,7 @@ from leads.models import ActorType, Lead, Stage, StageTransition
 from leads.signals import stage_changed, stage_changed_batch
 from sla import clocks
 
-from .errors import InvalidTransition, NotPermitted
+from .errors import MOVE_NAMES, InvalidTransition, NotPermitted
 from .table import ALLOWED_MOVES, PROMOTABLE_STAGES
 
 
@@ -144,7 +145,12 @@ def authorize(actor: Actor, lead: Lead, move: str) -> None:
         return
     if not permissions.can_move(actor.user, lead, move):
         raise NotPermitted(
-            f"{getattr(actor.user, 'username', 'This user')} may not {move.replace('_', ' ')} lead {lead.pk}.",
+            _("%(user)s may not %(move)s lead %(lead)s.")
+            % {
+                "user": getattr(actor.user, "username", None) or _("This user"),
+                "move": str(MOVE_NAMES.get(move, move.replace("_", " "))),
+                "lead": lead.pk,
+            },
             move=move,
         )
 

@@ -8,7 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from .table import allowed_moves, allowed_targets
+
+# The moves in words, for messages; the codes (`accept`, `promote_to_mql`) stay as they are.
+MOVE_NAMES = {
+    "promote_to_mql": gettext_lazy("promote to MQL"),
+    "accept": gettext_lazy("accept"),
+    "reject": gettext_lazy("reject"),
+    "recycle": gettext_lazy("recycle"),
+    "disqualify": gettext_lazy("disqualify"),
+    "qualify": gettext_lazy("qualify"),
+    "close": gettext_lazy("close"),
+    "override": gettext_lazy("override"),
+    "reassign": gettext_lazy("reassign"),
+    "log_touch": gettext_lazy("log a touch on"),
+}
 
 
 class TransitionError(Exception):
@@ -30,9 +47,13 @@ class InvalidTransition(TransitionError):
     def __init__(self, *, lead: Any, move: str, current_stage: str) -> None:
         moves = allowed_moves(current_stage)
         super().__init__(
-            f"Cannot {move.replace('_', ' ')} lead {lead.pk}: it is in stage "
-            f"'{current_stage}'. Allowed from '{current_stage}': "
-            f"{', '.join(moves) if moves else 'no moves (final stage)'}.",
+            _("Cannot %(move)s lead %(lead)s: it is in stage '%(stage)s'. Allowed from '%(stage)s': %(allowed)s.")
+            % {
+                "move": str(MOVE_NAMES.get(move, move.replace("_", " "))),
+                "lead": lead.pk,
+                "stage": current_stage,
+                "allowed": ", ".join(moves) if moves else _("no moves (final stage)"),
+            },
             current_stage=current_stage,
             allowed_moves=moves,
             allowed_stages=allowed_targets(current_stage),

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leads.bulk import any_of
 from leads.models import Lead, Stage, StageTransition
@@ -82,7 +83,7 @@ def record_history_batch(
     for lead, steps in items:
         for step in steps:
             if step.to_stage not in STAGE_VALUES:
-                raise InvalidReason(f"Unknown stage '{step.to_stage}'.", field="stage")
+                raise InvalidReason(_("Unknown stage '%(stage)s'.") % {"stage": step.to_stage}, field="stage")
             _require_aware_moment(step.at)
         if steps:
             if isinstance(lead, Lead):
@@ -125,7 +126,7 @@ def record_history_batch(
         for lead_id, steps in merged.items():
             state = locked[lead_id]
             have = recorded[lead_id]
-            current_at, _, current_stage = latest.get(lead_id, (None, 0, Stage.LEAD))
+            current_at, _rank, current_stage = latest.get(lead_id, (None, 0, Stage.LEAD))
             ordered = sorted(steps, key=lambda s: s.at)
             fit, behavior, owner_id = state["fit_score"], state["behavior_score"], state["owner_id"]
             count = len(rows)
@@ -191,4 +192,4 @@ def record_history_batch(
 
 def _require_aware_moment(moment: dt.datetime) -> None:
     if timezone.is_naive(moment):
-        raise InvalidReason("History timestamps must carry a time zone.", field="at")
+        raise InvalidReason(_("History timestamps must carry a time zone."), field="at")

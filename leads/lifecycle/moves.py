@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from leads import permissions
 from leads.assignment import assign_account_executive, assign_round_robin
@@ -41,9 +42,9 @@ from .table import (
 
 def check_promotion(*, actor: Actor, reason: str, note: str) -> None:
     if reason not in PROMOTION_REASONS:
-        raise InvalidReason(f"Unknown promotion reason '{reason}'.", field="reason")
+        raise InvalidReason(_("Unknown promotion reason '%(reason)s'.") % {"reason": reason}, field="reason")
     if not actor.is_system and reason == "manual" and not note.strip():
-        raise NoteRequired("A manual MQL promotion needs a note saying why.", field="note")
+        raise NoteRequired(_("A manual MQL promotion needs a note saying why."), field="note")
 
 
 def promote_to_mql(
@@ -119,7 +120,8 @@ def reject(lead: Lead, *, actor: Actor, reason: str, note: str = "") -> StageTra
     if reason in RECYCLE_REASONS:
         return _recycle_or_disqualify(lead, actor=actor, reason=reason, note=note, move="recycle", reject=True)
     raise InvalidReason(
-        f"Unknown rejection reason '{reason}'. Choose one of: {', '.join(sorted(REJECT_REASONS))}.",
+        _("Unknown rejection reason '%(reason)s'. Choose one of: %(choices)s.")
+        % {"reason": reason, "choices": ", ".join(sorted(REJECT_REASONS))},
         field="reason",
         choices=sorted(REJECT_REASONS),
     )
@@ -130,7 +132,8 @@ def recycle(lead: Lead, *, actor: Actor, reason: str, note: str = "") -> StageTr
     allowed = RECYCLE_REASONS | (SYSTEM_RECYCLE_REASONS if actor.is_system else frozenset())
     if reason not in allowed:
         raise InvalidReason(
-            f"Unknown recycle reason '{reason}'. Choose one of: {', '.join(sorted(allowed))}.",
+            _("Unknown recycle reason '%(reason)s'. Choose one of: %(choices)s.")
+            % {"reason": reason, "choices": ", ".join(sorted(allowed))},
             field="reason",
             choices=sorted(allowed),
         )
@@ -141,7 +144,8 @@ def disqualify(lead: Lead, *, actor: Actor, reason: str, note: str = "") -> Stag
     """mql/sal → disqualified: not a lead for us (bad data, not a fit, duplicate...)."""
     if reason not in DISQUALIFY_REASONS:
         raise InvalidReason(
-            f"Unknown disqualification reason '{reason}'. Choose one of: {', '.join(sorted(DISQUALIFY_REASONS))}.",
+            _("Unknown disqualification reason '%(reason)s'. Choose one of: %(choices)s.")
+            % {"reason": reason, "choices": ", ".join(sorted(DISQUALIFY_REASONS))},
             field="reason",
             choices=sorted(DISQUALIFY_REASONS),
         )
@@ -162,7 +166,7 @@ def _recycle_or_disqualify(
             missing = clocks.missing_touches(locked)
             if missing:
                 raise TouchesRequired(
-                    "Cannot recycle as unable to reach yet: " + "; ".join(missing) + ".",
+                    _("Cannot recycle as unable to reach yet: %(missing)s.") % {"missing": "; ".join(missing)},
                     field="reason",
                     missing=missing,
                 )
@@ -194,8 +198,11 @@ def qualify(lead: Lead, *, actor: Actor, bant: Mapping[str, Any], note: str = ""
         if len(yes) < required:
             no = [key for key in BANT_KEYS if not recorded[key]["value"]]
             raise BantIncomplete(
-                f"Qualification needs {required} of budget, authority, need and timeline; "
-                f"{len(yes)} recorded as yes (missing: {', '.join(no)}).",
+                _(
+                    "Qualification needs %(required)s of budget, authority, need and timeline; "
+                    "%(yes)s recorded as yes (missing: %(missing)s)."
+                )
+                % {"required": required, "yes": len(yes), "missing": ", ".join(no)},
                 field="bant",
                 missing=no,
             )
@@ -234,15 +241,16 @@ def close(
     """sql → won/lost, as the AE, a manager or the CRM reports the opportunity's outcome, with
     the deal's amount and, for a loss, why (`LOST_REASONS`)."""
     if outcome not in CLOSE_OUTCOMES:
-        raise InvalidReason("Outcome must be 'won' or 'lost'.", field="outcome")
+        raise InvalidReason(_("Outcome must be 'won' or 'lost'."), field="outcome")
     if reason and outcome == Stage.LOST and reason not in LOST_REASONS:
         raise InvalidReason(
-            f"Unknown lost reason '{reason}'. Choose one of: {', '.join(sorted(LOST_REASONS))}.",
+            _("Unknown lost reason '%(reason)s'. Choose one of: %(choices)s.")
+            % {"reason": reason, "choices": ", ".join(sorted(LOST_REASONS))},
             field="reason",
             choices=sorted(LOST_REASONS),
         )
     if amount is not None and amount < 0:
-        raise InvalidReason("The amount cannot be negative.", field="amount")
+        raise InvalidReason(_("The amount cannot be negative."), field="amount")
     with transaction.atomic():
         locked = claim(lead.pk)
         check_table(locked, "close", outcome)
@@ -266,9 +274,9 @@ def close(
 def override(lead: Lead, *, actor: Actor, to_stage: str, note: str) -> StageTransition:
     """Any stage → any stage, by a manager or superuser, with a note (reopen, corrections)."""
     if to_stage not in STAGE_VALUES:
-        raise InvalidReason(f"Unknown stage '{to_stage}'.", field="to_stage")
+        raise InvalidReason(_("Unknown stage '%(stage)s'.") % {"stage": to_stage}, field="to_stage")
     if not note.strip():
-        raise NoteRequired("An override needs a note saying why.", field="note")
+        raise NoteRequired(_("An override needs a note saying why."), field="note")
     with transaction.atomic():
         locked = claim(lead.pk)
         authorize(actor, locked, "override")
@@ -364,6 +372,8 @@ def _normalise_bant(bant: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         else:
             value, note = item, ""
         if not isinstance(value, bool):
-            raise BantIncomplete(f"BANT '{key}' must be recorded as yes or no.", field=f"bant.{key}", missing=[key])
+            raise BantIncomplete(
+                _("BANT '%(key)s' must be recorded as yes or no.") % {"key": key}, field=f"bant.{key}", missing=[key]
+            )
         recorded[key] = {"value": value, "note": note}
     return recorded

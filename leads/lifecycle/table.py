@@ -6,6 +6,8 @@ the browser's buttons) reads what is allowed from here, so a move is added in on
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy
+
 from leads.models import Stage
 
 ALLOWED_MOVES: dict[str, dict[str, frozenset[str]]] = {
@@ -33,6 +35,21 @@ SLA_EXPIRED = "sla_expired"
 SYSTEM_RECYCLE_REASONS = frozenset({SLA_EXPIRED})
 DISQUALIFY_REASONS = frozenset({"inaccurate_data", "not_a_fit", "duplicate", "competitor", "spam"})
 REJECT_REASONS = RECYCLE_REASONS | DISQUALIFY_REASONS
+# The reasons in words (forms, reports, the dashboard); the codes above never translate.
+REASON_LABELS = {
+    "unable_to_reach": gettext_lazy("Unable to reach"),
+    "no_budget": gettext_lazy("No budget"),
+    "no_authority": gettext_lazy("No authority"),
+    "no_need": gettext_lazy("No need"),
+    "bad_timing": gettext_lazy("Bad timing"),
+    "other": gettext_lazy("Other"),
+    "inaccurate_data": gettext_lazy("Inaccurate data"),
+    "not_a_fit": gettext_lazy("Not a fit"),
+    "duplicate": gettext_lazy("Duplicate"),
+    "competitor": gettext_lazy("Competitor"),
+    "spam": gettext_lazy("Spam"),
+}
+assert set(REASON_LABELS) == REJECT_REASONS
 PROMOTION_REASONS = frozenset({"score", "hand_raiser", "manual", "import"})
 BANT_KEYS = ("budget", "authority", "need", "timeline")
 CLOSE_OUTCOMES = frozenset({Stage.WON, Stage.LOST})

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
 
 from scoring import services as scoring
 
@@ -115,12 +116,12 @@ def _clean_row(data: dict[str, str], tz: dt.tzinfo | None = None) -> dict[str, A
     email = data.get("email", "").lower()
     ext = data.get("external_id", "")
     if not email and not ext:
-        raise RowError("external_id or email is required")
+        raise RowError(_("external_id or email is required"))
     if email:
         try:
             validate_email(email)
         except ValidationError as exc:
-            raise RowError(f"email: '{email}' is not a valid address") from exc
+            raise RowError(_("email: '%(value)s' is not a valid address") % {"value": email}) from exc
     out: dict[str, Any] = {"email": email, "external_id": ext or None}
     for name in LEAD_COLUMNS:
         value = data.get(name, "")
@@ -128,25 +129,25 @@ def _clean_row(data: dict[str, str], tz: dt.tzinfo | None = None) -> dict[str, A
             continue
         if name == "employees":
             if not value.isdigit():
-                raise RowError(f"employees: '{value}' is not a whole number")
+                raise RowError(_("employees: '%(value)s' is not a whole number") % {"value": value})
             out[name] = int(value)
         elif name == "annual_revenue":
             try:
                 out[name] = Decimal(value.replace(",", ""))
             except InvalidOperation as exc:
-                raise RowError(f"annual_revenue: '{value}' is not a number") from exc
+                raise RowError(_("annual_revenue: '%(value)s' is not a number") % {"value": value}) from exc
             if out[name] < 0 or out[name] >= Decimal("1e14"):
-                raise RowError(f"annual_revenue: '{value}' is out of range")
+                raise RowError(_("annual_revenue: '%(value)s' is out of range") % {"value": value})
         elif name == "country":
             if len(value) != 2 or not value.isalpha():
-                raise RowError(f"country: '{value}' is not a two-letter ISO code")
+                raise RowError(_("country: '%(value)s' is not a two-letter ISO code") % {"value": value})
             out[name] = value.upper()
         else:
             out[name] = value
         if name in MAX_LENGTHS and len(str(out[name])) > MAX_LENGTHS[name]:
-            raise RowError(f"{name}: longer than {MAX_LENGTHS[name]} characters")
+            raise RowError(_("%(field)s: longer than %(max)s characters") % {"field": name, "max": MAX_LENGTHS[name]})
     if ext and len(ext) > 255:
-        raise RowError("external_id: longer than 255 characters")
+        raise RowError(_("%(field)s: longer than %(max)s characters") % {"field": "external_id", "max": 255})
     if data.get("created_at"):
         out["created_at"] = parse_moment(data["created_at"], "created_at", tz)
     steps = []
@@ -155,7 +156,10 @@ def _clean_row(data: dict[str, str], tz: dt.tzinfo | None = None) -> dict[str, A
             steps.append((stage, parse_moment(data[column], column, tz)))
     reason = data.get("rejection_reason", "")
     if reason and reason not in lifecycle.REJECT_REASONS:
-        raise RowError(f"rejection_reason: '{reason}' is not one of {', '.join(sorted(lifecycle.REJECT_REASONS))}")
+        raise RowError(
+            _("rejection_reason: '%(value)s' is not one of %(choices)s")
+            % {"value": reason, "choices": ", ".join(sorted(lifecycle.REJECT_REASONS))}
+        )
     out["_steps"] = steps
     out["_reason"] = reason
     out["_owner"] = data.get("owner", "")
@@ -238,7 +242,7 @@ def _owners(names: set[str], result: ImportResult) -> dict[str, Any]:
             found[found_user.email] = found_user
     missing = sorted(name for name in names if name not in found)
     if missing:
-        group, _ = Group.objects.get_or_create(name=permissions.SALES_REP)
+        group, _created = Group.objects.get_or_create(name=permissions.SALES_REP)
         for name in missing:
             username = name[:150]
             new_user, created = User.objects.get_or_create(

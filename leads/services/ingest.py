@@ -21,6 +21,8 @@ from django.core.validators import validate_email
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from scoring import services as scoring
 
@@ -67,7 +69,7 @@ def _bad_value(value: Any, path: str = "") -> str | None:
 
 def _validate_lead_ref(ref: Any) -> list[str]:
     if not isinstance(ref, dict) or not any(ref.get(k) not in (None, "") for k in ("id", "email", "external_id")):
-        return ["Give an object with one of id, email or external_id."]
+        return [_("Give an object with one of id, email or external_id.")]
     bad = _bad_value(ref)
     if bad:
         return [bad]
@@ -95,7 +97,7 @@ def _validate_lead_ref(ref: Any) -> list[str]:
 def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     errors: dict[str, list[str]] = {}
     if not isinstance(item, dict):
-        return None, {"non_field_errors": ["Expected an object."]}
+        return None, {"non_field_errors": [_("Expected an object.")]}
     ref = item.get("lead")
     lead_errors = _validate_lead_ref(ref)
     if lead_errors:
@@ -128,7 +130,7 @@ def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None,
     if props is None:
         props = {}
     if not isinstance(props, dict):
-        errors["properties"] = ["Must be an object."]
+        errors["properties"] = [_("Must be an object.")]
     else:
         bad = _bad_value(props)
         if bad:
@@ -137,7 +139,7 @@ def _validate_event(item: Any, now: dt.datetime) -> tuple[dict[str, Any] | None,
     if event_id is None:
         event_id = uuid.uuid4().hex
     elif not isinstance(event_id, str) or not event_id or len(event_id) > 255:
-        errors["event_id"] = ["Must be a string of 1 to 255 characters."]
+        errors["event_id"] = [_("Must be a string of 1 to 255 characters.")]
     elif "\x00" in event_id:
         errors["event_id"] = ["NUL characters are not allowed."]
     if errors:
@@ -227,7 +229,12 @@ def ingest_events(items: Sequence[Any], *, now: dt.datetime | None = None) -> In
             parsed.append(data)  # type: ignore[arg-type]
     if item_errors:
         raise ServiceError(
-            f"{len(item_errors)} invalid event(s) at index {', '.join(list(item_errors)[:20])}; nothing stored.",
+            ngettext(
+                "%(count)s invalid event at index %(indexes)s; nothing stored.",
+                "%(count)s invalid events at index %(indexes)s; nothing stored.",
+                len(item_errors),
+            )
+            % {"count": len(item_errors), "indexes": ", ".join(list(item_errors)[:20])},
             code="validation_error",
             fields={"items": item_errors},
         )
@@ -261,7 +268,7 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
             email = ref["email"].lower() if ref.get("email") else None
             if ref.get("id") is not None:
                 if ref["id"] not in known_ids:
-                    unknown[str(index)] = [f"No lead with id {ref['id']}."]
+                    unknown[str(index)] = [_("No lead with id %(id)s.") % {"id": ref["id"]}]
             elif ref.get("external_id") and ref["external_id"] in by_ext:
                 pass
             elif email:
@@ -274,10 +281,18 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
                         source=str(ref.get("source") or "event")[:100],
                     )
             else:
-                unknown[str(index)] = [f"No lead with external_id '{ref['external_id']}'; add an email to create it."]
+                unknown[str(index)] = [
+                    _("No lead with external_id '%(external_id)s'; add an email to create it.")
+                    % {"external_id": ref["external_id"]}
+                ]
         if unknown:
             raise ServiceError(
-                f"{len(unknown)} event(s) refer to unknown leads; nothing stored.",
+                ngettext(
+                    "%(count)s event refers to an unknown lead; nothing stored.",
+                    "%(count)s events refer to unknown leads; nothing stored.",
+                    len(unknown),
+                )
+                % {"count": len(unknown)},
                 code="validation_error",
                 fields={"items": {k: {"lead": v} for k, v in unknown.items()}},
             )

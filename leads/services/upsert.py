@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from scoring import services as scoring
 
@@ -37,9 +38,9 @@ def create_lead(*, values: Mapping[str, Any]) -> Lead:
             scoring.on_lead_changed([lead.pk])
     except IntegrityError as exc:
         raise ServiceError(
-            "A lead with this email or external_id already exists.",
+            _("A lead with this email or external_id already exists."),
             code="validation_error",
-            fields={"email": ["Already exists."]},
+            fields={"email": [_("Already exists.")]},
         ) from exc
     return lead
 
@@ -75,7 +76,7 @@ def bulk_upsert(rows: Sequence[Any]) -> BulkResult:
                 "index": index,
                 "status": "error",
                 "id": None,
-                "errors": {"non_field_errors": ["Expected an object."]},
+                "errors": {"non_field_errors": [_("Expected an object.")]},
             }
         elif serializer.is_valid():
             valid.append((index, serializer.validated_data))
@@ -102,7 +103,10 @@ def bulk_upsert(rows: Sequence[Any]) -> BulkResult:
                     "status": "error",
                     "id": None,
                     "errors": {
-                        "email": [f"Belongs to another lead ({email_owner.pk or 'new'}) than external_id '{ext}'."]
+                        "email": [
+                            _("Belongs to another lead (%(lead)s) than external_id '%(external_id)s'.")
+                            % {"lead": email_owner.pk or _("new"), "external_id": ext}
+                        ]
                     },
                 }
                 continue
@@ -146,7 +150,7 @@ def bulk_upsert(rows: Sequence[Any]) -> BulkResult:
         fields = sorted({name for _, names in touched.values() for name in names} | {"updated_at"})
         if touched:
             now = timezone.now()
-            for lead, _ in touched.values():
+            for lead, _names in touched.values():
                 lead.updated_at = now
             Lead.objects.bulk_update([lead for lead, _ in touched.values()], fields, batch_size=500)
         for index, lead in row_target.items():

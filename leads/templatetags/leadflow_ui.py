@@ -6,6 +6,8 @@ import datetime as dt
 
 from django import template
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 from leads import permissions
 
@@ -51,21 +53,21 @@ def _span(seconds: int) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h"
+        return _("%(days)sd %(hours)sh") % {"days": days, "hours": hours}
     if hours:
-        return f"{hours}h {mins:02d}m"
-    return f"{mins}m"
+        return _("%(hours)sh %(minutes)sm") % {"hours": hours, "minutes": f"{mins:02d}"}
+    return _("%(minutes)sm") % {"minutes": mins}
 
 
 @register.filter
 def countdown(due_at: dt.datetime | None) -> str:
     """'3h 05m left' or 'overdue 1d 2h' — the same words the page's script keeps up to date."""
     if due_at is None:
-        return "no clock"
+        return _("no clock")
     seconds = int((due_at - timezone.now()).total_seconds())
     if seconds >= 0:
-        return f"{_span(seconds)} left"
-    return f"overdue {_span(-seconds)}"
+        return _("%(span)s left") % {"span": _span(seconds)}
+    return _("overdue %(span)s") % {"span": _span(-seconds)}
 
 
 @register.filter
@@ -79,3 +81,29 @@ def duration_since(moment: dt.datetime | None) -> str:
 def get_item(mapping: dict | None, key: str):
     """`mapping[key]` in a template (a sort header's link by its column)."""
     return (mapping or {}).get(key)
+
+
+@register.simple_tag
+def js_strings() -> dict[str, str]:
+    """The words the page's script writes (countdowns, error banners), in the page's language."""
+    return {
+        "days": _("%(days)sd %(hours)sh"),
+        "hours": _("%(hours)sh %(minutes)sm"),
+        "minutes": _("%(minutes)sm"),
+        "left": _("%(span)s left"),
+        "overdue": _("overdue %(span)s"),
+        "responseError": _(
+            "The server could not complete that action (%(status)s). Nothing was changed on this page; "
+            "please try again."
+        ),
+        "sendError": _("Could not reach LeadFlow. Check your connection and try again."),
+    }
+
+
+@register.filter
+def percent(rate: float | None, decimals: int = 0) -> str:
+    """A 0–1 rate as a percentage in the page's language: "45%", "45 %", "12,5 %"."""
+    if rate is None:
+        return "—"
+    value = number_format(round(float(rate) * 100, int(decimals)), decimal_pos=int(decimals), use_l10n=True)
+    return _("%(value)s%%") % {"value": value}

@@ -2,12 +2,23 @@
 (function () {
   "use strict";
 
+  // The words in the page's language, rendered by the server (base.html, json_script).
+  var words = null;
+  function t(key, values) {
+    if (words === null) {
+      var node = document.getElementById("leadflow-strings");
+      try { words = node ? JSON.parse(node.textContent) : {}; } catch (e) { words = {}; }
+    }
+    var text = words[key] || key;
+    return text.replace(/%\((\w+)\)s/g, function (_, name) { return values && name in values ? values[name] : ""; });
+  }
+
   function span(seconds) {
     var minutes = Math.floor(Math.max(0, seconds) / 60);
     var days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60), mins = minutes % 60;
-    if (days) return days + "d " + hours + "h";
-    if (hours) return hours + "h " + (mins < 10 ? "0" : "") + mins + "m";
-    return mins + "m";
+    if (days) return t("days", { days: days, hours: hours });
+    if (hours) return t("hours", { hours: hours, minutes: (mins < 10 ? "0" : "") + mins });
+    return t("minutes", { minutes: mins });
   }
 
   // Same words and colours as the server renders; kept current without reloading the page.
@@ -18,7 +29,7 @@
       if (isNaN(due)) return;
       var warn = el.dataset.warn ? Date.parse(el.dataset.warn) : NaN;
       var left = Math.round((due - now) / 1000);
-      el.textContent = left >= 0 ? span(left) + " left" : "overdue " + span(-left);
+      el.textContent = left >= 0 ? t("left", { span: span(left) }) : t("overdue", { span: span(-left) });
       var state = left < 0 ? "breached" : (!isNaN(warn) && now >= warn) || el.classList.contains("sla-warning") ? "warning" : "ok";
       el.classList.remove("sla-ok", "sla-warning", "sla-breached");
       el.classList.add("sla-" + state);
@@ -54,10 +65,14 @@
     }
   });
   document.addEventListener("htmx:responseError", function (evt) {
-    showError("The server could not complete that action (" + evt.detail.xhr.status + "). Nothing was changed on this page; please try again.");
+    showError(t("responseError", { status: evt.detail.xhr.status }));
   });
   document.addEventListener("htmx:sendError", function () {
-    showError("Could not reach LeadFlow. Check your connection and try again.");
+    showError(t("sendError"));
+  });
+  // The language picker changes as soon as a language is chosen; its button stays for no-JS use.
+  document.addEventListener("change", function (evt) {
+    if (evt.target.matches && evt.target.matches("select[data-autosubmit]")) evt.target.form.submit();
   });
   document.addEventListener("htmx:beforeRequest", function () {
     var box = document.getElementById("net-error");

@@ -563,7 +563,10 @@ def test_dashboard_is_served_to_managers_and_marketers_with_a_csv_link_per_chart
         html = response.content.decode()
         for report in ("funnel", "efficiency", "velocity", "rejections", "commitment"):
             assert f'data-endpoint="/api/v1/reports/{report}/"' in html
-            assert f"/api/v1/reports/{report}/?from=2026-01-01&amp;to=2026-03-31&amp;country=US&amp;format=csv" in html
+            assert (
+                f"/api/v1/reports/{report}/?from=2026-01-01&amp;to=2026-03-31&amp;country=US&amp;lang=en&amp;format=csv"
+                in html
+            )
         assert "chart-4.6.1.umd.min.js" in html
 
 

@@ -69,3 +69,27 @@ def test_marketing_sees_and_sets_targets(marketer, client):
     client.force_login(marketer)
     assert client.get("/admin/reports/quarterlytarget/").status_code == 200
     assert client.get("/admin/reports/quarterlytarget/add/").status_code == 200
+
+
+def test_a_romanian_manager_reads_the_summary_in_romanian_with_romanian_numbers(history, manager):
+    """Issue 24: the summary is written in the manager's language, whoever runs the task."""
+    from leads.models import UserProfile
+
+    UserProfile.objects.create(user=manager, language="ro")
+    assert send_weekly_summary.delay(NEXT_MONDAY).get() == 1
+    message = mail.outbox[0]
+    assert message.subject == "Rezumatul săptămânal LeadFlow: 02.11.2026 – 08.11.2026"
+    assert "Bună, " in message.body and "Iată săptămâna Luni 2 Noiembrie – 8 Noiembrie 2026." in message.body
+    assert "MQL-uri săptămâna aceasta: 5; acceptate (SAL): 3 (60 %); au ajuns SQL: 2 (40 %)." in message.body
+    assert "Încălcări SLA: 0." in message.body
+
+
+def test_a_spanish_manager_reads_the_summary_in_spanish(history, manager):
+    from leads.models import UserProfile
+
+    UserProfile.objects.create(user=manager, language="es")
+    send_weekly_summary.delay(NEXT_MONDAY).get()
+    message = mail.outbox[0]
+    assert message.subject == "Resumen semanal de LeadFlow: 02/11/2026 – 08/11/2026"
+    assert "Este es el resumen de la semana del lunes 2 de noviembre al 8 de noviembre de 2026." in message.body
+    assert "MQL esta semana: 5; aceptados (SAL): 3 (60 %); llegaron a SQL: 2 (40 %)." in message.body

@@ -78,7 +78,7 @@ def test_a_broker_that_refuses_the_task_means_scoring_at_once_not_never(
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.rescore_leads_task, "delay", broker_down)
+    monkeypatch.setattr(tasks.run_rescore_request_task, "apply_async", broker_down)
     _post_demo_request(marketer, lead, django_capture_on_commit_callbacks)
 
     lead.refresh_from_db()

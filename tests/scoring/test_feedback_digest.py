@@ -46,7 +46,7 @@ def test_marketer_gets_rejections_by_reason_and_source_and_the_commitment(
     (mail,) = mailoutbox
     assert mail.to == [marketer.email]
     assert "MQLs sales rejected" in mail.body and ": 3." in mail.body
-    assert "no_budget: 2" in mail.body and "not_a_fit: 1" in mail.body
+    assert "No budget: 2" in mail.body and "Not a fit: 1" in mail.body
     assert "ebook: 2" in mail.body and "webinar: 1" in mail.body
     assert "of 80 committed" in mail.body
 
@@ -60,3 +60,20 @@ def test_running_the_digest_twice_sends_it_once(last_week_rejections, marketer, 
 def test_the_beat_task_sends_this_weeks_digest(marketer, mailoutbox):
     assert send_feedback_digests_task() == 1
     assert "MQLs sales rejected" in mailoutbox[0].body and "no quarterly target" in mailoutbox[0].body
+
+
+def test_spanish_and_romanian_marketers_read_the_digest_in_their_language(last_week_rejections, marketer, mailoutbox):
+    """Issue 24: one body per language; reasons in words, never their codes."""
+    from leads.models import UserProfile
+    from tests.factories import make_user
+
+    UserProfile.objects.create(user=marketer, language="es")
+    romanian = make_user("marketer_ro", "marketing")
+    UserProfile.objects.create(user=romanian, language="ro")
+    assert send_feedback_digests(today=last_week_rejections) == 2
+    by_to = {mail.to[0]: mail for mail in mailoutbox}
+    spanish = by_to[marketer.email]
+    assert spanish.subject.startswith("LeadFlow: MQL rechazados y compromiso, semana del ")
+    assert "Por motivo:" in spanish.body and "Sin presupuesto: 2" in spanish.body and "No encaja: 1" in spanish.body
+    roman = by_to[romanian.email]
+    assert "După motiv:" in roman.body and "Fără buget: 2" in roman.body and "no_budget" not in roman.body

@@ -115,3 +115,21 @@ def test_review_figures_show_delivered_vs_target_and_rejection_reasons(
     figures = html.split('id="review-figures"')[1]
     assert "MQLs delivered vs target" in figures and "<td>1 / " in figures
     assert "no_budget" in html.split('id="rejection-reasons"')[1]
+
+
+def test_each_reminder_is_in_its_readers_language(due_on, marketer, manager, mailoutbox):
+    """Issue 24: the marketer reads Spanish, the manager Romanian; the date in their format."""
+    from django.utils import formats, translation
+
+    from leads.models import UserProfile
+
+    UserProfile.objects.create(user=marketer, language="es")
+    UserProfile.objects.create(user=manager, language="ro")
+    send_review_reminders(today=due_on - dt.timedelta(days=14))
+    subjects = {m.to[0]: m.subject for m in mailoutbox}
+    bodies = {m.to[0]: m.body for m in mailoutbox}
+    with translation.override("es"):
+        spanish_date = formats.date_format(due_on, "SHORT_DATE_FORMAT")
+    assert subjects[marketer.email] == f"El acuerdo v1 debe revisarse el {spanish_date}"
+    assert "Marketing y ventas revisan cada trimestre" in bodies[marketer.email]
+    assert subjects[manager.email] == f"Acordul v1 trebuie revizuit pe {due_on:%d.%m.%Y}"

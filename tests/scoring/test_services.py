@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from leads.models import Stage, StageTransition
 from scoring import definitions, engine, services
-from scoring.models import BehaviorRule, DefinitionState, FitRule, QualifiedLeadDefinition
-from scoring.tasks import refresh_decayed_scores
+from scoring.models import BehaviorRule, DefinitionState, FitRule, QualifiedLeadDefinition, RescoreKind, RescoreRequest
+from scoring.tasks import redo_rescore_outbox, refresh_decayed_scores
 from tests.factories import EventFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,10 @@ def test_daily_refresh_lowers_a_faded_leads_stored_score_below_the_threshold(mar
     result = refresh_decayed_scores.delay().get()
 
     lead.refresh_from_db()
-    assert result["scored"] >= 1
+    assert result == "done"
+    # The refresh went through the rescore outbox: one whole-table row, finished.
+    request = RescoreRequest.objects.get()
+    assert request.kind == RescoreKind.ALL and request.done_at is not None
     assert lead.behavior_score == pytest.approx(10, abs=0.05)  # two 20s, two 60-day half-lives
     assert lead.behavior_score < active_spec_definition.behavior_threshold
 
@@ -254,3 +257,23 @@ def test_remembered_fit_scores_equal_the_engine_for_every_kind_of_fact(spec_defi
     ]
     for lead in facts * 2:
         assert fit(lead) == engine.fit_score(definition, lead)
+
+
+def test_a_nightly_refresh_killed_half_way_is_finished_by_the_outbox_within_a_lease(
+    marketer, manager, active_spec_definition
+):
+    lead = LeadFactory(email="gmail-free@acme.example", job_title="Analyst", employees=20)
+    long_ago = timezone.now() - dt.timedelta(days=120)
+    for _i in range(2):
+        EventFactory(lead=lead, type="webinar_attended", occurred_at=long_ago, properties={})
+    lead.behavior_score = 40
+    lead.save(update_fields=["behavior_score"])
+    # The worker running the refresh died after claiming its row: the lease ran out a second ago.
+    lapsed = timezone.now() - dt.timedelta(seconds=1)
+    RescoreRequest.objects.create(kind=RescoreKind.ALL, claimed_until=lapsed, attempts=1)
+
+    assert redo_rescore_outbox() == 1
+
+    lead.refresh_from_db()
+    assert lead.behavior_score == pytest.approx(10, abs=0.05)
+    assert RescoreRequest.objects.get().done_at is not None

@@ -52,7 +52,7 @@ def drop_search_indexes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0013_managers_unlock_logins"),
+        ("leads", "0014_user_language"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
