@@ -85,7 +85,7 @@ def test_rep_works_the_inbox_and_a_lead_page_in_their_language(
     assert page.url.endswith("/inbox/")
     assert page.get_attribute("html", "lang") == language
     assert page.locator("h1").inner_text() == words["inbox"]
-    assert words["waiting"] in page.locator(".pagehead").inner_text()
+    assert words["waiting"] in page.locator("#result-count").inner_text()
     assert page.locator("header").get_by_role("button", name=words["logout"]).is_visible()
     row = page.locator(f"#lead-row-{lead.pk}")
     assert re.fullmatch(words["left"], row.locator(".sla").inner_text()), row.locator(".sla").inner_text()
