@@ -49,6 +49,29 @@ BREACH_OUTCOMES: dict[str, str] = {
 }
 
 
+# How far ahead of this machine's clock a sweep's moment may be without counting as time travel:
+# the caller's clock (a test's, another host's) may run a little ahead.
+CLOCK_SKEW = dt.timedelta(minutes=1)
+
+
+class FutureMoment(ValueError):
+    """A sweep asked to act at a moment still to come without saying it simulates: breaches
+    dated in the future would be recorded, acted on and mailed as if they had happened."""
+
+    def __init__(self, moment: dt.datetime) -> None:
+        super().__init__(
+            f"{moment.isoformat()} is in the future: sweeping then records breaches that have not "
+            "happened. Pass --simulate to simulate that moment, or --dry-run to list what would breach."
+        )
+        self.moment = moment
+
+
+def check_moment(now: dt.datetime, *, simulate: bool) -> None:
+    """Refuse a future `now` unless the caller simulates (see `FutureMoment`)."""
+    if not simulate and now > timezone.now() + CLOCK_SKEW:
+        raise FutureMoment(now)
+
+
 @dataclass
 class SweepResult:
     now: dt.datetime
@@ -78,12 +101,17 @@ def run_sweep(
     notify: bool = True,
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    simulate: bool = False,
 ) -> SweepResult:
     """Warn and act on every clock due at `now` (default: the present). A backlog of several
-    batches is shared by `workers` database connections (default SWEEP_WORKERS, PostgreSQL only)."""
+    batches is shared by `workers` database connections (default SWEEP_WORKERS, PostgreSQL only).
+
+    A `now` in the future is refused (`FutureMoment`) unless `simulate` (then breaches record the
+    simulated moment as `detected_at` and the real time as `recorded_at`) or `dry_run`."""
     now = now or timezone.now()
     if timezone.is_naive(now):
         raise ValueError("the sweep's moment must carry a time zone")
+    check_moment(now, simulate=simulate or dry_run)
     result = SweepResult(now=now)
     if not dry_run and not _anything_to_do(now):
         return result

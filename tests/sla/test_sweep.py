@@ -112,7 +112,7 @@ def test_missed_first_touch_notifies_and_keeps_the_qualify_clock_running(team, r
     lead.refresh_from_db()
     later = lead.stage_entered_at + dt.timedelta(days=5)
 
-    result = run_sweep(now=later)
+    result = run_sweep(now=later, simulate=True)
 
     lead.refresh_from_db()
     assert result.breached == {BreachAction.NOTIFY: 1}
@@ -120,9 +120,9 @@ def test_missed_first_touch_notifies_and_keeps_the_qualify_clock_running(team, r
     assert lead.sla_clock == SlaClock.SAL_QUALIFY
     assert lead.sla_due_at == lead.stage_entered_at + dt.timedelta(days=14)
     assert SlaBreach.objects.get(lead=lead).clock == SlaClock.SAL_FIRST_TOUCH
-    assert run_sweep(now=later).breached_total == 0
+    assert run_sweep(now=later, simulate=True).breached_total == 0
     # Fourteen days on, the qualify-or-drop clock recycles it.
-    run_sweep(now=lead.stage_entered_at + dt.timedelta(days=15))
+    run_sweep(now=lead.stage_entered_at + dt.timedelta(days=15), simulate=True)
     lead.refresh_from_db()
     assert lead.stage == Stage.RECYCLED
     assert list(SlaBreach.objects.filter(lead=lead).order_by("due_at").values_list("clock", flat=True)) == [
