@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from leads.bulk import in_workers
 from leads.models import CLOCKED_STAGES, Lead, Team, contact_label
@@ -41,12 +42,19 @@ WINDOW_BATCHES = 40
 SWEEP_WORKERS = 2
 # A digest lists this many leads and counts the rest: 250,000 lines help nobody.
 DIGEST_LINES = 50
-# What a breach line says happened to the lead.
-BREACH_OUTCOMES: dict[str, str] = {
-    BreachAction.RECYCLE: "recycled to marketing",
-    BreachAction.REASSIGN: "reassigned to another rep",
-    BreachAction.NOTIFY: "still open",
-}
+
+
+def breach_outcome(action: str, *, new_owner: str | None) -> str:
+    """What a breach line says happened to the lead: who has it now, or that nobody could take it."""
+    if action == BreachAction.RECYCLE:
+        return gettext("recycled to marketing")
+    if action == BreachAction.REASSIGN:
+        if new_owner:
+            return gettext("reassigned to %(rep)s") % {"rep": new_owner}
+        return gettext("left unassigned (no rep available)")
+    if action == BreachAction.NOTIFY:
+        return gettext("still open")
+    return action
 
 
 # How far ahead of this machine's clock a sweep's moment may be without counting as time travel:
@@ -281,6 +289,13 @@ def _send_notifications(
     # once every digest is full.
     unwritten = sum(min(DIGEST_LINES, breaches) for breaches, _ in counts.values())
     base = settings.LEADFLOW_BASE_URL.rstrip("/")
+    new_owners = {item.new_owner_id for item in breached if item.new_owner_id}
+    names = {
+        pk: " ".join(part for part in (first, last) if part) or username
+        for pk, username, first, last in User.objects.filter(pk__in=new_owners).values_list(
+            "pk", "username", "first_name", "last_name"
+        )
+    }
     for item in breached:
         if not unwritten:
             break
@@ -291,7 +306,7 @@ def _send_notifications(
                 continue
             unwritten -= 1
             if line is None:
-                what = BREACH_OUTCOMES.get(item.action, item.action)
+                what = breach_outcome(item.action, new_owner=names.get(item.new_owner_id or 0))
                 line = (
                     f"BREACHED {policy.name if policy else item.clock}: {item.name} "
                     f"(due {item.due_at:%Y-%m-%d %H:%M} UTC) - {what}. {base}/leads/{item.lead_id}/"

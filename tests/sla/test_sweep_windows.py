@@ -17,7 +17,7 @@ from sla.models import BreachAction, SlaBreach
 from sla.sweep import run_sweep
 from tests.factories import TeamFactory, add_rep, make_user
 
-from .conftest import MONDAY, make_mql, run_together
+from .conftest import MONDAY, make_mql, run_together, set_action
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +137,37 @@ def test_breach_and_warning_emails_link_to_the_lead_with_the_configured_base_url
     assert f"https://leadflow.example.com/leads/{breached.pk}/" in body
     assert f"https://leadflow.example.com/leads/{warned.pk}/" in body
     assert " /leads/" not in body  # no link left relative
+
+
+def test_breach_notice_names_the_rep_the_lead_was_reassigned_to(team, policies, rep, rep2, mailoutbox, settings):
+    settings.LEADFLOW_BASE_URL = "https://leadflow.example.com"
+    set_action(policies, SlaClock.MQL_DECISION, BreachAction.REASSIGN)
+    lead = make_mql()
+    new_owner = rep2 if lead.owner == rep else rep
+
+    run_sweep(now=LATER)
+
+    body = "\n".join(mail.body for mail in mailoutbox)
+    assert f"reassigned to {new_owner.username}" in body
+    assert f"https://leadflow.example.com/leads/{lead.pk}/" in body
+
+
+def test_breach_notice_says_left_unassigned_when_no_rep_could_take_the_lead(policies, manager, mailoutbox):
+    solo = TeamFactory(name="Solo", territories=["US"], is_fallback=True, manager=manager)
+    add_rep(solo, make_user("only", "sales_rep"))
+    set_action(policies, SlaClock.MQL_DECISION, BreachAction.REASSIGN)
+    lead = make_mql()
+
+    run_sweep(now=LATER)
+
+    lead.refresh_from_db()
+    assert lead.owner is None and lead.stage == Stage.MQL
+    body = "\n".join(mail.body for mail in mailoutbox)
+    assert "left unassigned (no rep available)" in body
+    assert "reassigned" not in body
+
+
+def test_breach_notice_says_recycled_when_the_policy_recycles(team, policies, mailoutbox):
+    make_mql()
+    run_sweep(now=LATER)
+    assert "recycled to marketing" in mailoutbox[0].body
