@@ -15,8 +15,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from leads.models import Lead, SlaClock, Stage, Touch, TouchKind
+from leads.models import Lead, SlaClock, Stage, StageTransition, Touch, TouchKind
 from leads.row_versions import unless_changed
 from scoring.models import DefinitionState, QualifiedLeadDefinition
 
@@ -82,29 +83,55 @@ def _read_policies() -> dict[str, SlaPolicy]:
     return {policy.clock: policy for policy in SlaPolicy.objects.filter(active=True).select_related("calendar")}
 
 
+# The clocks a touch may stop: speed to lead (the first touch) and the minimum touches.
+TOUCH_CLOCKS = frozenset({SlaClock.SAL_FIRST_TOUCH, SlaClock.SAL_MIN_TOUCHES})
+
+
 def deadline(
     policies: Mapping[str, SlaPolicy],
     stage: str,
     entered_at: dt.datetime | None,
     first_touch_at: dt.datetime | None,
+    *,
+    touches_met: bool = False,
+    carried: Deadline | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> Deadline:
     """The nearest open clock for a lead in `stage`, its deadline and its warning point, from
-    the given policies. Every clock runs from the moment the lead entered the stage."""
-    if stage == Stage.MQL:
-        wanted = [SlaClock.MQL_DECISION]
-    elif stage == Stage.SAL:
-        wanted = [SlaClock.SAL_QUALIFY]
-        if first_touch_at is None:
-            wanted.append(SlaClock.SAL_FIRST_TOUCH)
-    else:
-        return NO_DEADLINE
+    the given policies.
+
+    - MQL: accept-or-reject, and speed to lead (the first-touch clock) until the first touch.
+    - SAL: qualify-or-drop, the minimum touches until `touches_met`, and speed to lead until the
+      first touch: accepting is not a touch, so an MQL's running speed-to-lead deadline is
+      `carried` into SAL unchanged.
+
+    Every other clock runs from the moment the lead entered the stage. `skip` leaves out clocks
+    already breached (a notify-only breach moves the lead on to its next clock)."""
     if entered_at is None:
         return NO_DEADLINE
-    candidates = [(policies[clock].due_from(entered_at), clock) for clock in wanted if clock in policies]
+    starts: dict[str, dt.datetime] = {}
+    if stage == Stage.MQL:
+        starts[SlaClock.MQL_DECISION] = entered_at
+    elif stage == Stage.SAL:
+        starts[SlaClock.SAL_QUALIFY] = entered_at
+        minimum = policies.get(SlaClock.SAL_MIN_TOUCHES)
+        if not touches_met and minimum is not None and minimum.min_calls + minimum.min_emails > 0:
+            starts[SlaClock.SAL_MIN_TOUCHES] = entered_at
+    else:
+        return NO_DEADLINE
+    if first_touch_at is None and carried is None:
+        starts[SlaClock.SAL_FIRST_TOUCH] = entered_at
+    candidates = [
+        (policies[clock].due_from(start), clock, policies[clock].warn_from(start))
+        for clock, start in starts.items()
+        if clock in policies and clock not in skip
+    ]
+    if carried is not None and first_touch_at is None and carried[1] is not None and carried[0] not in skip:
+        candidates.append((carried[1], carried[0], carried[2]))
     if not candidates:
         return NO_DEADLINE
-    due, clock = min(candidates)
-    return clock, due, policies[clock].warn_from(entered_at)
+    due, clock, warn = min(candidates, key=lambda item: (item[0], item[1]))
+    return clock, due, warn
 
 
 def active_deadline(stage: str, entered_at: dt.datetime, first_touch_at: dt.datetime | None) -> Deadline:
@@ -119,13 +146,20 @@ def restarted(policy: SlaPolicy, now: dt.datetime) -> Deadline:
     return policy.clock, policy.due_from(now), policy.warn_from(now)
 
 
-def after_notified_breach(clock: str, entered_at: dt.datetime, policies: Mapping[str, SlaPolicy]) -> Deadline:
-    """The clock a lead moves on to once a notify-only breach of `clock` is recorded: a SAL
-    still missing its first touch keeps its qualify-or-drop clock; anything else has none."""
-    qualify = policies.get(SlaClock.SAL_QUALIFY)
-    if clock == SlaClock.SAL_FIRST_TOUCH and qualify is not None:
-        return qualify.clock, qualify.due_from(entered_at), qualify.warn_from(entered_at)
-    return NO_DEADLINE
+def after_notified_breach(
+    clock: str, entered_at: dt.datetime, policies: Mapping[str, SlaPolicy], stage: str = Stage.SAL
+) -> Deadline:
+    """The clock a lead moves on to once a notify-only breach of `clock` is recorded: a missed
+    first touch leaves the stage's other clocks running (an MQL's accept-or-reject; a SAL's
+    minimum touches and qualify-or-drop), missed minimum touches leave qualify-or-drop; the
+    stage's last clock leaves none."""
+    if clock == SlaClock.SAL_FIRST_TOUCH:
+        skip = frozenset({SlaClock.SAL_FIRST_TOUCH})
+    elif clock == SlaClock.SAL_MIN_TOUCHES:
+        skip = frozenset({SlaClock.SAL_FIRST_TOUCH, SlaClock.SAL_MIN_TOUCHES})
+    else:
+        return NO_DEADLINE
+    return deadline(policies, stage, entered_at, None, skip=skip)
 
 
 def bant_required() -> int:
@@ -138,20 +172,43 @@ def bant_required() -> int:
     return DEFAULT_BANT_REQUIRED if value is None else max(0, min(4, value))
 
 
-def missing_touches(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
-    """What the minimum-touches policy still wants before `unable_to_reach`, in words."""
+def touch_counts(lead: Lead, *, now: dt.datetime | None = None) -> tuple[SlaPolicy | None, dict[str, int]]:
+    """The minimum-touches policy in force and the calls and emails that count toward it: those
+    since the lead last became MQL (touches made before accepting count), within the policy's
+    window."""
     policy = SlaPolicy.objects.filter(clock=SlaClock.SAL_MIN_TOUCHES, active=True).first()
     if policy is None:
-        return []
+        return None, {"calls": 0, "emails": 0}
     now = now or timezone.now()
-    since = max(lead.stage_entered_at, now - dt.timedelta(days=policy.window_days))
+    since = lead.stage_entered_at
+    if lead.stage == Stage.SAL:
+        became_mql = (
+            StageTransition.objects.filter(lead=lead, to_stage=Stage.MQL, at__lte=lead.stage_entered_at)
+            .order_by("-at")
+            .values_list("at", flat=True)
+            .first()
+        )
+        since = became_mql or since
+    since = max(since, now - dt.timedelta(days=policy.window_days))
     counts = Touch.objects.filter(lead=lead, at__gte=since).aggregate(
         calls=Count("id", filter=Q(kind=TouchKind.CALL)),
         emails=Count("id", filter=Q(kind=TouchKind.EMAIL)),
     )
+    return policy, counts
+
+
+def missing_touches(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
+    """What the minimum-touches policy still wants before `unable_to_reach`, in words."""
+    policy, counts = touch_counts(lead, now=now)
+    if policy is None:
+        return []
     missing = []
     if counts["calls"] < policy.min_calls:
-        missing.append(f"{counts['calls']} of {policy.min_calls} calls logged")
+        missing.append(
+            gettext("%(done)s of %(wanted)s calls logged") % {"done": counts["calls"], "wanted": policy.min_calls}
+        )
     if counts["emails"] < policy.min_emails:
-        missing.append(f"{counts['emails']} of {policy.min_emails} emails logged")
+        missing.append(
+            gettext("%(done)s of %(wanted)s emails logged") % {"done": counts["emails"], "wanted": policy.min_emails}
+        )
     return missing

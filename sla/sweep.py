@@ -153,12 +153,16 @@ def run_sweep(
         # `sla.due`.
         window = due_sla_window(now=now, limit=window_size)
         chunks = [window[start : start + batch_size] for start in range(0, len(window), batch_size)]
+        notified = result.breached.get(BreachAction.NOTIFY, 0)
         acted = _expire_chunks(
             chunks, now=now, policies=policies, batch_size=batch_size, workers=workers, record=record
         )
-        # A short window was the whole backlog; a window with nothing left to claim belongs to
-        # another worker (or was acted on meanwhile): either way this run is done.
-        if len(window) < window_size or not acted:
+        # A short window was the whole backlog, unless a notify-only breach moved a lead on to
+        # a clock that is already due too (a speed-to-lead breach found days late: its
+        # accept-or-reject clock ran out as well), which the next window takes. A window with
+        # nothing left to claim belongs to another worker (or was acted on meanwhile): either
+        # way this run is done.
+        if not acted or (len(window) < window_size and result.breached.get(BreachAction.NOTIFY, 0) == notified):
             break
 
     warned: list[dict[str, Any]] = []

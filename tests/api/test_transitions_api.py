@@ -188,9 +188,10 @@ def test_an_edited_sla_policy_sets_the_deadline_of_the_next_accepted_lead(as_rep
     SlaPolicy.objects.filter(pk=policy.pk).update(active=True, duration_hours=8)
     assert _clock_length(_accepted(as_rep, rep, team)) == dt.timedelta(hours=8)
 
-    _policy(SlaClock.SAL_FIRST_TOUCH, hours=2)  # a new, shorter clock runs first
+    # Speed to lead runs from MQL entry: accepting an MQL that entered without it starts none.
+    _policy(SlaClock.SAL_FIRST_TOUCH, hours=2)
     lead = _accepted(as_rep, rep, team)
-    assert (lead.sla_clock, _clock_length(lead)) == (SlaClock.SAL_FIRST_TOUCH, dt.timedelta(hours=2))
+    assert (lead.sla_clock, _clock_length(lead)) == (SlaClock.SAL_QUALIFY, dt.timedelta(hours=8))
 
     SlaPolicy.objects.filter(clock=SlaClock.SAL_FIRST_TOUCH).delete()
     lead = _accepted(as_rep, rep, team)

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.django_db(trans
 
 
 def test_beat_sweep_task_run_by_a_real_worker_recycles_the_breached_mql(celery_worker_process, team, policies):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     later = (MONDAY + dt.timedelta(days=30)).isoformat()
 
     app.send_task("sla.tasks.sla_sweep", kwargs={"now": later})

@@ -26,7 +26,7 @@ def _future() -> dt.datetime:
 
 
 def test_command_refuses_a_future_moment_without_simulate_and_writes_nothing(team, policies, mailoutbox):
-    lead = make_mql(at=timezone.now())
+    lead = make_mql(contacted=True, at=timezone.now())
     with pytest.raises(CommandError, match="in the future.*--simulate"):
         call_command("sla_sweep", "--now", _future().isoformat(), stdout=StringIO(), stderr=StringIO())
     lead.refresh_from_db()
@@ -35,7 +35,7 @@ def test_command_refuses_a_future_moment_without_simulate_and_writes_nothing(tea
 
 
 def test_command_with_simulate_records_the_missed_deadline_the_simulated_moment_and_the_real_time(team, policies):
-    lead = make_mql(at=timezone.now())
+    lead = make_mql(contacted=True, at=timezone.now())
     due = lead.sla_due_at
     future = _future()
     before = timezone.now()
@@ -52,7 +52,7 @@ def test_command_with_simulate_records_the_missed_deadline_the_simulated_moment_
 
 
 def test_dry_run_at_a_future_moment_still_lists_what_would_breach(team, policies):
-    make_mql(at=timezone.now())
+    make_mql(contacted=True, at=timezone.now())
     out = StringIO()
     call_command("sla_sweep", "--now", _future().isoformat(), "--dry-run", stdout=out)
     assert "1 leads would breach" in out.getvalue()
@@ -60,7 +60,7 @@ def test_dry_run_at_a_future_moment_still_lists_what_would_breach(team, policies
 
 
 def test_beat_task_refuses_a_future_moment(team, policies):
-    lead = make_mql(at=timezone.now())
+    lead = make_mql(contacted=True, at=timezone.now())
     with pytest.raises(FutureMoment):
         sla_sweep.delay(now=_future().isoformat()).get()
     assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
@@ -68,7 +68,7 @@ def test_beat_task_refuses_a_future_moment(team, policies):
 
 
 def test_a_sweep_at_the_present_is_not_marked_simulated(team, policies):
-    lead = make_mql(at=timezone.now() - dt.timedelta(days=30))
+    lead = make_mql(contacted=True, at=timezone.now() - dt.timedelta(days=30))
     run_sweep(notify=False)
     breach = SlaBreach.objects.get(lead=lead)
     assert not breach.simulated
