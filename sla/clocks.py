@@ -212,3 +212,77 @@ def missing_touches(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
             gettext("%(done)s of %(wanted)s emails logged") % {"done": counts["emails"], "wanted": policy.min_emails}
         )
     return missing
+
+
+# The API's names of the clocks (SPEC section 4), by the codes stored on leads and breaches.
+API_CODES: dict[str, str] = {
+    SlaClock.MQL_DECISION: "accept",
+    SlaClock.SAL_FIRST_TOUCH: "first_touch",
+    SlaClock.SAL_MIN_TOUCHES: "min_touches",
+    SlaClock.SAL_QUALIFY: "qualify",
+}
+# The clocks of each open stage, in the order they are listed.
+STAGE_CLOCKS: dict[str, tuple[str, ...]] = {
+    Stage.MQL: (SlaClock.SAL_FIRST_TOUCH, SlaClock.MQL_DECISION),
+    Stage.SAL: (SlaClock.SAL_FIRST_TOUCH, SlaClock.MQL_DECISION, SlaClock.SAL_MIN_TOUCHES, SlaClock.SAL_QUALIFY),
+}
+
+
+def clock_states(lead: Lead, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The lead's SLA clocks of its current MQL/SAL episode, for `GET /api/v1/leads/{id}/`:
+    ``{"clock", "started_at", "due_at", "state": running | met | breached, "policy_version"}``.
+
+    A breached clock is listed from its `SlaBreach` row (deadline and policy version recorded
+    then); a clock past due that the sweep has not reached yet is "breached" too (open past due,
+    never "running"). A closed stage lists the breaches of its last episode only."""
+    now = now or timezone.now()
+    policies = active_policies()
+    became_mql = (
+        StageTransition.objects.filter(lead=lead, to_stage=Stage.MQL, at__lte=lead.stage_entered_at)
+        .order_by("-at", "-id")
+        .values_list("at", flat=True)
+        .first()
+    ) or lead.stage_entered_at
+    sal_at = lead.stage_entered_at if lead.stage == Stage.SAL else None
+    breaches = {
+        breach.clock: breach for breach in lead.sla_breaches.filter(due_at__gte=became_mql).order_by("due_at", "id")
+    }
+
+    def started(clock: str) -> dt.datetime:
+        in_sal = sal_at is not None and clock in (SlaClock.SAL_MIN_TOUCHES, SlaClock.SAL_QUALIFY)
+        return sal_at if in_sal and sal_at is not None else became_mql
+
+    listed: list[dict[str, Any]] = []
+    for clock in STAGE_CLOCKS.get(lead.stage, ()):
+        breach = breaches.pop(clock, None)
+        if breach is not None:
+            listed.append(_clock_row(clock, started(clock), breach.due_at, "breached", breach.policy_version))
+            continue
+        policy = policies.get(clock)
+        if policy is None:
+            continue
+        start = started(clock)
+        due = lead.sla_due_at if lead.sla_clock == clock else policy.due_from(start)
+        met = (
+            (clock == SlaClock.SAL_FIRST_TOUCH and lead.first_touch_at is not None)
+            or (clock == SlaClock.MQL_DECISION and lead.stage == Stage.SAL)
+            or (clock == SlaClock.SAL_MIN_TOUCHES and lead.sla_clock != clock and not missing_touches(lead, now=now))
+        )
+        past_due = due is not None and now >= due
+        state = "met" if met else ("breached" if past_due else "running")
+        listed.append(_clock_row(clock, start, due, state, policy.version))
+    for clock, breach in breaches.items():
+        listed.append(_clock_row(clock, started(clock), breach.due_at, "breached", breach.policy_version))
+    return listed
+
+
+def _clock_row(
+    clock: str, started_at: dt.datetime | None, due_at: dt.datetime | None, state: str, version: int | None
+) -> dict[str, Any]:
+    return {
+        "clock": API_CODES.get(clock, clock),
+        "started_at": started_at,
+        "due_at": due_at,
+        "state": state,
+        "policy_version": version,
+    }
