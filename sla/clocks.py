@@ -286,3 +286,51 @@ def _clock_row(
         "state": state,
         "policy_version": version,
     }
+
+
+def cadence(lead: Lead, *, now: dt.datetime | None = None) -> list[str]:
+    """The minimum-touches cadence of an open lead, one line per kind the policy wants: the next
+    touch and when it is due ("call 2 of 3 — due today"), the wanted touches spread evenly over
+    the window from the lead's MQL entry, or "calls: 3 of 3 done"."""
+    if lead.stage not in (Stage.MQL, Stage.SAL):
+        return []
+    policy, counts = touch_counts(lead, now=now)
+    if policy is None:
+        return []
+    now = now or timezone.now()
+    start = lead.stage_entered_at
+    if lead.stage == Stage.SAL:
+        start = (
+            StageTransition.objects.filter(lead=lead, to_stage=Stage.MQL, at__lte=lead.stage_entered_at)
+            .order_by("-at")
+            .values_list("at", flat=True)
+            .first()
+        ) or start
+    window = dt.timedelta(days=policy.window_days)
+    today = timezone.localdate(now)
+    lines = []
+    for kind, done, wanted in (
+        (gettext("call"), counts["calls"], policy.min_calls),
+        (gettext("email"), counts["emails"], policy.min_emails),
+    ):
+        if wanted <= 0:
+            continue
+        if done >= wanted:
+            lines.append(
+                gettext("%(kind)s: %(done)s of %(wanted)s done") % {"kind": kind, "done": done, "wanted": wanted}
+            )
+            continue
+        due = timezone.localdate(start + window * done / wanted)
+        if due < today:
+            when = gettext("overdue since %(date)s") % {"date": due.isoformat()}
+        elif due == today:
+            when = gettext("due today")
+        elif due == today + dt.timedelta(days=1):
+            when = gettext("due tomorrow")
+        else:
+            when = gettext("due %(date)s") % {"date": due.isoformat()}
+        lines.append(
+            gettext("%(kind)s %(number)s of %(wanted)s — %(when)s")
+            % {"kind": kind, "number": done + 1, "wanted": wanted, "when": when}
+        )
+    return lines

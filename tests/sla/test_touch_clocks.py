@@ -10,6 +10,7 @@ import pytest
 from leads import lifecycle
 from leads.lifecycle import TouchesRequired
 from leads.models import SlaClock, Stage
+from sla.clocks import cadence
 from sla.models import BreachAction, SlaBreach
 from sla.sweep import run_sweep
 
@@ -97,3 +98,15 @@ def test_touches_made_as_an_mql_count_toward_the_minimum_after_accepting(team, p
     lifecycle.accept(lead, actor=lifecycle.Actor.person(lead.owner))
     transition = lifecycle.recycle(lead, actor=lifecycle.Actor.person(lead.owner), reason="unable_to_reach")
     assert transition.to_stage == Stage.RECYCLED
+
+
+def test_cadence_on_the_lead_page_shows_the_touches_done_and_when_the_next_is_due(team, policies):
+    lead = make_mql()
+    _touch(lead, lead.owner, "call", MONDAY + dt.timedelta(hours=1))
+    lead.refresh_from_db()
+    friday_early = MONDAY + dt.timedelta(days=4, hours=18)
+
+    assert cadence(lead, now=friday_early) == [
+        "call 2 of 3 — due today",
+        "email 1 of 3 — overdue since 2026-03-02",
+    ]
