@@ -62,19 +62,27 @@ def open_clocks(
     if measure == "touch":
         touched = Touch.objects.filter(lead_id=OuterRef("pk"), at__gte=OuterRef("stage_entered_at"))
         leads = leads.filter(~Exists(touched))
-    counts = {
-        "breached": Count("pk", filter=Q(stage_entered_at__lte=cutoff)),
-        "running": Count("pk", filter=Q(stage_entered_at__gt=cutoff)),
-    }
+    overdue, running = Q(stage_entered_at__lte=cutoff), Q(stage_entered_at__gt=cutoff)
     result: OpenCounts = {}
-    total = leads.aggregate(**counts)
+    total = leads.aggregate(breached=Count("pk", filter=overdue), running=Count("pk", filter=running))
     if total["breached"] or total["running"]:
         result[("total", "")] = (total["breached"], total["running"])
-    for row in leads.values("owner__username").annotate(**counts).order_by():
-        result[("owner", row["owner__username"] or "")] = (row["breached"], row["running"])
+    by_owner = (
+        leads.values("owner__username")
+        .annotate(breached=Count("pk", filter=overdue), running=Count("pk", filter=running))
+        .order_by()
+    )
+    for owner, late, open_ in by_owner.values_list("owner__username", "breached", "running"):
+        result[("owner", owner or "")] = (late, open_)
     week = TruncWeek("stage_entered_at", tzinfo=timezone.get_current_timezone())
-    for row in leads.annotate(week=week).values("week").annotate(**counts).order_by():
-        result[("week", str(row["week"])[:10])] = (row["breached"], row["running"])
+    by_week = (
+        leads.annotate(week=week)
+        .values("week")
+        .annotate(breached=Count("pk", filter=overdue), running=Count("pk", filter=running))
+        .order_by()
+    )
+    for monday, late, open_ in by_week.values_list("week", "breached", "running"):
+        result[("week", str(monday)[:10])] = (late, open_)
     return result
 
 

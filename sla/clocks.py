@@ -121,7 +121,7 @@ def deadline(
         return NO_DEADLINE
     if first_touch_at is None and carried is None:
         starts[SlaClock.SAL_FIRST_TOUCH] = entered_at
-    candidates = [
+    candidates: list[tuple[dt.datetime, str, dt.datetime | None]] = [
         (policies[clock].due_from(start), clock, policies[clock].warn_from(start))
         for clock, start in starts.items()
         if clock in policies and clock not in skip
