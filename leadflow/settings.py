@@ -233,6 +233,8 @@ EMAIL_BACKEND = env.str(
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+# For the file-based backend (end-to-end tests read the messages a real worker sent).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default="")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -29,6 +29,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sla import clocks as sla_clocks
+
 from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
@@ -44,12 +46,14 @@ from .serializers import (
     EventsResultSerializer,
     HistorySerializer,
     ImportResultSerializer,
+    LeadDetailSerializer,
     LeadSerializer,
     NoteSerializer,
     QualifySerializer,
     RecycleSerializer,
     RejectSerializer,
     SlaBreachSerializer,
+    SlaClockSerializer,
     TouchSerializer,
     TransitionSerializer,
     WebhookCreatedSerializer,
@@ -147,6 +151,14 @@ class LeadViewSet(
 
     def get_lead(self) -> Lead:
         return get_object_or_404(permissions.visible_leads(self.request.user), pk=self.kwargs["pk"])
+
+    @extend_schema(responses={200: LeadDetailSerializer, **COMMON_ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One lead with its SLA clocks (`sla_clocks`: clock, started_at, due_at, state, policy_version)."""
+        lead = self.get_object()
+        body = lead_body(lead)
+        body["sla_clocks"] = SlaClockSerializer(sla_clocks.clock_states(lead), many=True).data
+        return Response(body)
 
     @extend_schema(responses={201: LeadSerializer, **COMMON_ERRORS})
     @idempotent

@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sla import clocks as sla_clocks
+
 from . import lifecycle
 from .lifecycle import LOST_REASONS
 from .models import (
@@ -290,13 +292,40 @@ class TransitionSerializer(serializers.ModelSerializer):
         ]
 
 
+class SlaClockSerializer(serializers.Serializer):
+    """One SLA clock of a lead (SPEC section 4): `clock` is the API code (accept, first_touch,
+    min_touches, qualify)."""
+
+    clock = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    state = serializers.ChoiceField(choices=["running", "met", "breached"])
+    policy_version = serializers.IntegerField(allow_null=True)
+
+
+class LeadDetailSerializer(LeadSerializer):
+    """One lead as `GET /api/v1/leads/{id}/` answers: its fields and its SLA clocks."""
+
+    sla_clocks = SlaClockSerializer(many=True, read_only=True)
+
+    class Meta(LeadSerializer.Meta):
+        fields = [*LEAD_FIELDS, "sla_clocks"]
+        read_only_fields = [*LeadSerializer.Meta.read_only_fields, "sla_clocks"]
+
+
 class SlaBreachSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    clock = serializers.CharField()
+    # The clock's API code (accept, first_touch, min_touches, qualify).
+    clock = serializers.SerializerMethodField()
+    policy_version = serializers.IntegerField(allow_null=True)
     stage = serializers.CharField()
     due_at = serializers.DateTimeField()
     detected_at = serializers.DateTimeField()
     action = serializers.CharField()
+
+    @extend_schema_field(serializers.CharField())
+    def get_clock(self, breach: Any) -> str:
+        return sla_clocks.API_CODES.get(breach.clock, breach.clock)
 
 
 class HistorySerializer(serializers.Serializer):

@@ -33,6 +33,7 @@ from sla.models import SlaBreach
 from . import rollup
 from .filters import GROUP_FIELDS, ReportFilters, bounds, default_range, group_field, group_key
 from .models import QuarterlyTarget
+from .open_clocks import open_clocks, with_open
 from .parallel import all_at_once, cheap, tuned
 from .spans import distribution, velocity_clocks, velocity_spans
 from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank, reached_q
@@ -345,16 +346,31 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
         ]
         results = all_at_once(*queries)
     decisions, touches, wins = results
+    # Clocks still open count too: past due as misses, running apart (never as met).
+    open_decisions = open_clocks(measure="decision", filters=filters, start=start, end=end)
+    open_touches = open_clocks(measure="touch", filters=filters, start=start, end=end)
 
     def block(kind: str, key: str) -> dict[str, Any]:
+        slice_ = (kind, key)
         return {
-            "mql_decision": _stats(decisions.get((kind, key)), unit="hours", sla_hours=decision_clock.hours),
-            "sal_first_touch": _stats(touches.get((kind, key)), unit="hours", sla_hours=touch_clock.hours),
-            "mql_to_won": _stats(wins.get((kind, key)), unit="days", sla_hours=None),
+            "mql_decision": with_open(
+                _stats(decisions.get(slice_), unit="hours", sla_hours=decision_clock.hours),
+                decisions.get(slice_),
+                open_decisions,
+                slice_,
+            ),
+            "sal_first_touch": with_open(
+                _stats(touches.get(slice_), unit="hours", sla_hours=touch_clock.hours),
+                touches.get(slice_),
+                open_touches,
+                slice_,
+            ),
+            "mql_to_won": _stats(wins.get(slice_), unit="days", sla_hours=None),
         }
 
     def keys(kind: str) -> list[str]:
-        return sorted({k for source in (decisions, touches, wins) for (kd, k) in source if kd == kind})
+        sources = (decisions, touches, wins, open_decisions, open_touches)
+        return sorted({k for source in sources for (kd, k) in source if kd == kind})
 
     hours_per_day = decision_clock.hours_per_day
     result: dict[str, Any] = {"filters": filters.echo(date_from=date_from, date_to=date_to, group_by=group_by)}

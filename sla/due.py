@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from leads import lifecycle
 from leads.bulk import id_set, rows_clause
@@ -270,10 +271,15 @@ def _insert_breaches(rows: list[dict[str, Any]], *, now: dt.datetime, lead_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {SlaBreach._meta.db_table} "
-            "(lead_id, policy_id, clock, stage, owner_id, due_at, detected_at, action, policy_version) "
-            "SELECT l.id, p.policy_id, l.sla_clock, l.stage, l.owner_id, l.sla_due_at, %s, p.action, "
+            "(lead_id, policy_id, clock, stage, owner_id, due_at, detected_at, recorded_at, action, policy_version) "
+            "SELECT l.id, p.policy_id, l.sla_clock, l.stage, l.owner_id, l.sla_due_at, %s, %s, p.action, "
             "p.policy_version "
             f"FROM {lead_table} l JOIN ({clocks}) p ON p.clock = l.sla_clock "
             f"WHERE l.{where} ON CONFLICT (lead_id, clock, due_at) DO NOTHING",
-            [connection.ops.adapt_datetimefield_value(now), *clock_params, *params],
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+                *clock_params,
+                *params,
+            ],
         )

@@ -127,8 +127,13 @@ class SlaBreach(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The deadline the clock missed.
     due_at = models.DateTimeField()
+    # The sweep's moment: the present, or the moment a `sla_sweep --now ... --simulate` run
+    # simulated.
     detected_at = models.DateTimeField(default=timezone.now)
+    # The real time the row was written: differs from `detected_at` only for a simulation.
+    recorded_at = models.DateTimeField(default=timezone.now)
     action = models.CharField(max_length=10, choices=BreachAction.choices)
     # The policy's version when the breach was recorded (null: recorded before versions).
     policy_version = models.PositiveIntegerField(null=True, blank=True)
@@ -144,6 +149,11 @@ class SlaBreach(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id} {self.clock} due {self.due_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def simulated(self) -> bool:
+        """Recorded by a simulation of a moment later than the real time of writing."""
+        return self.detected_at > self.recorded_at
 
 
 # The policy fields that are terms of the agreement: a change of any of them needs both signatures.

@@ -21,8 +21,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.db import connection, transaction
 from django.utils import formats, timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 
 from leads import i18n
 from leads.bulk import in_workers
@@ -44,12 +44,42 @@ WINDOW_BATCHES = 40
 SWEEP_WORKERS = 2
 # A digest lists this many leads and counts the rest: 250,000 lines help nobody.
 DIGEST_LINES = 50
-# What a breach line says happened to the lead.
-BREACH_OUTCOMES: dict[str, Any] = {
-    BreachAction.RECYCLE: gettext_lazy("recycled to marketing"),
-    BreachAction.REASSIGN: gettext_lazy("reassigned to another rep"),
-    BreachAction.NOTIFY: gettext_lazy("still open"),
-}
+
+
+def breach_outcome(action: str, *, new_owner: str | None) -> str:
+    """What a breach line says happened to the lead: who has it now, or that nobody could take it."""
+    if action == BreachAction.RECYCLE:
+        return gettext("recycled to marketing")
+    if action == BreachAction.REASSIGN:
+        if new_owner:
+            return gettext("reassigned to %(rep)s") % {"rep": new_owner}
+        return gettext("left unassigned (no rep available)")
+    if action == BreachAction.NOTIFY:
+        return gettext("still open")
+    return action
+
+
+# How far ahead of this machine's clock a sweep's moment may be without counting as time travel:
+# the caller's clock (a test's, another host's) may run a little ahead.
+CLOCK_SKEW = dt.timedelta(minutes=1)
+
+
+class FutureMoment(ValueError):
+    """A sweep asked to act at a moment still to come without saying it simulates: breaches
+    dated in the future would be recorded, acted on and mailed as if they had happened."""
+
+    def __init__(self, moment: dt.datetime) -> None:
+        super().__init__(
+            f"{moment.isoformat()} is in the future: sweeping then records breaches that have not "
+            "happened. Pass --simulate to simulate that moment, or --dry-run to list what would breach."
+        )
+        self.moment = moment
+
+
+def check_moment(now: dt.datetime, *, simulate: bool) -> None:
+    """Refuse a future `now` unless the caller simulates (see `FutureMoment`)."""
+    if not simulate and now > timezone.now() + CLOCK_SKEW:
+        raise FutureMoment(now)
 
 
 @dataclass
@@ -81,12 +111,17 @@ def run_sweep(
     notify: bool = True,
     progress: Callable[[str], None] | None = None,
     workers: int | None = None,
+    simulate: bool = False,
 ) -> SweepResult:
     """Warn and act on every clock due at `now` (default: the present). A backlog of several
-    batches is shared by `workers` database connections (default SWEEP_WORKERS, PostgreSQL only)."""
+    batches is shared by `workers` database connections (default SWEEP_WORKERS, PostgreSQL only).
+
+    A `now` in the future is refused (`FutureMoment`) unless `simulate` (then breaches record the
+    simulated moment as `detected_at` and the real time as `recorded_at`) or `dry_run`."""
     now = now or timezone.now()
     if timezone.is_naive(now):
         raise ValueError("the sweep's moment must carry a time zone")
+    check_moment(now, simulate=simulate or dry_run)
     result = SweepResult(now=now)
     if not dry_run and not _anything_to_do(now):
         return result
@@ -120,12 +155,16 @@ def run_sweep(
         # `sla.due`.
         window = due_sla_window(now=now, limit=window_size)
         chunks = [window[start : start + batch_size] for start in range(0, len(window), batch_size)]
+        notified = result.breached.get(BreachAction.NOTIFY, 0)
         acted = _expire_chunks(
             chunks, now=now, policies=policies, batch_size=batch_size, workers=workers, record=record
         )
-        # A short window was the whole backlog; a window with nothing left to claim belongs to
-        # another worker (or was acted on meanwhile): either way this run is done.
-        if len(window) < window_size or not acted:
+        # A short window was the whole backlog, unless a notify-only breach moved a lead on to
+        # a clock that is already due too (a speed-to-lead breach found days late: its
+        # accept-or-reject clock ran out as well), which the next window takes. A window with
+        # nothing left to claim belongs to another worker (or was acted on meanwhile): either
+        # way this run is done.
+        if not acted or (len(window) < window_size and result.breached.get(BreachAction.NOTIFY, 0) == notified):
             break
 
     warned: list[dict[str, Any]] = []
@@ -231,13 +270,15 @@ def _when(moment: dt.datetime) -> str:
     return f"{formats.date_format(local, 'SHORT_DATETIME_FORMAT')} {local.tzname()}"
 
 
-def _breach_line(item: ExpiredClock, policy: SlaPolicy | None, base: str) -> Callable[[], str]:
+def _breach_line(
+    item: ExpiredClock, policy: SlaPolicy | None, base: str, *, new_owner: str | None
+) -> Callable[[], str]:
     def line() -> str:
         return _("BREACHED %(policy)s: %(lead)s (due %(due)s) - %(outcome)s. %(link)s") % {
             "policy": policy.name if policy else item.clock,
             "lead": item.name,
             "due": _when(item.due_at),
-            "outcome": BREACH_OUTCOMES.get(item.action, item.action),
+            "outcome": breach_outcome(item.action, new_owner=new_owner),
             "link": f"{base}/leads/{item.lead_id}/",
         }
 
@@ -289,6 +330,13 @@ def _send_notifications(
     # once every digest is full.
     unwritten = sum(min(DIGEST_LINES, breaches) for breaches, _ in counts.values())
     base = settings.LEADFLOW_BASE_URL.rstrip("/")
+    new_owners = {item.new_owner_id for item in breached if item.new_owner_id}
+    names = {
+        pk: " ".join(part for part in (first, last) if part) or username
+        for pk, username, first, last in User.objects.filter(pk__in=new_owners).values_list(
+            "pk", "username", "first_name", "last_name"
+        )
+    }
     for item in breached:
         if not unwritten:
             break
@@ -299,7 +347,7 @@ def _send_notifications(
                 continue
             unwritten -= 1
             if line is None:
-                line = _breach_line(item, policy, base)
+                line = _breach_line(item, policy, base, new_owner=names.get(item.new_owner_id or 0))
             lines[user_id].append(line)
     for row in warned:
         user_id = row["owner_id"]

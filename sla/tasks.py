@@ -20,7 +20,8 @@ from .sweep import run_sweep
     expires=55,
 )
 def sla_sweep(now: str | None = None) -> dict[str, int]:
-    """Beat's every-minute sweep. `now` (ISO 8601) is for tests and replays."""
+    """Beat's every-minute sweep. `now` (ISO 8601) is for tests and replays of a past moment: a
+    future one is refused (`FutureMoment`); simulating is for `manage.py sla_sweep --simulate`."""
     moment = dt.datetime.fromisoformat(now) if now else None
-    result = run_sweep(now=moment)
+    result = run_sweep(now=moment, simulate=False)
     return {"breached": result.breached_total, "warned": result.warned, "emails": result.emails}

@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 
 from leads import permissions
 from leads.bulk import concrete_field, id_set, insert_objects, insert_rows, rows_clause, update_rows
-from leads.models import ActorType, Lead, Stage, StageTransition
+from leads.models import ActorType, Lead, SlaClock, Stage, StageTransition
 from leads.signals import stage_changed, stage_changed_batch
 from sla import clocks
 
@@ -181,8 +181,13 @@ def apply(
     if stays:
         values = {"updated_at": now, **change.updates}
     else:
-        deadline = clocks.deadline(policies, change.to_stage, now, None)
-        values = {**entered(change.to_stage, now, deadline), **change.updates}
+        values = {
+            **entered(change.to_stage, now, entering_deadline(lead, change.to_stage, now, policies)),
+            **change.updates,
+        }
+        if change.to_stage == Stage.SAL and lead.stage == Stage.MQL:
+            # Accepting is not a touch: a first touch made in MQL still counts in SAL.
+            values["first_touch_at"] = lead.first_touch_at
     updated = Lead.objects.filter(pk=lead.pk, stage=expected_stage).update(**values)
     if updated != 1:
         current = Lead.objects.filter(pk=lead.pk).values_list("stage", flat=True).first()
@@ -214,6 +219,20 @@ def apply(
     if not stays:
         stage_changed.send(sender=StageTransition, transition=transition, lead=lead)
     return transition
+
+
+def entering_deadline(lead: Lead, to_stage: str, now: dt.datetime, policies: Mapping[str, Any]) -> clocks.Deadline:
+    """The clock `lead` runs on entering `to_stage` at `now`. From MQL to SAL the speed-to-lead
+    clock keeps the deadline it had (it runs from MQL entry to the first touch; accepting is not
+    a touch), or stays stopped if it was met or already breached."""
+    if to_stage == Stage.SAL and lead.stage == Stage.MQL:
+        if lead.first_touch_at is not None:
+            return clocks.deadline(policies, to_stage, now, lead.first_touch_at)
+        if lead.sla_clock == SlaClock.SAL_FIRST_TOUCH:
+            running = (lead.sla_clock, lead.sla_due_at, lead.sla_warn_at)
+            return clocks.deadline(policies, to_stage, now, None, carried=running)
+        return clocks.deadline(policies, to_stage, now, None, skip=frozenset({SlaClock.SAL_FIRST_TOUCH}))
+    return clocks.deadline(policies, to_stage, now, None)
 
 
 def entered(stage: str, now: dt.datetime, deadline: clocks.Deadline) -> dict[str, Any]:
@@ -269,6 +288,12 @@ def set_deadlines(deadlines: Mapping[int, clocks.Deadline], *, now: dt.datetime,
         concrete_fields(Lead, names),
         [(lead_id, *deadline, None, now, *extra.values()) for lead_id, deadline in deadlines.items()],
     )
+
+
+def set_first_touch(lead_id: int, *, at: dt.datetime, now: dt.datetime) -> None:
+    """Record the lead's first touch in its open stage, its clock left as it runs (the
+    speed-to-lead clock had already breached and moved on)."""
+    Lead.objects.filter(pk=lead_id).update(first_touch_at=at, updated_at=now)
 
 
 def write_promotions(

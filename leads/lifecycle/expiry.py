@@ -60,7 +60,10 @@ def reassign_expired(lead_id: int, *, policy: SlaPolicy, now: dt.datetime, versi
 def advance_clocks(rows: Sequence[Mapping[str, Any]], *, now: dt.datetime, policies: Mapping[str, SlaPolicy]) -> None:
     """After a notify-only breach, move each lead to its next open clock, or close the clock."""
     set_deadlines(
-        {row["id"]: clocks.after_notified_breach(row["sla_clock"], row["stage_entered_at"], policies) for row in rows},
+        {
+            row["id"]: clocks.after_notified_breach(row["sla_clock"], row["stage_entered_at"], policies, row["stage"])
+            for row in rows
+        },
         now=now,
     )
 

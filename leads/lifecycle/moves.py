@@ -19,10 +19,10 @@ from django.utils.translation import gettext as _
 
 from leads import permissions
 from leads.assignment import assign_account_executive, assign_round_robin
-from leads.models import Lead, Stage, StageTransition, Touch
+from leads.models import Lead, SlaClock, Stage, StageTransition, Touch
 from sla import clocks
 
-from .core import Actor, Change, apply, authorize, check_table, claim, copy_state, set_deadlines
+from .core import Actor, Change, apply, authorize, check_table, claim, copy_state, set_deadlines, set_first_touch
 from .errors import BantIncomplete, InvalidReason, InvalidTransition, NoteRequired, TouchesRequired
 from .table import (
     ASSIGNABLE_STAGES,
@@ -162,7 +162,7 @@ def _recycle_or_disqualify(
             raise InvalidTransition(lead=locked, move="reject", current_stage=locked.stage)
         check_table(locked, move, to_stage)
         authorize(actor, locked, "reject" if reject else move)
-        if reason == "unable_to_reach" and locked.stage == Stage.SAL:
+        if reason == "unable_to_reach" and locked.stage in (Stage.MQL, Stage.SAL):
             missing = clocks.missing_touches(locked)
             if missing:
                 raise TouchesRequired(
@@ -341,8 +341,9 @@ def reassign(
 def log_touch(
     lead: Lead, *, actor: Actor, kind: str, outcome: str, note: str = "", at: dt.datetime | None = None
 ) -> Touch:
-    """Record a call, email or meeting. The first touch on a SAL stops its first-touch clock, so
-    the lead's deadline moves on to the qualify-or-drop clock."""
+    """Record a call, email or meeting. The first touch stops the speed-to-lead clock, and the
+    touch that completes the minimum stops the minimum-touches clock: the lead's deadline moves
+    on to its next open clock."""
     with transaction.atomic():
         locked = claim(lead.pk)
         authorize(actor, locked, "log_touch")
@@ -351,16 +352,31 @@ def log_touch(
         touch = Touch.objects.create(
             lead=locked, user=actor.user, kind=kind, outcome=outcome, note=note, at=at or timezone.now()
         )
-        if locked.stage == Stage.SAL and locked.first_touch_at is None:
-            # The first touch stops the first-touch clock: the deadline moves on to qualify-or-drop.
-            first = touch.at
-            deadline = clocks.active_deadline(Stage.SAL, locked.stage_entered_at, first)
-            set_deadlines({locked.pk: deadline}, now=timezone.now(), first_touch_at=first)
-            locked.first_touch_at = first
-            locked.sla_clock, locked.sla_due_at, locked.sla_warn_at = deadline
-            locked.sla_warned_at = None
+        _touch_stops_clocks(locked, touch)
     copy_state(locked, lead)
     return touch
+
+
+def _touch_stops_clocks(locked: Lead, touch: Touch) -> None:
+    """Move the claimed lead's deadline on if `touch` stopped the clock it runs. A clock that
+    already breached is not restarted: the lead then runs a later clock, which a touch leaves."""
+    if locked.stage not in (Stage.MQL, Stage.SAL):
+        return
+    first = locked.first_touch_at or touch.at
+    met = locked.stage == Stage.SAL and locked.sla_clock in clocks.TOUCH_CLOCKS and not clocks.missing_touches(locked)
+    if not (locked.sla_clock == SlaClock.SAL_FIRST_TOUCH or (locked.sla_clock == SlaClock.SAL_MIN_TOUCHES and met)):
+        if locked.first_touch_at is None:
+            set_first_touch(locked.pk, at=first, now=timezone.now())
+            locked.first_touch_at = first
+        return
+    skip = frozenset({SlaClock.SAL_FIRST_TOUCH})
+    deadline = clocks.deadline(
+        clocks.active_policies(), locked.stage, locked.stage_entered_at, first, touches_met=met, skip=skip
+    )
+    set_deadlines({locked.pk: deadline}, now=timezone.now(), first_touch_at=first)
+    locked.first_touch_at = first
+    locked.sla_clock, locked.sla_due_at, locked.sla_warn_at = deadline
+    locked.sla_warned_at = None
 
 
 def _normalise_bant(bant: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

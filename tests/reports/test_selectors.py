@@ -87,6 +87,8 @@ def test_velocity_in_business_hours_across_the_weekend(history):
         "count": 6,
         "sla_hours": 16.0,
         "within_sla_rate": 1.0,
+        "open_past_due": 0,
+        "running": 0,
     }
     # First touches: A 1, B 6.5.
     assert result["sal_first_touch"] == {
@@ -95,6 +97,8 @@ def test_velocity_in_business_hours_across_the_weekend(history):
         "count": 2,
         "sla_hours": 8.0,
         "within_sla_rate": 1.0,
+        "open_past_due": 0,
+        "running": 0,
     }
     # MQL→won: A 4 days, D 2 days.
     assert result["mql_to_won"] == {"median_days": 3.0, "p90_days": 3.8, "count": 2}

@@ -71,9 +71,14 @@ def run_together(target: Callable[[], Any], *, count: int = 2) -> tuple[list[Any
     return results, errors
 
 
-def make_mql(*, at: dt.datetime = MONDAY, **fields):
+def make_mql(*, at: dt.datetime = MONDAY, contacted: bool = False, **fields):
+    """A lead promoted to MQL at `at`. `contacted`: its owner called it in the same minute, so
+    the speed-to-lead clock is met and the accept-or-reject clock is the one that runs (for
+    tests about that clock and the sweep's mechanics)."""
     lead = LeadFactory(**fields)
     lifecycle.promote_to_mql(lead, actor=lifecycle.SYSTEM, at=at)
+    if contacted:
+        lifecycle.log_touch(lead, actor=lifecycle.SYSTEM, kind="call", outcome="no_answer", at=at)
     lead.refresh_from_db()
     return lead
 

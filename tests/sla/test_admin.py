@@ -106,7 +106,7 @@ def test_marketer_reads_policies_but_cannot_change_them(client, marketer, polici
 
 
 def test_breaches_list_shows_the_sweeps_breaches(client, manager, team, policies):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     run_sweep(now=MONDAY + dt.timedelta(days=30), notify=False)
     client.force_login(manager)
     page = client.get(reverse("admin:sla_slabreach_changelist"))

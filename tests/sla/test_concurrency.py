@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def test_two_sweeps_running_together_act_on_each_breach_exactly_once(team, policies):
-    leads = [make_mql() for _ in range(40)]
+    leads = [make_mql(contacted=True) for _ in range(40)]
     later = MONDAY + dt.timedelta(days=30)
     results, errors = run_together(lambda: run_sweep(now=later, batch_size=4, notify=False))
 
@@ -40,7 +40,7 @@ def test_events_for_a_lead_the_sweep_holds_are_stored_without_waiting(team, poli
     from leads.models import Event
     from sla import due
 
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     later = MONDAY + dt.timedelta(days=30)
     claimed = threading.Event()
     release = threading.Event()

@@ -23,7 +23,7 @@ def test_a_policy_change_without_both_signatures_does_not_apply(team, manager, m
     sign_policy_change(change, by=manager)
     policy.refresh_from_db()
     assert (policy.duration_hours, policy.version) == (16, 1)
-    lead = make_mql(country="US")
+    lead = make_mql(contacted=True, country="US")
     assert lead.sla_due_at == MONDAY + dt.timedelta(days=1, hours=8)  # still 16 business hours
 
     with pytest.raises(PolicyChangeError):
@@ -47,7 +47,7 @@ def test_a_new_proposal_supersedes_the_pending_one_and_its_signature(manager, po
 
 
 def test_breach_rows_name_the_policy_version_they_were_computed_under(team, manager, marketer, policies):
-    make_mql(country="US")
+    make_mql(contacted=True, country="US")
     run_sweep(now=MONDAY + dt.timedelta(days=30))
     assert list(SlaBreach.objects.values_list("policy_version", flat=True)) == [1]
 
@@ -56,7 +56,7 @@ def test_breach_rows_name_the_policy_version_they_were_computed_under(team, mana
     sign_policy_change(change, by=marketer)
     sign_policy_change(change, by=manager)
     later = MONDAY + dt.timedelta(days=35)
-    make_mql(country="US", at=later)
+    make_mql(contacted=True, country="US", at=later)
     run_sweep(now=later + dt.timedelta(days=30))
     assert sorted(SlaBreach.objects.values_list("policy_version", flat=True)) == [1, 2]
 

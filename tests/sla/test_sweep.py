@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_six_mqls_created_together_are_spread_over_two_reps_each_with_a_deadline(team, policies):
-    leads = [make_mql() for _ in range(6)]
+    leads = [make_mql(contacted=True) for _ in range(6)]
     owners = [lead.owner.username for lead in leads]
     assert set(owners) == {"rep1", "rep2"}
     assert owners.count("rep1") == owners.count("rep2") == 3
@@ -34,26 +34,30 @@ def test_six_mqls_created_together_are_spread_over_two_reps_each_with_a_deadline
 
 def test_mql_deadline_is_two_business_days_after_entry(team, policies):
     friday_noon = dt.datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
-    lead = make_mql(at=friday_noon)
+    lead = make_mql(contacted=True, at=friday_noon)
     assert lead.sla_due_at == dt.datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
     # The warning goes out at 75 % of the clock: 12 business hours in, Monday 16:00.
     assert lead.sla_warn_at == dt.datetime(2026, 3, 9, 16, 0, tzinfo=UTC)
 
 
-def test_accepted_lead_runs_first_touch_clock_then_qualify_clock_after_first_touch(team, rep, policies):
+def test_accepting_is_not_a_touch_so_the_speed_to_lead_deadline_set_at_mql_entry_carries_into_sal(team, rep, policies):
     lead = make_mql()
+    assert lead.sla_clock == SlaClock.SAL_FIRST_TOUCH
+    speed_to_lead_due = lead.sla_due_at
+    assert speed_to_lead_due == MONDAY + dt.timedelta(hours=1)
     lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     lead.refresh_from_db()
     assert lead.sla_clock == SlaClock.SAL_FIRST_TOUCH
-    assert lead.sla_due_at == policies[SlaClock.SAL_FIRST_TOUCH].due_from(lead.stage_entered_at)
+    assert lead.sla_due_at == speed_to_lead_due
     lifecycle.log_touch(lead, actor=lifecycle.Actor.person(rep), kind="call", outcome="no_answer")
     lead.refresh_from_db()
-    assert lead.sla_clock == SlaClock.SAL_QUALIFY
+    # The first touch stops speed to lead; the minimum touches are due with qualify-or-drop.
+    assert lead.sla_clock == SlaClock.SAL_MIN_TOUCHES
     assert lead.sla_due_at == lead.stage_entered_at + dt.timedelta(days=14)
 
 
 def test_sweep_thirty_days_later_recycles_every_breached_mql_and_second_run_changes_nothing(team, policies, mailoutbox):
-    leads = [make_mql() for _ in range(4)]
+    leads = [make_mql(contacted=True) for _ in range(4)]
     later = MONDAY + dt.timedelta(days=30)
 
     first = run_sweep(now=later)
@@ -88,7 +92,7 @@ def test_reassign_policy_hands_breached_mql_to_the_other_rep_and_restarts_the_cl
     team, policies, rep, rep2, mailoutbox
 ):
     set_action(policies, SlaClock.MQL_DECISION, BreachAction.REASSIGN)
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     first_owner = lead.owner
     later = MONDAY + dt.timedelta(days=3)
 
@@ -106,33 +110,35 @@ def test_reassign_policy_hands_breached_mql_to_the_other_rep_and_restarts_the_cl
     assert run_sweep(now=later).breached_total == 0
 
 
-def test_missed_first_touch_notifies_and_keeps_the_qualify_clock_running(team, rep, policies, mailoutbox):
+def test_missed_first_touch_notifies_and_keeps_the_sal_clocks_running(team, rep, policies, mailoutbox):
     lead = make_mql()
     lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))
     lead.refresh_from_db()
     later = lead.stage_entered_at + dt.timedelta(days=5)
 
-    result = run_sweep(now=later)
+    result = run_sweep(now=later, simulate=True)
 
     lead.refresh_from_db()
     assert result.breached == {BreachAction.NOTIFY: 1}
     assert lead.stage == Stage.SAL
-    assert lead.sla_clock == SlaClock.SAL_QUALIFY
+    assert lead.sla_clock == SlaClock.SAL_MIN_TOUCHES
     assert lead.sla_due_at == lead.stage_entered_at + dt.timedelta(days=14)
     assert SlaBreach.objects.get(lead=lead).clock == SlaClock.SAL_FIRST_TOUCH
-    assert run_sweep(now=later).breached_total == 0
-    # Fourteen days on, the qualify-or-drop clock recycles it.
-    run_sweep(now=lead.stage_entered_at + dt.timedelta(days=15))
+    assert run_sweep(now=later, simulate=True).breached_total == 0
+    # Fourteen days on, with no touch at all: the minimum touches breach, and the
+    # qualify-or-drop clock recycles it.
+    run_sweep(now=lead.stage_entered_at + dt.timedelta(days=15), simulate=True)
     lead.refresh_from_db()
     assert lead.stage == Stage.RECYCLED
-    assert list(SlaBreach.objects.filter(lead=lead).order_by("due_at").values_list("clock", flat=True)) == [
+    assert list(SlaBreach.objects.filter(lead=lead).order_by("id").values_list("clock", flat=True)) == [
         SlaClock.SAL_FIRST_TOUCH,
+        SlaClock.SAL_MIN_TOUCHES,
         SlaClock.SAL_QUALIFY,
     ]
 
 
 def test_warning_goes_to_owner_once_at_the_warning_share(team, policies, mailoutbox):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     almost = MONDAY + dt.timedelta(days=1, hours=5)  # Tuesday 14:00: 13 of 16 business hours
 
     result = run_sweep(now=almost)
@@ -146,7 +152,7 @@ def test_warning_goes_to_owner_once_at_the_warning_share(team, policies, mailout
 
 
 def test_nothing_is_warned_before_the_warning_share(team, policies, mailoutbox):
-    make_mql()
+    make_mql(contacted=True)
     assert run_sweep(now=MONDAY + dt.timedelta(hours=8)).warned == 0
     assert mailoutbox == []
 
@@ -155,7 +161,7 @@ def test_breach_writes_webhook_outbox_rows_for_recycled_and_sla_breached(team, p
     from leads.models import WebhookDelivery, WebhookSubscription
 
     WebhookSubscription.objects.create(url="https://crm.example.com/hook", events=["lead.recycled", "sla.breached"])
-    lead = make_mql()
+    lead = make_mql(contacted=True)
 
     run_sweep(now=MONDAY + dt.timedelta(days=30), notify=False)
 
@@ -167,7 +173,7 @@ def test_without_batch_receivers_the_sweep_sends_stage_changed_per_lead(team, po
     from leads import webhooks as receivers
     from leads.signals import stage_changed_batch
 
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     seen = []
 
     def receiver(sender, transition, lead, **kwargs):
@@ -184,7 +190,7 @@ def test_without_batch_receivers_the_sweep_sends_stage_changed_per_lead(team, po
 
 
 def test_dry_run_lists_what_would_breach_and_changes_nothing(team, policies, mailoutbox):
-    leads = [make_mql() for _ in range(2)]
+    leads = [make_mql(contacted=True) for _ in range(2)]
     out = StringIO()
     call_command("sla_sweep", "--now", "2026-04-01T12:00:00+00:00", "--dry-run", stdout=out)
     text = out.getvalue()
@@ -195,7 +201,7 @@ def test_dry_run_lists_what_would_breach_and_changes_nothing(team, policies, mai
 
 
 def test_command_with_now_acts_as_if_at_that_moment(team, policies):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     out = StringIO()
     call_command("sla_sweep", "--now", "2026-04-01T12:00:00", "--no-email", stdout=out, stderr=StringIO())
     lead.refresh_from_db()
@@ -209,21 +215,21 @@ def test_command_refuses_a_moment_it_cannot_read(db):
 
 
 def test_beat_task_runs_the_same_sweep(team, policies):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     assert sla_sweep.delay(now="2026-04-01T12:00:00+00:00").get() == {"breached": 1, "warned": 0, "emails": 2}
     lead.refresh_from_db()
     assert lead.stage == Stage.RECYCLED
 
 
 def test_lead_not_yet_due_is_left_alone(team, policies):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     assert run_sweep(now=MONDAY + dt.timedelta(hours=1)).breached_total == 0
     lead.refresh_from_db()
     assert lead.stage == Stage.MQL
 
 
 def test_switched_off_policy_closes_the_clock_without_a_breach(team, policies):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     policy = policies[SlaClock.MQL_DECISION]
     policy.active = False
     policy.save(update_fields=["active"])
@@ -234,7 +240,7 @@ def test_switched_off_policy_closes_the_clock_without_a_breach(team, policies):
 
 
 def test_many_breaches_are_handled_in_batches(team, policies):
-    leads = [make_mql() for _ in range(7)]
+    leads = [make_mql(contacted=True) for _ in range(7)]
     result = run_sweep(now=MONDAY + dt.timedelta(days=30), batch_size=3, notify=False)
     assert result.batches == 3 and result.breached_total == 7
     assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], stage=Stage.RECYCLED).count() == 7
@@ -244,7 +250,7 @@ def test_many_breaches_are_handled_in_batches(team, policies):
 
 
 def _sal(team, rep):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     if lead.owner != rep:
         lifecycle.reassign(lead, actor=lifecycle.SYSTEM, owner=rep)
     lifecycle.accept(lead, actor=lifecycle.Actor.person(rep))

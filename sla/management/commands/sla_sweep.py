@@ -1,4 +1,4 @@
-"""`manage.py sla_sweep [--now ISO8601] [--dry-run]`: the same sweep beat runs every minute."""
+"""`manage.py sla_sweep [--now ISO8601 [--simulate]] [--dry-run]`: the same sweep beat runs every minute."""
 
 from __future__ import annotations
 
@@ -9,17 +9,23 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from sla.sweep import DEFAULT_BATCH_SIZE, run_sweep
+from sla.sweep import DEFAULT_BATCH_SIZE, FutureMoment, run_sweep
 
 
 class Command(BaseCommand):
     help = (
         'Warn and act on SLA clocks due now, or at --now ("what breaches by Friday?"). '
-        "--dry-run lists what would breach without changing anything."
+        "A future --now needs --simulate (records the breaches, marked with the simulated moment "
+        "and the real time) or --dry-run (lists what would breach without changing anything)."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--now", help="Run as if at this ISO 8601 moment (default: now, UTC if no offset).")
+        parser.add_argument(
+            "--simulate",
+            action="store_true",
+            help="Allow a future --now: act as if it were that moment (breach rows record both times).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what would breach; change nothing.")
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
         parser.add_argument("--no-email", action="store_true", help="Record breaches without sending email.")
@@ -35,13 +41,17 @@ class Command(BaseCommand):
                 now = now.replace(tzinfo=dt.UTC)
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
-        result = run_sweep(
-            now=now,
-            dry_run=options["dry_run"],
-            batch_size=options["batch_size"],
-            notify=not options["no_email"],
-            progress=lambda line: self.stderr.write(line),
-        )
+        try:
+            result = run_sweep(
+                now=now,
+                dry_run=options["dry_run"],
+                simulate=options["simulate"],
+                batch_size=options["batch_size"],
+                notify=not options["no_email"],
+                progress=lambda line: self.stderr.write(line),
+            )
+        except FutureMoment as exc:
+            raise CommandError(str(exc)) from exc
         if options["dry_run"]:
             for row in result.would_breach:
                 self.stdout.write(
@@ -52,4 +62,5 @@ class Command(BaseCommand):
                 f"{len(result.would_breach)} leads would breach by {now.isoformat()} (dry run: nothing changed)"
             )
             return
-        self.stdout.write(result.summary())
+        prefix = "SIMULATED " if now > timezone.now() else ""
+        self.stdout.write(prefix + result.summary())
