@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_breach_digest_is_in_each_recipients_language_with_their_local_time(team, policies, mailoutbox):
-    lead = make_mql()
+    lead = make_mql(contacted=True)
     owner = lead.owner
     UserProfile.objects.create(user=owner, language="es", time_zone="Europe/Madrid")
     team.language, team.time_zone = "ro", "Europe/Bucharest"
@@ -37,7 +37,7 @@ def test_breach_digest_is_in_each_recipients_language_with_their_local_time(team
 
 
 def test_romanian_subject_uses_the_plural_form_for_the_count(team, policies, mailoutbox):
-    leads = [make_mql() for _ in range(4)]
+    leads = [make_mql(contacted=True) for _ in range(4)]
     for user in {lead.owner for lead in leads}:
         UserProfile.objects.create(user=user, language="ro")
 
@@ -48,6 +48,6 @@ def test_romanian_subject_uses_the_plural_form_for_the_count(team, policies, mai
 
 
 def test_a_user_without_a_language_gets_english(team, policies, mailoutbox):
-    make_mql()
+    make_mql(contacted=True)
     run_sweep(now=MONDAY + dt.timedelta(days=30))
     assert all(mail.subject.startswith("LeadFlow SLA: 1 breached") for mail in mailoutbox if "rep" in mail.to[0])
