@@ -274,16 +274,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(day_of_week="mon", hour=7, minute=15),
     },
     "webhooks-redeliver-outbox": {"task": "leads.tasks.redeliver_outbox", "schedule": 60.0},
-    "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
+    # The lifecycle enqueues it when history is written; this is the safety net (a lost message,
+    # leads created without a stage change).
+    "reports-catch-up": {"task": "reports.tasks.catch_up_reports", "schedule": 60.0},
     "reports-weekly-summary": {
         "task": "reports.tasks.send_weekly_summary",
         "schedule": crontab(day_of_week="mon", hour=7, minute=0),
     },
 }
 
-# The count reports read the rollup (reports/rollup.py, rebuilt by beat every 5 minutes) while
-# it is younger than this many seconds, and run live otherwise; 0 always runs them live.
-REPORTS_ROLLUP_MAX_AGE = env.int("REPORTS_ROLLUP_MAX_AGE", default=900)
+# The count reports read the read model (reports/readmodel.py keeps it from the stage history);
+# off, every report runs live on the history.
+REPORTS_READ_MODEL = env.bool("REPORTS_READ_MODEL", default=True)
+# Rows per catch-up transaction (each batch is one short write transaction).
+REPORTS_CATCH_UP_BATCH = env.int("REPORTS_CATCH_UP_BATCH", default=1000)
+# An id gap in the history older than this is a rolled-back insert, not a late commit.
+REPORTS_GAP_SECONDS = env.int("REPORTS_GAP_SECONDS", default=600)
+# The dashboard warns when the read model is further behind than this.
+REPORTS_MAX_LAG_SECONDS = env.int("REPORTS_MAX_LAG_SECONDS", default=60)
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -5,13 +5,13 @@ Each report function takes `(*, date_from, date_to, filters, group_by=None)` and
 JSON-ready dict of SPEC section 9; the API, the CSV export, the dashboard and the weekly email
 all call these, so every surface shows the same numbers. No function iterates over leads in
 Python: row sets are built with the ORM and aggregated by SQL (conditional counts, window
-functions for percentiles). A report reads the rollup (`reports.rollup`) while it is fresh and
-can answer, the stage history otherwise.
+functions for percentiles). A count report reads the read model (`reports.rollup`, kept by
+`reports.readmodel`) when it can answer, the stage history otherwise; velocity is live.
 
 The pieces below these, lowest first: `sql` (dialect-neutral SQL), `filters` (the question every
 report is asked: `ReportFilters`, re-exported here with `default_range` and `GROUP_FIELDS` for
 the callers), `stages` (what a stage entry is), `parallel` (how a report's queries run),
-`business_hours` and `spans` (velocity's spans measured in SQL), `rollup_spans` and `rollup`.
+`business_hours` and `spans` (velocity's spans measured in SQL), and `rollup` (the read model).
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def sources(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gro
     return result
 
 
-# --- Velocity (spans measured in `spans`, or read from the rollup's bins) -------------------
+# --- Velocity (spans measured in `spans`, live) -------------------------------------------
 
 
 def _stats(entry: tuple | None, *, unit: str, sla_hours: float | None) -> dict[str, Any]:
@@ -300,30 +300,16 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     SLA), and MQL→won in days; overall, by owner, by week of the stage entry, and by group."""
     group = group_field(group_by)
     start, end = bounds(date_from, date_to)
-    plan = rollup.plan(filters, [group] if group else [])
-    clocks = velocity_clocks(business_days=plan is None)  # the rollup's spans are measured already
+    # Live: percentiles need the spans themselves, and stay exact (the read model holds counts).
+    clocks = velocity_clocks()
     decision_clock, touch_clock = clocks["decision"], clocks["touch"]
     assert decision_clock is not None and touch_clock is not None  # velocity_clocks: only "won" has none
     sla_hours = {"decision": decision_clock.hours, "touch": touch_clock.hours, "won": None}
-    if plan is not None:
-        # From the rollup: the measures its bins can answer in one go, the others by sorting.
-        cuts = {name: (rollup.span_bins(plan, name, sla_hours[name]), sla_hours[name]) for name in clocks}
-        binned = {name: (bins, hours) for name, (bins, hours) in cuts.items() if bins is not None}
-        queries = [functools.partial(rollup.distributions, plan, binned, group, date_from, date_to)]
-        queries += [
-            functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
-            for name in clocks
-            if name not in binned
-        ]
-        results = all_at_once(*queries)
-        sorted_ = iter(results[1:])
-        results = [results[0][name] if name in binned else next(sorted_) for name in clocks]
-    else:
-        queries = [
-            functools.partial(distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
-            for name, span in velocity_spans(filters, start, end).items()
-        ]
-        results = all_at_once(*queries)
+    queries = [
+        functools.partial(distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
+        for name, span in velocity_spans(filters, start, end).items()
+    ]
+    results = all_at_once(*queries)
     decisions, touches, wins = results
 
     def block(kind: str, key: str) -> dict[str, Any]:

@@ -3,9 +3,8 @@ which clock it counts in (`velocity_clocks`: business hours on the SLA's calenda
 span's length (`span_sql`), and their count, median, p90 and share within the SLA per slice
 (`distribution`, `slices`).
 
-The live velocity report reads the distributions straight from the stage history; the rollup's
-build (`reports.rollup_spans`) stores the same spans, measured by the same `span_sql`, and its
-readers slice them with the same `slices`, so both give the same numbers.
+The velocity report reads the distributions straight from the stage history (the read model
+holds counts only: percentiles stay exact).
 """
 
 from __future__ import annotations
