@@ -20,9 +20,11 @@ import datetime as dt
 import functools
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncWeek
+from django.utils import timezone
 
 from leads.models import Lead, Stage
 from sla.models import SlaBreach
@@ -42,12 +44,30 @@ __all__ = [
     "commitment",
     "default_range",
     "efficiency",
+    "freshness",
     "funnel",
     "plain_verdict",
     "rejections",
     "sources",
     "velocity",
 ]
+
+
+def freshness(report: str | None = None) -> dict[str, Any]:
+    """As of when the reports' numbers are: the read model's `as_of` (every write committed
+    before it is counted) and how many seconds behind now that is, whether it lags more than
+    `REPORTS_MAX_LAG_SECONDS`; for velocity, or with the read model off or never caught up,
+    the live history: now."""
+    now = timezone.now()
+    state = None if report == "velocity" else rollup.current_state()
+    as_of = state.as_of if state is not None and state.as_of is not None else now
+    lag = max(0.0, (now - as_of).total_seconds())
+    return {
+        "as_of": as_of,
+        "lag_seconds": round(lag, 1),
+        "lagging": lag > getattr(settings, "REPORTS_MAX_LAG_SECONDS", 60),
+        "read_model": state is not None,
+    }
 
 
 def _rate(numerator: float, denominator: float) -> float | None:

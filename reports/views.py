@@ -120,6 +120,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "params": params,
             "query": query,
             "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&format=csv",
+            "freshness": report_selectors.freshness(),
         },
     )
 

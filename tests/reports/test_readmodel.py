@@ -285,3 +285,40 @@ def test_a_gap_that_stays_empty_is_passed_after_the_gap_timeout(history):
     state = ReadModelState.objects.get()
     assert state.transitions_upto == before + 5
     assert state.gaps["transitions"] == {}
+
+
+# --- Freshness ---------------------------------------------------------------------------------
+
+
+def test_every_report_response_says_as_of_when_its_numbers_are(history, manager):
+    from tests.api.conftest import client_for
+
+    readmodel.catch_up()
+    as_of = ReadModelState.objects.get().as_of
+    client = client_for(manager)
+    for name in ("funnel", "efficiency", "sources", "rejections", "commitment", "velocity"):
+        response = client.get(f"/api/v1/reports/{name}/", {"from": "2026-11-02", "to": "2026-11-15"})
+        assert response.status_code == 200, response.content
+        body = response.json()
+        stated = dt.datetime.fromisoformat(body["as_of"])
+        if name == "velocity":  # live
+            assert stated >= as_of
+        else:
+            assert stated == as_of
+        assert response["X-Report-As-Of"] == body["as_of"]
+        assert body["lag_seconds"] >= 0
+    csv_response = client.get("/api/v1/reports/funnel/", {"format": "csv"})
+    assert csv_response.status_code == 200
+    assert dt.datetime.fromisoformat(csv_response["X-Report-As-Of"]) == as_of
+
+
+def test_the_dashboard_says_as_of_when_and_warns_when_reports_lag_more_than_a_minute(client, manager):
+    readmodel.catch_up()
+    client.force_login(manager)
+    page = client.get("/dashboard/").content.decode()
+    assert "Counts as of" in page
+    assert 'id="report-lag"' not in page
+    ReadModelState.objects.update(as_of=timezone.now() - dt.timedelta(minutes=5))
+    page = client.get("/dashboard/").content.decode()
+    assert 'id="report-lag"' in page
+    assert "seconds behind the latest changes" in page
