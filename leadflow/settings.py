@@ -257,6 +257,23 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Without this, Celery's Django fix-up closes the DB connection around every task.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100)
+# Two queues, so no bulk job can hold up the SLA sweep and the notifications: `default` (the
+# sweep, reminders, digests, summaries) and `bulk` (rescoring, webhook deliveries, the report
+# read model's catch-up). Each gets its own worker (bin/run, docker-compose.yml; README,
+# "Workers and queues").
+CELERY_TASK_DEFAULT_QUEUE = "default"
+BULK_QUEUE = "bulk"
+CELERY_TASK_ROUTES = {
+    name: {"queue": BULK_QUEUE}
+    for name in (
+        "scoring.tasks.rescore_all",
+        "scoring.tasks.rescore_leads",
+        "scoring.tasks.refresh_decayed_scores",
+        "leads.tasks.deliver_webhook",
+        "leads.tasks.redeliver_outbox",
+        "reports.tasks.catch_up_reports",
+    )
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Installed into django-celery-beat's tables at beat start-up, so they show in the admin.
 CELERY_BEAT_SCHEDULE = {
