@@ -123,6 +123,16 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     # A PostgreSQL restart must not surface as 500s on reused connections.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A read replica for the reports (leadflow/db_router.py): report selectors read there. In
+# tests the alias mirrors the test database (TEST MIRROR), so it reads what the test wrote.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        **DATABASES["replica"].get("OPTIONS", {}),
+    }
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["leadflow.db_router.ReportReplicaRouter"]
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

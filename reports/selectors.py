@@ -21,7 +21,6 @@ import functools
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -34,6 +33,7 @@ from .filters import GROUP_FIELDS, ReportFilters, bounds, default_range, group_f
 from .models import QuarterlyTarget
 from .parallel import all_at_once, cheap, tuned
 from .spans import distribution, velocity_clocks, velocity_spans
+from .sql import read_connection
 from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank, reached_q
 
 __all__ = [
@@ -198,7 +198,7 @@ def _cohort_counts(filters: ReportFilters, start: dt.datetime, end: dt.datetime,
         " SUM(CASE WHEN c.sql_at >= c.mql_at THEN 1 ELSE 0 END)"
         f" FROM ({per_lead_sql}) c{join} WHERE c.mql_at IS NOT NULL{group_by}"
     )
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     result = []
@@ -404,7 +404,7 @@ def rejections(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
             .order_by(f"lead__{group}", "-count", "reason", "from_stage", "to_stage")
         )
         repeat_sql, repeat_params = repeat(group).query.sql_with_params()
-        with connection.cursor() as cursor:
+        with read_connection().cursor() as cursor:
             cursor.execute(f"SELECT r.k0, COUNT(*) FROM ({repeat_sql}) r GROUP BY r.k0", repeat_params)
             repeats = dict(cursor.fetchall())
         groups: dict[str, dict] = {}

@@ -24,7 +24,7 @@ from sla.models import SlaPolicy
 
 from .business_hours import hours_between_sql
 from .filters import ReportFilters
-from .sql import epoch_seconds_sql, interpolated_percentile_sql, on_postgresql
+from .sql import epoch_seconds_sql, interpolated_percentile_sql, on_postgresql, read_connection
 from .stages import entries
 
 
@@ -253,7 +253,7 @@ def slices(spans: str, params: list, *, sla_hours: float | None, group: bool) ->
     if group:
         selects.append(by("group", "group_key"))
     sql = f"{spans} {' UNION ALL '.join(selects)}"
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         result = {}
         for kind, k, count, median, p90, share in cursor.fetchall():

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from leadflow.db_router import report_reads
 from leads import permissions, selectors
 from leads.models import Team
 
@@ -101,6 +102,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         if cleaned.get("owner"):
             params["owner"] = cleaned["owner"].username
     query = urlencode(params)
+    with report_reads():
+        freshness = report_selectors.freshness()
     charts = [
         {
             "key": key,
@@ -120,7 +123,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "params": params,
             "query": query,
             "velocity_csv": f"{REPORTS_API}velocity/?{query}&group_by=owner&format=csv",
-            "freshness": report_selectors.freshness(),
+            "freshness": freshness,
         },
     )
 
