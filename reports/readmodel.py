@@ -56,6 +56,8 @@ SAL_OR_LATER = [s for s in CHAIN if rank(s) >= rank(Stage.SAL)]
 SQL_OR_LATER = [s for s in CHAIN if rank(s) >= rank(Stage.SQL)]
 # (kind, SQL of its value over a fact row): every count is kept overall and per one dimension.
 KIND_VALUES = (("all", "''"), *((kind, kind) for kind in KINDS))
+# Batches of one catch-up between two ANALYZEs of the facts (PostgreSQL).
+ANALYZE_EVERY = 10
 
 
 def batch_size() -> int:
@@ -103,6 +105,11 @@ def catch_up(*, max_batches: int | None = None, on_batch: Callable[[Progress], N
         progress.transitions += len(transitions)
         progress.leads += len(leads)
         progress.batches += 1
+        if connection.vendor == "postgresql" and progress.batches % ANALYZE_EVERY == 1:
+            # Fresh statistics while the facts grow fast (an import): planned on a table it
+            # believes tiny, a batch's look-ups by lead would scan all of it, every batch.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {quoted_table(EntryFact)}, {quoted_table(RollupRepeat)}")
         progress.as_of = state.as_of
         if on_batch is not None:
             on_batch(progress)
@@ -230,7 +237,11 @@ def _consume_transitions(state: ReadModelState, tz: Any) -> list[int]:
             " %s, %s FROM e",
             [*params, False, False],
         )
-        new = f"transition_id IN ({ids_sql}) AND from_stage <> to_stage"
+        # The range lets the planner take the primary key; the list picks the batch's rows in it.
+        new = (
+            f"transition_id >= {min(ids)} AND transition_id <= {max(ids)} AND transition_id IN ({ids_sql})"
+            " AND from_stage <> to_stage"
+        )
         _add_entries(cursor, new)
         _add_exits(cursor, new)
         cursor.execute(f"SELECT DISTINCT lead_id FROM {facts} WHERE transition_id IN ({ids_sql})")
@@ -263,10 +274,12 @@ def _consume_leads(state: ReadModelState, tz: Any) -> list[int]:
         _upsert_days(
             cursor,
             [
-                f"SELECT day, source, '{kind}', {value}, {counts} FROM {facts}"
-                f" WHERE lead_id IN ({_id_list(ids)}) GROUP BY day, source{'' if kind == 'all' else ', ' + value}"
+                f"SELECT day, source, '{kind}', {value}, {counts} FROM n"
+                f" GROUP BY day, source{'' if kind == 'all' else ', ' + value}"
                 for kind, value in KIND_VALUES
             ],
+            f"WITH n AS (SELECT * FROM {facts} WHERE lead_id >= {min(ids)} AND lead_id <= {max(ids)}"
+            f" AND lead_id IN ({_id_list(ids)}))",
         )
     return ids
 
@@ -280,11 +293,12 @@ def _day_upsert() -> str:
     return f" ON CONFLICT (kind, value, day, source) DO UPDATE SET {sums}"
 
 
-def _upsert_days(cursor: Any, selects: Sequence[str]) -> None:
-    """Add the rows of `selects` (day, source, kind, value, then `COUNTS`) to `RollupDay`."""
+def _upsert_days(cursor: Any, selects: Sequence[str], with_: str = "") -> None:
+    """Add the rows of `selects` (day, source, kind, value, then `COUNTS`) to `RollupDay`;
+    `with_`: a WITH clause they read from."""
     # "WHERE 1 = 1": SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT.
     cursor.execute(
-        f"INSERT INTO {quoted_table(RollupDay)} (day, source, kind, value, {', '.join(COUNTS)})"
+        f"INSERT INTO {quoted_table(RollupDay)} (day, source, kind, value, {', '.join(COUNTS)}) {with_}"
         f" SELECT * FROM ({' UNION ALL '.join(selects)}) u WHERE 1 = 1{_day_upsert()}"
     )
 
@@ -305,10 +319,11 @@ def _add_entries(cursor: Any, new: str) -> None:
     _upsert_days(
         cursor,
         [
-            f"SELECT day, source, '{kind}', {value}, {counts} FROM {facts} WHERE {new}"
+            f"SELECT day, source, '{kind}', {value}, {counts} FROM n"
             f" GROUP BY day, source{'' if kind == 'all' else ', ' + value}"
             for kind, value in KIND_VALUES
         ],
+        f"WITH n AS (SELECT * FROM {facts} WHERE {new})",  # the new rows, read once
     )
 
 
@@ -317,12 +332,13 @@ def _add_exits(cursor: Any, new: str) -> None:
     table = quoted_table(RollupExit)
     exits = f"{new} AND to_stage IN ({stages_sql(REJECTION_STAGES)})"
     selects = [
-        f"SELECT day, source, '{kind}', {value}, reason, from_stage, to_stage, COUNT(*) FROM {facts}"
-        f" WHERE {exits} GROUP BY day, source{'' if kind == 'all' else ', ' + value}, reason, from_stage, to_stage"
+        f"SELECT day, source, '{kind}', {value}, reason, from_stage, to_stage, COUNT(*) FROM x"
+        f" GROUP BY day, source{'' if kind == 'all' else ', ' + value}, reason, from_stage, to_stage"
         for kind, value in KIND_VALUES
     ]
     cursor.execute(
         f"INSERT INTO {table} (day, source, kind, value, reason, from_stage, to_stage, n)"
+        f" WITH x AS (SELECT * FROM {facts} WHERE {exits})"
         f" SELECT * FROM ({' UNION ALL '.join(selects)}) u WHERE 1 = 1"
         " ON CONFLICT (kind, value, day, source, reason, from_stage, to_stage)"
         f" DO UPDATE SET n = {table}.n + excluded.n",
@@ -360,11 +376,15 @@ def _update_cohort_flags(cursor: Any, leads: str) -> None:
         EntryFact.objects.filter(transition_id__in=pks).update(m_sal=m_sal, m_sql=m_sql)
     if deltas:
         values = ", ".join("%s" if c in ("mql_entries_sal", "mql_entries_sql") else "0" for c in COUNTS)
-        cursor.executemany(
-            f"INSERT INTO {quoted_table(RollupDay)} (day, source, kind, value, {', '.join(COUNTS)})"
-            f" VALUES (%s, %s, %s, %s, {values}){_day_upsert()}",
-            [(*key, d_sal, d_sql) for key, (d_sal, d_sql) in deltas.items()],
-        )
+        rows = [(*key, d_sal, d_sql) for key, (d_sal, d_sql) in deltas.items()]
+        # Multi-row statements: one round trip per 1,000 rows, not one per row.
+        for first in range(0, len(rows), 1000):
+            chunk = rows[first : first + 1000]
+            cursor.execute(
+                f"INSERT INTO {quoted_table(RollupDay)} (day, source, kind, value, {', '.join(COUNTS)})"
+                f" VALUES {', '.join(f'(%s, %s, %s, %s, {values})' for _ in chunk)}{_day_upsert()}",
+                [v for row in chunk for v in row],
+            )
 
 
 def _recount_repeats(cursor: Any, leads: str) -> None:
@@ -375,12 +395,14 @@ def _recount_repeats(cursor: Any, leads: str) -> None:
     cursor.execute(f"DELETE FROM {table} WHERE lead_id IN ({leads})")
     selects = [
         f"SELECT '{measure}' AS measure, lead_id, at, transition_id, day, m_sal, m_sql, source, team, owner, country"
-        f" FROM {facts} WHERE lead_id IN ({leads}) AND from_stage <> to_stage AND {measure_sql(measure)}"
+        f" FROM f WHERE {measure_sql(measure)}"
         for measure in (*FUNNEL, COHORT)
     ]
+    # The leads' entries read once (by the lead index), then split per measure.
     cursor.execute(
         f"INSERT INTO {table} (measure, day, prev_day, next_day, reached_sal, reached_sql,"
         " source, team, owner, country, lead_id)"
+        f" WITH f AS (SELECT * FROM {facts} WHERE lead_id IN ({leads}) AND from_stage <> to_stage)"
         " SELECT measure, day, prev_day, next_day, m_sal, m_sql, source, team, owner, country, lead_id FROM ("
         " SELECT measure, lead_id, day, m_sal, m_sql, source, team, owner, country,"
         " LAG(day) OVER (PARTITION BY measure, lead_id ORDER BY at, transition_id) AS prev_day,"
