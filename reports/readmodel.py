@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -126,16 +125,6 @@ def rebuild(*, on_batch: Callable[[Progress], None] | None = None) -> Progress:
     with transaction.atomic():
         _reset(_claim())
     return catch_up(on_batch=on_batch)
-
-
-def backlog() -> tuple[int, int]:
-    """(stage changes, leads) not counted yet: for progress bars."""
-    state = ensure_state()
-    transitions = StageTransition.objects.filter(pk__gt=state.transitions_upto).count()
-    leads = Lead.objects.filter(pk__gt=state.leads_upto).count()
-    counted_t = EntryFact.objects.filter(transition_id__gt=state.transitions_upto).count()
-    counted_l = LeadFact.objects.filter(lead_id__gt=state.leads_upto).count()
-    return transitions - counted_t, leads - counted_l
 
 
 def ensure_state() -> ReadModelState:
@@ -462,16 +451,3 @@ def _walk(
             upto = pk
         expected = pk + 1
     return upto, still_open
-
-
-def lag_seconds(state: ReadModelState | None, now: dt.datetime | None = None) -> float | None:
-    """How far behind the read model is (seconds since its `as_of`), None if never caught up."""
-    if state is None or state.as_of is None:
-        return None
-    return max(0.0, ((now or timezone.now()) - state.as_of).total_seconds())
-
-
-def timed_catch_up() -> tuple[Progress, float]:
-    started = time.perf_counter()
-    progress = catch_up()
-    return progress, time.perf_counter() - started
