@@ -129,6 +129,16 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     # A PostgreSQL restart must not surface as 500s on reused connections.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A read replica for the reports (leadflow/db_router.py): report selectors read there. In
+# tests the alias mirrors the test database (TEST MIRROR), so it reads what the test wrote.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        **DATABASES["replica"].get("OPTIONS", {}),
+    }
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["leadflow.db_router.ReportReplicaRouter"]
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -293,6 +303,24 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Without this, Celery's Django fix-up closes the DB connection around every task.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100)
+# Two queues, so no bulk job can hold up the SLA sweep and the notifications: `default` (the
+# sweep, reminders, digests, summaries) and `bulk` (rescoring, webhook deliveries, the report
+# read model's catch-up). Each gets its own worker (bin/run, docker-compose.yml; README,
+# "Workers and queues").
+CELERY_TASK_DEFAULT_QUEUE = "default"
+BULK_QUEUE = "bulk"
+CELERY_TASK_ROUTES = {
+    name: {"queue": BULK_QUEUE}
+    for name in (
+        "scoring.tasks.rescore_all",
+        "scoring.tasks.rescore_leads",
+        "scoring.tasks.run_rescore_request",
+        "scoring.tasks.refresh_decayed_scores",
+        "leads.tasks.deliver_webhook",
+        "leads.tasks.redeliver_outbox",
+        "reports.tasks.catch_up_reports",
+    )
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Installed into django-celery-beat's tables at beat start-up, so they show in the admin.
 CELERY_BEAT_SCHEDULE = {
@@ -314,16 +342,24 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scoring.tasks.redo_rescore_outbox",
         "schedule": float(RESCORE_CLAIM_SECONDS),
     },
-    "reports-build-rollup": {"task": "reports.tasks.build_report_rollup", "schedule": 300.0},
+    # The lifecycle enqueues it when history is written; this is the safety net (a lost message,
+    # leads created without a stage change).
+    "reports-catch-up": {"task": "reports.tasks.catch_up_reports", "schedule": 60.0},
     "reports-weekly-summary": {
         "task": "reports.tasks.send_weekly_summary",
         "schedule": crontab(day_of_week="mon", hour=7, minute=0),
     },
 }
 
-# The count reports read the rollup (reports/rollup.py, rebuilt by beat every 5 minutes) while
-# it is younger than this many seconds, and run live otherwise; 0 always runs them live.
-REPORTS_ROLLUP_MAX_AGE = env.int("REPORTS_ROLLUP_MAX_AGE", default=900)
+# The count reports read the read model (reports/readmodel.py keeps it from the stage history);
+# off, every report runs live on the history.
+REPORTS_READ_MODEL = env.bool("REPORTS_READ_MODEL", default=True)
+# Rows per catch-up transaction (each batch is one short write transaction).
+REPORTS_CATCH_UP_BATCH = env.int("REPORTS_CATCH_UP_BATCH", default=1000)
+# An id gap in the history older than this is a rolled-back insert, not a late commit.
+REPORTS_GAP_SECONDS = env.int("REPORTS_GAP_SECONDS", default=600)
+# The dashboard warns when the read model is further behind than this.
+REPORTS_MAX_LAG_SECONDS = env.int("REPORTS_MAX_LAG_SECONDS", default=60)
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {

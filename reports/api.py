@@ -2,7 +2,8 @@
 
 Session or token authentication; sales managers and marketing only. Every endpoint validates
 `from`, `to`, `source`, `team`, `owner`, `country`, `group_by` (400 naming the field) and
-returns its selector's dict as-is, or as CSV with `?format=csv`.
+returns its selector's dict with `as_of` (ISO time: every write committed before it is counted)
+and `lag_seconds`, or as CSV with `?format=csv` (`X-Report-As-Of` header).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from leadflow.db_router import report_reads
 from leads import permissions
 from leads.models import Team
 
@@ -99,10 +101,16 @@ class ReportView(APIView):
             owner=data["owner"].username if data.get("owner") else "",
             country=(data.get("country") or "").upper(),
         )
-        result = selectors.REPORTS[self.report](
-            date_from=data["from"], date_to=data["to"], filters=filters, group_by=data.get("group_by")
-        )
-        return Response(result)
+        with report_reads():  # on the read replica, if there is one
+            fresh = selectors.freshness(self.report)
+            result = selectors.REPORTS[self.report](
+                date_from=data["from"], date_to=data["to"], filters=filters, group_by=data.get("group_by")
+            )
+        # As of when: the read model's watermark time (taken before the report is read, so never
+        # later than what the numbers include), and how far behind now that is.
+        result["as_of"] = fresh["as_of"].isoformat()
+        result["lag_seconds"] = fresh["lag_seconds"]
+        return Response(result, headers={"X-Report-As-Of": result["as_of"]})
 
 
 def report_view(name: str):

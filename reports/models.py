@@ -1,5 +1,5 @@
 """Reports read the lifecycle's tables; they own marketing's commitment, the record of weekly
-summaries sent and the report rollup. The business-day tables they do business-hours SQL on
+summaries sent and the report read model. The business-day tables they do business-hours SQL on
 belong to the calendars: `sla.models.BusinessDay`, `sla.models.BusinessUtcDay`."""
 
 from __future__ import annotations
@@ -64,36 +64,73 @@ class SummaryDelivery(models.Model):
         ]
 
 
-# --- The report rollup (reports/rollup.py builds it) ------------------------------------------
+# --- The report read model (reports/readmodel.py maintains it) ---------------------------------
 
 
-class ReportRollup(models.Model):
-    """The one row saying when the report rollup was last built, and in which time zone its days
-    are. The rollup is a snapshot: reports read it while it is younger than
-    `REPORTS_ROLLUP_MAX_AGE` seconds, live queries otherwise."""
+class ReadModelState(models.Model):
+    """The one row saying how far the read model has consumed the stage history and the leads.
 
-    built_at = models.DateTimeField(null=True, blank=True)
+    `transitions_upto`/`leads_upto`: every id up to it is counted (or was a gap that stayed
+    empty longer than `REPORTS_GAP_SECONDS`: an id a rolled-back transaction took). Ids above
+    it may be counted too (`EntryFact`/`LeadFact` say which): a transaction that took an id
+    early can commit late. `gaps`: {"transitions"|"leads": {first missing id: ISO time first
+    seen}}. `as_of`: every row committed before this moment is counted. Days are local days
+    of `timezone`."""
+
+    transitions_upto = models.BigIntegerField(default=0)
+    leads_upto = models.BigIntegerField(default=0)
+    gaps = models.JSONField(default=dict, blank=True)
+    as_of = models.DateTimeField(null=True, blank=True)
     timezone = models.CharField(max_length=64, blank=True)
-    build_seconds = models.FloatField(default=0)
-    entries = models.PositiveIntegerField(default=0, help_text=_("Stage entries the rollup was built from."))
-    span_bins = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text=_(
-            "Per velocity measure: the bins of span lengths (upper bounds, each bin's smallest and largest "
-            "length) and the SLA hours the bins were cut at."
-        ),
-    )
 
     def __str__(self) -> str:
-        return f"report rollup built {self.built_at:%Y-%m-%d %H:%M}" if self.built_at else "report rollup (never built)"
+        return f"report read model as of {self.as_of:%Y-%m-%d %H:%M:%S}" if self.as_of else "report read model (empty)"
+
+
+class FrozenDimensions(models.Model):
+    """A lead's dimensions when the read model counted the row, as text ("" for none): team
+    and owner ids, source, country. Frozen: a lead changing hands later does not move it."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=100)
+    team = models.CharField(max_length=150)
+    owner = models.CharField(max_length=150)
+    country = models.CharField(max_length=150)
+
+    class Meta:
+        abstract = True
+
+
+class EntryFact(FrozenDimensions):
+    """One consumed `StageTransition` (a reassignment too: it advances the watermark), with its
+    frozen dimensions and, for an MQL entry, whether the lead has reached SAL/SQL at or after
+    it (`m_sal`/`m_sql`, which later rows of the lead can turn on). A lead's rows here are what
+    its repeats and cohort flags are recomputed from; reports never read this table."""
+
+    transition_id = models.BigIntegerField(primary_key=True)
+    lead_id = models.BigIntegerField()
+    at = models.DateTimeField()
+    from_stage = models.CharField(max_length=20)
+    to_stage = models.CharField(max_length=20)
+    reason = models.CharField(max_length=40)
+    m_sal = models.BooleanField(default=False)
+    m_sql = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["lead_id", "at"], name="entry_fact_lead_idx")]
+
+
+class LeadFact(FrozenDimensions):
+    """One consumed lead: its creation day and frozen dimensions (`RollupDay.created`)."""
+
+    lead_id = models.BigIntegerField(primary_key=True)
 
 
 class RollupDay(models.Model):
     """Per local day, source and one other dimension (`kind`: all, team, owner or country, and its
     `value`), the counts the count reports add up: leads created, stage entries per funnel stage
     (every entry, not distinct leads: `RollupRepeat` holds the corrections), MQL entries and how
-    many of those later reached SAL and SQL. Dimensions are the lead's at build time."""
+    many of those later reached SAL and SQL. Dimensions are frozen when the row is counted."""
 
     day = models.DateField()
     source = models.CharField(max_length=100)
@@ -143,9 +180,13 @@ class RollupRepeat(RollupDimensions):
     next_day = models.DateField(null=True)
     reached_sal = models.BooleanField(default=False)
     reached_sql = models.BooleanField(default=False)
+    lead_id = models.BigIntegerField(default=0, help_text="Whose repeat: a lead's are recomputed when it moves.")
 
     class Meta:
-        indexes = [models.Index(fields=["measure", "day"], name="rollup_repeat_day_idx")]
+        indexes = [
+            models.Index(fields=["measure", "day"], name="rollup_repeat_day_idx"),
+            models.Index(fields=["lead_id"], name="rollup_repeat_lead_idx"),
+        ]
 
 
 class RollupExit(models.Model):
@@ -166,50 +207,8 @@ class RollupExit(models.Model):
             models.Index(fields=["kind", "value", "day"], name="rollup_exit_value_idx"),
             models.Index(fields=["kind", "day"], name="rollup_exit_kind_day_idx"),
         ]
-
-
-class RollupSpan(RollupDimensions):
-    """One measured span of the velocity report (`measure`: decision, touch or won): its length
-    `x` (business hours, or days for won), the local day and week of its start, the rep holding
-    the lead after the start, the lead's dimensions, and the length's `bin` (see
-    `RollupSpanPeriod`; None for a span without a length). A percentile needs the values around its
-    rank: the report finds the bin holding that rank from `RollupSpanPeriod` and sorts only the
-    range's spans in that bin (or, for a filtered report, all of the range's spans)."""
-
-    measure = models.CharField(max_length=8)
-    day = models.DateField()
-    week = models.DateField()
-    owner_key = models.IntegerField(null=True)
-    x = models.FloatField(null=True)
-    bin = models.SmallIntegerField(null=True)
-
-    class Meta:
-        indexes = [
-            # A range's spans; with their bins and reps, for the edge days of the bins' reading.
-            models.Index(fields=["measure", "day"], include=["bin", "owner_key"], name="rollup_span_day_idx"),
-            # The spans of one bin in a range: overall and by week, and one rep's.
-            models.Index(fields=["measure", "bin", "day"], include=["x"], name="rollup_span_bin_idx"),
-            models.Index(fields=["measure", "owner_key", "bin", "day"], include=["x"], name="rollup_span_rep_idx"),
-        ]
-
-
-class RollupSpanPeriod(models.Model):
-    """How many spans of a `measure` started up to the end of a half-week (`period`: its Monday
-    for Monday–Wednesday, its Thursday for Thursday–Sunday), cumulatively, per length bin:
-    `counts` holds, in bin order, the spans in that bin and the bins below it, each a fixed number
-    of digits. One row per half-week from the group's first span on, for each grouping the
-    unfiltered velocity report shows (`kind`): `all` (value ""), `rep` (the rep holding the lead
-    after the start, by id, "" for none) and the lead dimensions it groups by (`source`, `team`,
-    `owner`, `country`, as in `RollupSpan`). A range's spans per bin are two rows subtracted,
-    give or take the spans of at most two days at each end, counted from `RollupSpan`."""
-
-    measure = models.CharField(max_length=8)
-    kind = models.CharField(max_length=8)
-    value = models.CharField(max_length=150)
-    period = models.DateField()
-    counts = models.TextField()
-
-    class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["measure", "kind", "period", "value"], name="rollup_span_period_unique"),
+            models.UniqueConstraint(
+                fields=["kind", "value", "day", "source", "reason", "from_stage", "to_stage"], name="rollup_exit_unique"
+            ),
         ]

@@ -9,12 +9,15 @@ run inline, never on a thread of its own.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
+
+from .sql import read_connection
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -30,7 +33,7 @@ def report_settings() -> None:
       built the whole grouping again for its own hash join, three times the work on two cores
       (sources over a year 650 ms serial against 875 ms parallel); no report gained from them.
     """
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true),"
             " set_config('max_parallel_workers_per_gather', '0', true)"
@@ -39,9 +42,9 @@ def report_settings() -> None:
 
 def in_report_transaction(query: functools.partial) -> Any:
     """Run `query` in a transaction of its own with `report_settings` (PostgreSQL)."""
-    if connection.vendor != "postgresql":
+    if read_connection().vendor != "postgresql":
         return query()
-    with transaction.atomic():
+    with transaction.atomic(using=read_connection().alias):
         report_settings()
         return query()
 
@@ -75,6 +78,7 @@ def all_at_once(*queries: functools.partial) -> list[Any]:
     """
     if all(getattr(query.func, "cheap", False) for query in queries):
         return [query() for query in queries]  # rollup reads: a few milliseconds each
+    connection = read_connection()
     if connection.vendor != "postgresql" or connection.in_atomic_block or len(queries) < 2:
         return [in_report_transaction(query) for query in queries]
 
@@ -87,6 +91,7 @@ def all_at_once(*queries: functools.partial) -> list[Any]:
     # The first runs here, on the caller's connection; the others on threads of their own, two
     # at most (the machines this is sized for have two cores).
     with ThreadPoolExecutor(max_workers=min(len(queries) - 1, 2), thread_name_prefix="report") as pool:
-        others = [pool.submit(in_thread, query) for query in queries[1:]]
+        # Each thread reads where the caller reads (the replica inside `report_reads`).
+        others = [pool.submit(contextvars.copy_context().run, in_thread, query) for query in queries[1:]]
         first = in_report_transaction(queries[0])
         return [first, *(future.result() for future in others)]

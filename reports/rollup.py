@@ -1,13 +1,9 @@
-"""The report rollup: the count reports (funnel, efficiency, sources, rejections, commitment)
-added up per day, so a year is a few thousand small rows instead of millions of stage entries,
-and velocity's spans already found and measured, with the counts per length bin that let its
-percentiles sort only a bin's spans (`rollup_spans`).
-
-`build()` recomputes it from the stage history in one transaction (a beat task every few
-minutes, `manage.py build_report_rollup` by hand); the reports in `selectors` read it while it
-is younger than `settings.REPORTS_ROLLUP_MAX_AGE` seconds and answer live otherwise. Built and
-read, its numbers are those of the live queries on the same data (tests/reports/test_rollup.py
-checks every report, filter and grouping the rollup serves).
+"""Reading the report read model: the count reports (funnel, efficiency, sources, rejections,
+commitment) added up per day, so a year is a few thousand small rows instead of millions of
+stage entries. `reports.readmodel` keeps the tables up to date from the stage history;
+this module answers the selectors from them. Read, its numbers are those of the live queries
+on the same data (tests/reports/test_rollup.py checks every report, filter and grouping it
+serves), with each row's dimensions frozen when it was counted.
 
 How a sum of days gives distinct leads: a lead that enters a stage twice in a range counts
 once. `RollupDay` counts every entry; `RollupRepeat` keeps each entry that had an earlier entry
@@ -19,32 +15,25 @@ entries, and each MQL entry carries whether the lead reached SAL/SQL at or after
 Which dimensions: every row has the lead's source and one more dimension (`kind`: all, team,
 owner or country, with its `value`), so a report with at most one of team, owner and country
 among its filters and grouping, plus any source filter or source grouping, reads it. Others
-(a team filter grouped by owner, say) are answered live. Dimensions are the lead's at build time.
+(a team filter grouped by owner, say) are answered live, as is velocity (its percentiles).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
-from django.db.models import F
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from leads.models import Lead, Stage, Team
+from leads.models import Stage, Team
 
-from . import rollup_spans
-from .filters import ReportFilters, group_key
-from .models import ReportRollup, RollupDay, RollupExit, RollupRepeat, RollupSpan, RollupSpanPeriod
-from .parallel import cheap, report_settings
-from .spans import slices
+from .filters import ReportFilters
+from .models import ReadModelState, RollupDay, RollupExit, RollupRepeat
 from .sql import as_date, fetch, quoted_table
-from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank
+from .stages import CHAIN, EXITS, rank
 
 KINDS = ("team", "owner", "country")
 # Funnel measures: the stages of the funnel report, each a column of RollupDay.
@@ -55,13 +44,13 @@ COUNTS = ("created", "entries", *FUNNEL, "mql_entries", "mql_entries_sal", "mql_
 FIELD_KIND = {"source": "source", "team__name": "team", "owner__username": "owner", "country": "country"}
 
 
-def _stages(stages) -> str:
+def stages_sql(stages) -> str:
     names = [str(s) for s in stages]
     assert all(name.replace("_", "").isalpha() for name in names)
     return ", ".join(f"'{name}'" for name in names)
 
 
-def _measure_sql(measure: str) -> str:
+def measure_sql(measure: str) -> str:
     """SQL over a row of the facts table: does this entry count for `measure`? The same
     conditions as the live funnel (reaching a chain stage from before it; an exit) and cohort."""
     if measure == COHORT:
@@ -70,179 +59,11 @@ def _measure_sql(measure: str) -> str:
         return f"to_stage = '{measure}'"
     reached = [s for s in CHAIN if rank(s) >= rank(measure)]
     earlier = [s for s in CHAIN if rank(s) < rank(measure)] + list(EXITS)
-    return f"(to_stage IN ({_stages(reached)}) AND from_stage IN ({_stages(earlier)}))"
+    return f"(to_stage IN ({stages_sql(reached)}) AND from_stage IN ({stages_sql(earlier)}))"
 
 
-def _flag(condition: str) -> str:
+def flag_sql(condition: str) -> str:
     return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
-
-
-# --- Building -----------------------------------------------------------------------------------
-
-
-def build() -> ReportRollup | None:
-    """Recompute the rollup from the stage history and the leads (one transaction: readers see
-    the old rollup until it commits). Returns the state row, or None if another worker is
-    building it right now (that build gives the same result)."""
-    started = time.perf_counter()
-    ReportRollup.objects.get_or_create(pk=1)
-    tz = timezone.get_current_timezone()
-    with transaction.atomic():
-        state = ReportRollup.objects.select_for_update(skip_locked=True).filter(pk=1).first()
-        if state is None:
-            return None
-        if connection.vendor == "postgresql":
-            report_settings()
-        built_at = timezone.now()
-        with connection.cursor() as cursor:
-            for model in (RollupDay, RollupRepeat, RollupExit, RollupSpan, RollupSpanPeriod):
-                cursor.execute(f"DELETE FROM {quoted_table(model)}")
-            cursor.execute("DROP TABLE IF EXISTS rollup_facts")
-            facts_sql, facts_params = _facts_sql(tz)
-            cursor.execute(f"CREATE TEMP TABLE rollup_facts AS {facts_sql}", facts_params)
-            if connection.vendor == "postgresql":
-                cursor.execute("ANALYZE rollup_facts")
-            cursor.execute("SELECT COUNT(*) FROM rollup_facts")
-            entries = cursor.fetchone()[0]
-            created_sql, created_params = _created_sql(tz)
-            cursor.execute(_days_sql(created_sql), created_params)
-            cursor.execute(_repeats_sql())
-            cursor.execute(_exits_sql())
-            cursor.execute("DROP TABLE rollup_facts")
-            span_bins = rollup_spans.build(cursor, _dims_sql)
-        state.built_at = built_at
-        state.timezone = timezone.get_current_timezone_name()
-        state.entries = entries
-        state.span_bins = span_bins
-        state.build_seconds = round(time.perf_counter() - started, 3)
-        state.save()
-    if connection.vendor == "postgresql":
-        # VACUUM (outside a transaction only) also marks the pages all-visible, so the
-        # velocity report's bin look-ups are index-only scans.
-        command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"{command} {quoted_table(RollupDay)}, {quoted_table(RollupRepeat)}, {quoted_table(RollupExit)},"
-                f" {quoted_table(RollupSpan)}, {quoted_table(RollupSpanPeriod)}"
-            )
-    return state
-
-
-def _dims_sql(prefix: str = "") -> str:
-    return (
-        f"COALESCE({prefix}source, '') AS source, COALESCE(CAST({prefix}team AS text), '') AS team,"
-        f" COALESCE(CAST({prefix}owner AS text), '') AS owner, COALESCE({prefix}country, '') AS country"
-    )
-
-
-def _facts_sql(tz) -> tuple[str, tuple]:
-    """One row per stage entry: its lead's dimensions, its local day, and for an MQL entry whether
-    the lead reached SAL and SQL at or after it."""
-    qs = (
-        entries()
-        .annotate(
-            f_day=TruncDate("at", tzinfo=tz),
-            f_source=F("lead__source"),
-            f_team=F("lead__team"),
-            f_owner=F("lead__owner"),
-            f_country=F("lead__country"),
-        )
-        .values_list(
-            "id",
-            "lead_id",
-            "at",
-            "from_stage",
-            "to_stage",
-            "reason",
-            "f_day",
-            "f_source",
-            "f_team",
-            "f_owner",
-            "f_country",
-        )
-        .order_by()
-    )
-    sql, params = qs.query.sql_with_params()
-    sal = [s for s in CHAIN if rank(s) >= rank(Stage.SAL)]
-    sql_ = [s for s in CHAIN if rank(s) >= rank(Stage.SQL)]
-    return (
-        f"WITH e (id, lead_id, at, from_stage, to_stage, reason, day, source, team, owner, country)"
-        f" AS ({sql}),"
-        f" l AS (SELECT lead_id, MAX(CASE WHEN to_stage IN ({_stages(sal)}) THEN at END) AS sal_at,"
-        f" MAX(CASE WHEN to_stage IN ({_stages(sql_)}) THEN at END) AS sql_at"
-        f" FROM e WHERE to_stage IN ({_stages(sal)}) GROUP BY lead_id)"
-        f" SELECT e.id, e.lead_id, e.at, e.from_stage, e.to_stage, e.reason, e.day, {_dims_sql('e.')},"
-        f" {_flag(f'e.to_stage = {chr(39)}{Stage.MQL}{chr(39)} AND l.sal_at >= e.at')} AS m_sal,"
-        f" {_flag(f'e.to_stage = {chr(39)}{Stage.MQL}{chr(39)} AND l.sql_at >= e.at')} AS m_sql"
-        f" FROM e LEFT JOIN l ON l.lead_id = e.lead_id",
-        params,
-    )
-
-
-def _created_sql(tz) -> tuple[str, tuple]:
-    qs = (
-        Lead.objects.annotate(f_day=TruncDate("created_at", tzinfo=tz))
-        .values_list("f_day", "source", "team", "owner", "country")
-        .order_by()
-    )
-    return qs.query.sql_with_params()
-
-
-def _days_sql(created_sql: str) -> str:
-    entry_counts = ", ".join(
-        ["0", "1", *(_flag(_measure_sql(m)) for m in FUNNEL), _flag(_measure_sql(COHORT)), "m_sal", "m_sql"]
-    )
-    zeros = ", ".join("0" for _ in COUNTS[1:])
-    columns = ", ".join(COUNTS)
-    sums = ", ".join(f"SUM({c})" for c in COUNTS)
-    union = (
-        f"u (day, source, team, owner, country, {columns}) AS ("
-        f"SELECT day, source, team, owner, country, {entry_counts} FROM rollup_facts"
-        f" UNION ALL SELECT day, {_dims_sql()}, 1, {zeros} FROM c)"
-    )
-    selects = [f"SELECT day, source, 'all', '', {sums} FROM u GROUP BY day, source"]
-    selects += [f"SELECT day, source, '{k}', {k}, {sums} FROM u GROUP BY day, source, {k}" for k in KINDS]
-    return (
-        f"INSERT INTO {quoted_table(RollupDay)} (day, source, kind, value, {columns})"
-        f" WITH c (day, source, team, owner, country) AS ({created_sql}), {union} {' UNION ALL '.join(selects)}"
-    )
-
-
-def _repeats_sql() -> str:
-    selects = []
-    for measure in (*FUNNEL, COHORT):
-        condition = _measure_sql(measure)
-        selects.append(
-            f"SELECT '{measure}' AS measure, lead_id, at, id, day, m_sal, m_sql, source, team, owner, country"
-            f" FROM rollup_facts WHERE {condition} AND lead_id IN"
-            f" (SELECT lead_id FROM rollup_facts WHERE {condition} GROUP BY lead_id HAVING COUNT(*) > 1)"
-        )
-    return (
-        f"INSERT INTO {quoted_table(RollupRepeat)} (measure, day, prev_day, next_day, reached_sal, reached_sql,"
-        " source, team, owner, country)"
-        " SELECT measure, day, prev_day, next_day, m_sal = 1, m_sql = 1, source, team, owner, country FROM ("
-        " SELECT measure, day, m_sal, m_sql, source, team, owner, country,"
-        " LAG(day) OVER (PARTITION BY measure, lead_id ORDER BY at, id) AS prev_day,"
-        " LEAD(day) OVER (PARTITION BY measure, lead_id ORDER BY at, id) AS next_day"
-        f" FROM ({' UNION ALL '.join(selects)}) m) r WHERE prev_day IS NOT NULL"
-    )
-
-
-def _exits_sql() -> str:
-    exits = f"to_stage IN ({_stages(REJECTION_STAGES)})"
-    selects = [
-        f"SELECT day, source, 'all', '', reason, from_stage, to_stage, COUNT(*) FROM rollup_facts"
-        f" WHERE {exits} GROUP BY day, source, reason, from_stage, to_stage"
-    ]
-    selects += [
-        f"SELECT day, source, '{k}', {k}, reason, from_stage, to_stage, COUNT(*) FROM rollup_facts"
-        f" WHERE {exits} GROUP BY day, source, {k}, reason, from_stage, to_stage"
-        for k in KINDS
-    ]
-    return (
-        f"INSERT INTO {quoted_table(RollupExit)} (day, source, kind, value, reason, from_stage, to_stage, n)"
-        f" {' UNION ALL '.join(selects)}"
-    )
 
 
 # --- Reading ------------------------------------------------------------------------------------
@@ -257,7 +78,7 @@ class Plan:
     value: str | None
     source: str | None
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
-    built_at: dt.datetime | None = None
+    as_of: dt.datetime | None = None
 
     @property
     def filtered(self) -> bool:
@@ -280,7 +101,11 @@ class Plan:
         return f"measure = %s AND {sql}", [measure, *params]
 
     def repeat_where(self, measures, date_from: dt.date, date_to: dt.date) -> tuple[str, list]:
-        sql = f"measure IN ({_stages(measures)}) AND day >= %s AND day <= %s" if measures else "day >= %s AND day <= %s"
+        sql = (
+            f"measure IN ({stages_sql(measures)}) AND day >= %s AND day <= %s"
+            if measures
+            else "day >= %s AND day <= %s"
+        )
         params: list[Any] = [date_from, date_to]
         if self.value is not None:
             sql += f" AND {self.kind} = %s"
@@ -307,16 +132,12 @@ class Plan:
 
 
 def plan(filters: ReportFilters, fields: list[str]) -> Plan | None:
-    """The rollup reading for these filters and group fields (lead fields of GROUP_FIELDS), or
-    None when the report should run live: the rollup is off, missing, too old, in another time
-    zone, or the filters and groupings name two of team, owner and country."""
-    max_age = getattr(settings, "REPORTS_ROLLUP_MAX_AGE", 0)
-    if not max_age:
-        return None
-    state = ReportRollup.objects.filter(pk=1).only("built_at", "timezone").first()
-    if state is None or state.built_at is None or state.timezone != timezone.get_current_timezone_name():
-        return None
-    if (timezone.now() - state.built_at).total_seconds() > max_age:
+    """The read-model reading for these filters and group fields (lead fields of GROUP_FIELDS),
+    or None when the report should run live: the read model is off (`REPORTS_READ_MODEL`), has
+    never caught up, counts days in another time zone, or the filters and groupings name two
+    of team, owner and country."""
+    state = current_state()
+    if state is None:
         return None
     kinds = {FIELD_KIND[f] for f in fields} - {"source"}
     if filters.team is not None:
@@ -336,7 +157,17 @@ def plan(filters: ReportFilters, fields: list[str]) -> Plan | None:
         value = "?" if user is None else str(user)  # an unknown rep: no rows, as live
     elif kind == "country" and filters.country:
         value = filters.country.upper()
-    return Plan(kind=kind, value=value, source=filters.source or None, built_at=state.built_at)
+    return Plan(kind=kind, value=value, source=filters.source or None, as_of=state.as_of)
+
+
+def current_state() -> ReadModelState | None:
+    """The read model's state when reports may read it (else None: they run live)."""
+    if not getattr(settings, "REPORTS_READ_MODEL", True):
+        return None
+    state = ReadModelState.objects.filter(pk=1).only("as_of", "timezone").first()
+    if state is None or state.as_of is None or state.timezone != timezone.get_current_timezone_name():
+        return None
+    return state
 
 
 def _fill_labels(plan_: Plan, values: set[str]) -> None:
@@ -417,7 +248,7 @@ def cohort_counts(plan_: Plan, keys: list[str], date_from: dt.date, date_to: dt.
         plan_,
         keys,
         ["mql_entries", "mql_entries_sal", "mql_entries_sql"],
-        ["COUNT(*)", _sum_flag("reached_sal"), _sum_flag("reached_sql")],
+        ["COUNT(*)", _sumflag_sql("reached_sal"), _sumflag_sql("reached_sql")],
         [COHORT],
         date_from,
         date_to,
@@ -436,7 +267,7 @@ def cohort_counts(plan_: Plan, keys: list[str], date_from: dt.date, date_to: dt.
     return rows
 
 
-def _sum_flag(column: str) -> str:
+def _sumflag_sql(column: str) -> str:
     return f"SUM(CASE WHEN {column} THEN 1 ELSE 0 END)"
 
 
@@ -483,60 +314,3 @@ def repeat_recycles(plan_: Plan, group: str | None, date_from: dt.date, date_to:
     if FIELD_KIND[group] in ("team", "owner"):
         _fill_labels(plan_, {row[0] for row in rows})
     return {plan_.label(group, row[0]): int(row[1]) for row in rows}
-
-
-def span_bins(plan_: Plan, measure: str, sla_hours: float | None) -> dict[str, Any] | None:
-    """The bins `distribution` reads a measure from, or None when it sorts the spans instead: a
-    filtered report, or bins the rollup could not cut for the SLA as it is now."""
-    return None if plan_.filtered else rollup_spans.bins_for(measure, sla_hours, plan_.built_at)
-
-
-@cheap  # a few milliseconds: no thread of its own
-def distributions(
-    plan_: Plan,
-    cuts: dict[str, tuple[dict[str, Any], float | None]],
-    group: str | None,
-    date_from: dt.date,
-    date_to: dt.date,
-) -> dict[str, dict]:
-    """`spans.distribution` of the spans starting in the range, for each measure of `cuts`
-    (measure: (its bins from `span_bins`, SLA hours)), read from the bins (`rollup_spans`)."""
-    results = rollup_spans.distributions(cuts, FIELD_KIND[group] if group else None, date_from, date_to)
-    # Reps by id, named as the live report names them ("" for none or a deleted user).
-    names = plan_.labels.setdefault("rep", {})
-    missing = {int(k) for result in results.values() for (kind, k) in result if kind == "owner" and k}
-    if missing:
-        users = get_user_model().objects.filter(pk__in=missing).values_list("pk", "username")
-        names.update({str(pk): name for pk, name in users})
-    return {
-        measure: _group_labels(
-            plan_,
-            group,
-            {(kind, names.get(k, "") if kind == "owner" else k): stats for (kind, k), stats in result.items()},
-        )
-        for measure, result in results.items()
-    }
-
-
-def distribution(
-    plan_: Plan, measure: str, group: str | None, date_from: dt.date, date_to: dt.date, *, sla_hours: float | None
-) -> dict:
-    """`spans.distribution` of the spans starting in the range, by sorting the range's spans
-    from RollupSpan (a filtered report, or bins cut at another SLA)."""
-    where, params = plan_.span_where(measure, date_from, date_to)
-    group_column = f", {plan_.repeat_column(group)} AS group_key" if group else ""
-    spans = (
-        f"WITH h AS {'MATERIALIZED' if connection.vendor == 'postgresql' else ''}"
-        f" (SELECT x, week AS week_key, owner_key{group_column} FROM {quoted_table(RollupSpan)} WHERE {where})"
-    )
-    return _group_labels(plan_, group, slices(spans, params, sla_hours=sla_hours, group=bool(group)))
-
-
-def _group_labels(plan_: Plan, group: str | None, result: dict) -> dict:
-    """A team's or rep's group keyed by name, as the live report keys it."""
-    if not group or FIELD_KIND[group] not in ("team", "owner"):
-        return result
-    _fill_labels(plan_, {k for (kind, k) in result if kind == "group"})
-    return {
-        (kind, group_key(plan_.label(group, k)) if kind == "group" else k): stats for (kind, k), stats in result.items()
-    }

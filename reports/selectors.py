@@ -5,13 +5,13 @@ Each report function takes `(*, date_from, date_to, filters, group_by=None)` and
 JSON-ready dict of SPEC section 9; the API, the CSV export, the dashboard and the weekly email
 all call these, so every surface shows the same numbers. No function iterates over leads in
 Python: row sets are built with the ORM and aggregated by SQL (conditional counts, window
-functions for percentiles). A report reads the rollup (`reports.rollup`) while it is fresh and
-can answer, the stage history otherwise.
+functions for percentiles). A count report reads the read model (`reports.rollup`, kept by
+`reports.readmodel`) when it can answer, the stage history otherwise; velocity is live.
 
 The pieces below these, lowest first: `sql` (dialect-neutral SQL), `filters` (the question every
 report is asked: `ReportFilters`, re-exported here with `default_range` and `GROUP_FIELDS` for
 the callers), `stages` (what a stage entry is), `parallel` (how a report's queries run),
-`business_hours` and `spans` (velocity's spans measured in SQL), `rollup_spans` and `rollup`.
+`business_hours` and `spans` (velocity's spans measured in SQL), and `rollup` (the read model).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import datetime as dt
 import functools
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
 from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncWeek
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -36,6 +36,7 @@ from .models import QuarterlyTarget
 from .open_clocks import open_clocks, with_open
 from .parallel import all_at_once, cheap, tuned
 from .spans import distribution, velocity_clocks, velocity_spans
+from .sql import read_connection
 from .stages import CHAIN, EXITS, REJECTION_STAGES, entries, rank, reached_q
 
 __all__ = [
@@ -46,12 +47,30 @@ __all__ = [
     "commitment",
     "default_range",
     "efficiency",
+    "freshness",
     "funnel",
     "plain_verdict",
     "rejections",
     "sources",
     "velocity",
 ]
+
+
+def freshness(report: str | None = None) -> dict[str, Any]:
+    """As of when the reports' numbers are: the read model's `as_of` (every write committed
+    before it is counted) and how many seconds behind now that is, whether it lags more than
+    `REPORTS_MAX_LAG_SECONDS`; for velocity, or with the read model off or never caught up,
+    the live history: now."""
+    now = timezone.now()
+    state = None if report == "velocity" else rollup.current_state()
+    as_of = state.as_of if state is not None and state.as_of is not None else now
+    lag = max(0.0, (now - as_of).total_seconds())
+    return {
+        "as_of": as_of,
+        "lag_seconds": round(lag, 1),
+        "lagging": lag > getattr(settings, "REPORTS_MAX_LAG_SECONDS", 60),
+        "read_model": state is not None,
+    }
 
 
 def _rate(numerator: float, denominator: float) -> float | None:
@@ -182,7 +201,7 @@ def _cohort_counts(filters: ReportFilters, start: dt.datetime, end: dt.datetime,
         " SUM(CASE WHEN c.sql_at >= c.mql_at THEN 1 ELSE 0 END)"
         f" FROM ({per_lead_sql}) c{join} WHERE c.mql_at IS NOT NULL{group_by}"
     )
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     result = []
@@ -269,7 +288,7 @@ def sources(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gro
     return result
 
 
-# --- Velocity (spans measured in `spans`, or read from the rollup's bins) -------------------
+# --- Velocity (spans measured in `spans`, live) -------------------------------------------
 
 
 def _stats(entry: tuple | None, *, unit: str, sla_hours: float | None) -> dict[str, Any]:
@@ -321,30 +340,16 @@ def velocity(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, gr
     SLA), and MQL→won in days; overall, by owner, by week of the stage entry, and by group."""
     group = group_field(group_by)
     start, end = bounds(date_from, date_to)
-    plan = rollup.plan(filters, [group] if group else [])
-    clocks = velocity_clocks(business_days=plan is None)  # the rollup's spans are measured already
+    # Live: percentiles need the spans themselves, and stay exact (the read model holds counts).
+    clocks = velocity_clocks()
     decision_clock, touch_clock = clocks["decision"], clocks["touch"]
     assert decision_clock is not None and touch_clock is not None  # velocity_clocks: only "won" has none
     sla_hours = {"decision": decision_clock.hours, "touch": touch_clock.hours, "won": None}
-    if plan is not None:
-        # From the rollup: the measures its bins can answer in one go, the others by sorting.
-        cuts = {name: (rollup.span_bins(plan, name, sla_hours[name]), sla_hours[name]) for name in clocks}
-        binned = {name: (bins, hours) for name, (bins, hours) in cuts.items() if bins is not None}
-        queries = [functools.partial(rollup.distributions, plan, binned, group, date_from, date_to)]
-        queries += [
-            functools.partial(rollup.distribution, plan, name, group, date_from, date_to, sla_hours=sla_hours[name])
-            for name in clocks
-            if name not in binned
-        ]
-        results = all_at_once(*queries)
-        sorted_ = iter(results[1:])
-        results = [results[0][name] if name in binned else next(sorted_) for name in clocks]
-    else:
-        queries = [
-            functools.partial(distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
-            for name, span in velocity_spans(filters, start, end).items()
-        ]
-        results = all_at_once(*queries)
+    queries = [
+        functools.partial(distribution, span, clock=clocks[name], sla_hours=sla_hours[name], group=group)
+        for name, span in velocity_spans(filters, start, end).items()
+    ]
+    results = all_at_once(*queries)
     decisions, touches, wins = results
     # Clocks still open count too: past due as misses, running apart (never as met).
     open_decisions = open_clocks(measure="decision", filters=filters, start=start, end=end)
@@ -434,7 +439,7 @@ def rejections(*, date_from: dt.date, date_to: dt.date, filters: ReportFilters, 
             .order_by(f"lead__{group}", "-count", "reason", "from_stage", "to_stage")
         )
         repeat_sql, repeat_params = repeat(group).query.sql_with_params()
-        with connection.cursor() as cursor:
+        with read_connection().cursor() as cursor:
             cursor.execute(f"SELECT r.k0, COUNT(*) FROM ({repeat_sql}) r GROUP BY r.k0", repeat_params)
             repeats = dict(cursor.fetchall())
         groups: dict[str, dict] = {}

@@ -3,9 +3,8 @@ which clock it counts in (`velocity_clocks`: business hours on the SLA's calenda
 span's length (`span_sql`), and their count, median, p90 and share within the SLA per slice
 (`distribution`, `slices`).
 
-The live velocity report reads the distributions straight from the stage history; the rollup's
-build (`reports.rollup_spans`) stores the same spans, measured by the same `span_sql`, and its
-readers slice them with the same `slices`, so both give the same numbers.
+The velocity report reads the distributions straight from the stage history (the read model
+holds counts only: percentiles stay exact).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from sla.models import SlaPolicy
 
 from .business_hours import hours_between_sql
 from .filters import ReportFilters
-from .sql import epoch_seconds_sql, interpolated_percentile_sql, on_postgresql
+from .sql import epoch_seconds_sql, interpolated_percentile_sql, on_postgresql, read_connection
 from .stages import entries
 
 
@@ -254,7 +253,7 @@ def slices(spans: str, params: list, *, sla_hours: float | None, group: bool) ->
     if group:
         selects.append(by("group", "group_key"))
     sql = f"{spans} {' UNION ALL '.join(selects)}"
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         result = {}
         for kind, k, count, median, p90, share in cursor.fetchall():

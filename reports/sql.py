@@ -12,7 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from leadflow.db_router import report_alias
 
 
 def on_postgresql() -> bool:
@@ -57,9 +60,15 @@ def quoted_table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def read_connection() -> BaseDatabaseWrapper:
+    """The connection a report reads on: the replica inside `leadflow.db_router.report_reads`
+    when there is one, else the default."""
+    return connections[report_alias()]
+
+
 def fetch(sql: str, params: list) -> list[tuple]:
-    """Every row of a raw query, on the default connection."""
-    with connection.cursor() as cursor:
+    """Every row of a raw report query, on the reading connection (`read_connection`)."""
+    with read_connection().cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

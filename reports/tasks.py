@@ -1,4 +1,5 @@
-"""The weekly summary mailed to each sales manager on Monday morning (beat, 07:00)."""
+"""The weekly summary mailed to each sales manager on Monday morning (beat, 07:00), and the
+read model's catch-up."""
 
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from leadflow.celery import release_debounce
 from leads import i18n, permissions
 from leads.models import Team
 
-from . import rollup, selectors
+from . import readmodel, selectors
 from .models import SummaryDelivery
 
 log = logging.getLogger(__name__)
+
+CATCH_UP_TASK = "reports.tasks.catch_up_reports"
 
 
 def last_week(today: dt.date) -> tuple[dt.date, dt.date]:
@@ -178,12 +182,14 @@ def send_weekly_summary(today: str | None = None) -> int:
     return send_weekly_summaries(today=dt.date.fromisoformat(today) if today else None)
 
 
-@shared_task(name="reports.tasks.build_report_rollup")
-def build_report_rollup() -> dict:
-    """Rebuild the report rollup (beat, every five minutes). Safe twice or in two workers at once:
-    the second finds the first's lock and returns without building."""
-    state = rollup.build()
-    if state is None:
-        return {"built": False}
-    log.info("report rollup built from %s stage entries in %.1f s", state.entries, state.build_seconds)
-    return {"built": True, "entries": state.entries, "seconds": state.build_seconds}
+@shared_task(
+    name="reports.tasks.catch_up_reports", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5
+)
+def catch_up_reports() -> dict:
+    """Count the stage changes and leads the report read model has not counted yet (enqueued
+    when history is written, and every minute by beat). Safe twice or in two workers at once:
+    its batches take turns on the state row and count each row once."""
+    # Writes committing from now on enqueue another run: this one may not see them.
+    release_debounce(CATCH_UP_TASK)
+    progress = readmodel.catch_up()
+    return {"transitions": progress.transitions, "leads": progress.leads, "batches": progress.batches}

@@ -21,6 +21,7 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from leadflow.db_router import report_reads
 from leads import permissions, selectors
 from leads.models import Team
 
@@ -112,6 +113,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     language = translation.get_language() or settings.LANGUAGE_CODE
     period_from, period_to = dt.date.fromisoformat(params["from"]), dt.date.fromisoformat(params["to"])
     period_team = int(params["team"]) if "team" in params else None
+    with report_reads():
+        freshness = report_selectors.freshness()
     charts = [
         {
             "key": key,
@@ -141,6 +144,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "executives": productivity.executive_outcomes(
                 date_from=period_from, date_to=period_to, team_id=period_team
             ),
+            "freshness": freshness,
         },
     )
 

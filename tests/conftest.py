@@ -147,8 +147,11 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def start_worker(*, beat: bool = False, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `celery worker` (optionally with embedded beat) against the test database."""
+def start_worker(
+    *, beat: bool = False, extra_env: dict[str, str] | None = None, queues: str = "default,bulk"
+) -> subprocess.Popen:
+    """Start `celery worker` (optionally with embedded beat) against the test database,
+    consuming both queues unless told otherwise."""
     cmd = [
         sys.executable,
         "-m",
@@ -156,6 +159,8 @@ def start_worker(*, beat: bool = False, extra_env: dict[str, str] | None = None)
         "-A",
         "leadflow",
         "worker",
+        "--queues",
+        queues,
         "--loglevel=INFO",
         "--pool=solo",
         "--without-heartbeat",

@@ -31,6 +31,7 @@ from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from leadflow.celery import enqueue_on_commit
 from leads import permissions
 from leads.bulk import concrete_field, id_set, insert_objects, insert_rows, rows_clause, update_rows
 from leads.models import ActorType, Lead, SlaClock, Stage, StageTransition
@@ -39,6 +40,9 @@ from sla import clocks
 
 from .errors import MOVE_NAMES, InvalidTransition, NotPermitted
 from .table import ALLOWED_MOVES, PROMOTABLE_STAGES
+
+# The report read model counts new history when the transaction that wrote it commits.
+READ_MODEL_TASK = "reports.tasks.catch_up_reports"
 
 
 def concrete_fields(model: type[Model], names: Sequence[str]) -> list[Field[Any, Any]]:
@@ -216,6 +220,7 @@ def apply(
         assignment=change.assignment,
         amount=change.amount,
     )
+    enqueue_on_commit(READ_MODEL_TASK)
     if not stays:
         stage_changed.send(sender=StageTransition, transition=transition, lead=lead)
     return transition
@@ -338,6 +343,7 @@ def write_promotions(
         for row in rows
     ]
     insert_objects(StageTransition, written)
+    enqueue_on_commit(READ_MODEL_TASK)
     send_batch_signal(StageTransition.objects.filter(pk__in=id_set([t.pk for t in written])), to_stages={Stage.MQL})
     return written
 
@@ -384,6 +390,7 @@ def write_history(
     Returns the audit rows as instances, with their primary keys."""
     pks = insert_rows(StageTransition, concrete_fields(StageTransition, TRANSITION_COLUMNS), transitions)
     update_rows(Lead, concrete_fields(Lead, lead_fields), leads)
+    enqueue_on_commit(READ_MODEL_TASK)
     # Columns history does not write (a deal's amount) read back as NULL (index -1 of the padded row).
     order = [
         TRANSITION_COLUMNS.index(f.attname) if f.attname in TRANSITION_COLUMNS else -1
@@ -428,6 +435,7 @@ def recycle_claimed(
             [Stage.RECYCLED, moment, moment, *params],
         )
         updated = cursor.rowcount
+    enqueue_on_commit(READ_MODEL_TASK)
     if updated != len(rows):
         # Rows were locked (or the SQLite write lock held): a mismatch means another
         # writer got in anyway. Roll the whole batch back; the next run retries it.

@@ -122,7 +122,7 @@ def start_web() -> tuple[Process, str]:
 def start_worker(*, beat: bool) -> Process:
     cmd = [
         sys.executable, "-m", "celery", "-A", "leadflow", "worker", "--loglevel=INFO", "--pool=solo",
-        "--without-heartbeat", "--without-gossip", "--without-mingle",
+        "--queues", "default,bulk", "--without-heartbeat", "--without-gossip", "--without-mingle",
         "--hostname", f"faults-{os.getpid()}-{time.monotonic_ns()}@%h",
     ]  # fmt: skip
     if beat:
