@@ -334,8 +334,18 @@ class WebhookCreatedSerializer(WebhookSubscriptionSerializer):
 
 
 class ImportResultSerializer(serializers.Serializer):
+    job = serializers.UUIDField(required=False, help_text="The import job (CSV uploads).")
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"], required=False)
+    url = serializers.URLField(required=False, help_text="Where to poll the job.")
+    rows_processed = serializers.IntegerField(required=False)
+    rows = serializers.IntegerField()
+    encoding = serializers.CharField(help_text='As detected, e.g. "UTF-8 with BOM", "UTF-16", "Windows-1252".')
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
-    rejected = serializers.ListField(child=serializers.DictField(), help_text='[{"line": 7, "reason": "..."}]')
+    rejected_count = serializers.IntegerField()
+    rejected = serializers.ListField(
+        child=serializers.DictField(), help_text='[{"line": 7, "column": "employees", "reason": "..."}]'
+    )
+    rejects_csv = serializers.URLField(required=False, help_text="The rejected rows as CSV.")
     created_owners = serializers.ListField(child=serializers.CharField())
