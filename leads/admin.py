@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 
 from . import lifecycle, permissions
 from .lifecycle import Actor, TransitionError
+from .forms import LeadIdentityForm
 from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
 
 # Columns only the lifecycle and scoring write.
@@ -212,6 +213,7 @@ def _note_action(
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
+    form = LeadIdentityForm
     list_display = (
         "full_name_display",
         "email",
@@ -227,7 +229,7 @@ class LeadAdmin(admin.ModelAdmin):
     )
     list_filter = ("stage", SourceFilter, CountryFilter, "team", "owner")
     paginator = EstimatedCountPaginator
-    search_fields = ("email", "first_name", "last_name", "company", "external_id")
+    search_fields = ("email", "phone", "first_name", "last_name", "company", "external_id")
     list_select_related = ("owner", "team")
     readonly_fields = LIFECYCLE_FIELDS
     inlines = [StageTransitionInline, TouchInline, EventInline]
@@ -243,6 +245,8 @@ class LeadAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "email",
+                    "phone",
+                    "social_profiles",
                     "first_name",
                     "last_name",
                     "job_title",

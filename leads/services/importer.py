@@ -280,7 +280,7 @@ def _validate(rows: Iterator[Row], result: ImportResult, tz: dt.tzinfo, progress
     pending: list[tuple[int, str]] = []
 
     def check_owners() -> None:
-        _check_owners({name for _, name in pending if name not in owner_errors}, owner_errors)
+        _check_owners({name for _line, name in pending if name not in owner_errors}, owner_errors)
         for line, name in pending:
             if owner_errors[name]:
                 bad.add(line)
@@ -449,9 +449,9 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], actor: Any) -> _ChunkO
     their values, not Lead instances: building a model object per row cost more than inserting
     it."""
     outcome = _ChunkOutcome()
-    owners = _owners({data["_owner"] for _, data in chunk if data["_owner"]}, outcome)
+    owners = _owners({data["_owner"] for _line, data in chunk if data["_owner"]}, outcome)
     index = _Index()
-    wanted = {name: {d[name] for _, d in chunk if d.get(name)} for name in IDENTIFIER_FIELDS}
+    wanted = {name: {d[name] for _line, d in chunk if d.get(name)} for name in IDENTIFIER_FIELDS}
     if any(wanted.values()):
         meta = Lead._meta
         condition = Q()

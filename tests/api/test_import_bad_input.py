@@ -169,7 +169,8 @@ def test_a_large_file_becomes_a_job_with_status_and_a_rejects_csv(
 
 def test_json_rows_with_bad_values_are_rejected_per_row(as_marketer):
     body = as_marketer.post(
-        URL, {"rows": [{"email": "j@example.com", "employees": "²"}, "nonsense", {"email": "k@example.com"}]},
+        URL,
+        {"rows": [{"email": "j@example.com", "employees": "²"}, "nonsense", {"email": "k@example.com"}]},
         format="json",
     ).json()
     assert [(r["line"], r["column"]) for r in body["rejected"]] == [(2, "employees"), (3, "external_id")]
