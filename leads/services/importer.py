@@ -15,7 +15,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import pickle
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -263,9 +265,10 @@ def import_leads(
 
     try:
         result = ImportResult(encoding=csv_source.encoding_label if csv_source else "JSON")
-        tz = timezone.get_current_timezone()
-        bad = _validate(read(), result, tz, progress)
-        _write(read(), bad, result, tz, user, progress)
+        with tempfile.TemporaryFile() as spill:
+            _validate(read(), result, timezone.get_current_timezone(), progress, spill)
+            spill.seek(0)
+            _write(_spilled(spill), result, user, progress)
     finally:
         if csv_source is not None:
             csv_source.close()
@@ -273,38 +276,52 @@ def import_leads(
     return result
 
 
-def _validate(rows: Iterator[Row], result: ImportResult, tz: dt.tzinfo, progress: Progress | None) -> set[int]:
-    """The first pass: every row checked, owners included; the lines of the bad ones."""
-    bad: set[int] = set()
+def _validate(
+    rows: Iterator[Row], result: ImportResult, tz: dt.tzinfo, progress: Progress | None, spill: IO[bytes]
+) -> None:
+    """The first pass: every row checked, owners included, nothing written to the database. The
+    good rows, cleaned, go to `spill` (a temporary file, a pickled list per chunk) for the second
+    pass: memory holds one chunk, and no row is parsed or validated twice (validating a phone
+    number is most of a row's cost)."""
     owner_errors: dict[str, str | None] = {}
-    pending: list[tuple[int, str]] = []
+    chunk: list[tuple[int, dict[str, Any]]] = []
 
-    def check_owners() -> None:
-        _check_owners({name for _line, name in pending if name not in owner_errors}, owner_errors)
-        for line, name in pending:
-            if owner_errors[name]:
-                bad.add(line)
-                result.rejected.append(Reject(line, "owner", owner_errors[name] or ""))
-        pending.clear()
+    def flush() -> None:
+        _check_owners(
+            {d["_owner"] for _line, d in chunk if d["_owner"] and d["_owner"] not in owner_errors}, owner_errors
+        )
+        good = []
+        for line, data in chunk:
+            error = owner_errors.get(data["_owner"]) if data["_owner"] else None
+            if error:
+                result.rejected.append(Reject(line, "owner", error))
+            else:
+                good.append((line, data))
+        pickle.dump(good, spill, protocol=pickle.HIGHEST_PROTOCOL)
+        chunk.clear()
 
     for row in rows:
         result.rows += 1
         try:
-            data = _clean_row(row.values, tz)
+            chunk.append((row.line, _clean_row(row.values, tz)))
         except RowError as exc:
-            bad.add(row.line)
             result.rejected.append(Reject(row.line, exc.column, str(exc)))
-            continue
-        if data["_owner"]:
-            pending.append((row.line, data["_owner"]))
-        if result.rows % CHUNK == 0:
-            check_owners()
+        if len(chunk) >= CHUNK:
+            flush()
             if progress:
                 progress("validating", result.rows)
-    check_owners()
+    if chunk:
+        flush()
     if progress:
         progress("validating", result.rows)
-    return bad
+
+
+def _spilled(spill: IO[bytes]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    while True:
+        try:
+            yield pickle.load(spill)  # noqa: S301 - our own temporary file, written just now
+        except EOFError:
+            return
 
 
 def _check_owners(names: set[str], errors: dict[str, str | None]) -> None:
@@ -336,50 +353,39 @@ def _check_owners(names: set[str], errors: dict[str, str | None]) -> None:
 
 
 def _write(
-    rows: Iterator[Row],
-    bad: set[int],
+    chunks: Iterator[list[tuple[int, dict[str, Any]]]],
     result: ImportResult,
-    tz: dt.tzinfo,
     user: Any,
     progress: Progress | None,
 ) -> None:
-    """The second pass: the good rows, CHUNK at a time, each chunk in one transaction. A chunk
+    """The second pass: the good rows, a chunk at a time, each chunk in one transaction. A chunk
     the database refuses (a lead written meanwhile by someone else took an address) is rolled
     back whole and its rows reported; the other chunks stand."""
     actor = lifecycle.Actor.person(user) if user is not None else lifecycle.SYSTEM
-    chunk: list[tuple[int, dict[str, Any]]] = []
-    seen = 0
-
-    def flush() -> None:
-        try:
-            with transaction.atomic():
-                outcome = _write_chunk(chunk, actor)
-        except DatabaseError as exc:
-            for line, _data in chunk:
-                result.rejected.append(
-                    Reject(line, "", _("not written: its batch was refused by the database (%(error)s)") % {"error": exc})
-                )
-        else:
-            result.created += outcome.created
-            result.updated += outcome.updated
-            result.unchanged += outcome.unchanged
-            result.created_owners += outcome.created_owners
-            result.rejected += outcome.rejected
-        chunk.clear()
-
-    for row in rows:
-        seen += 1
-        if row.line in bad:
-            continue
-        chunk.append((row.line, _clean_row(row.values, tz)))
-        if len(chunk) >= CHUNK:
-            flush()
-            if progress:
-                progress("writing", seen)
-    if chunk:
-        flush()
-    if progress:
-        progress("writing", seen)
+    written = 0
+    for chunk in chunks:
+        if chunk:
+            try:
+                with transaction.atomic():
+                    outcome = _write_chunk(chunk, actor)
+            except DatabaseError as exc:
+                for line, _data in chunk:
+                    result.rejected.append(
+                        Reject(
+                            line,
+                            "",
+                            _("not written: its batch was refused by the database (%(error)s)") % {"error": exc},
+                        )
+                    )
+            else:
+                result.created += outcome.created
+                result.updated += outcome.updated
+                result.unchanged += outcome.unchanged
+                result.created_owners += outcome.created_owners
+                result.rejected += outcome.rejected
+        written += len(chunk)
+        if progress:
+            progress("writing", written)
 
 
 @dataclass
