@@ -21,8 +21,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from . import lifecycle, permissions
-from .lifecycle import Actor, TransitionError
 from .forms import LeadIdentityForm
+from .lifecycle import Actor, TransitionError
 from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
 
 # Columns only the lifecycle and scoring write.

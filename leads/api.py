@@ -55,9 +55,8 @@ from .serializers import (
     WebhookSubscriptionSerializer,
     lead_body,
 )
-from .services import export
+from .services import export, import_jobs
 from .services.errors import ServiceError
-from .services import import_jobs
 from .services.importer import ImportFileError, import_leads, rejects_csv
 from .services.ingest import ingest_events
 from .services.upsert import bulk_upsert, create_lead, update_lead
@@ -513,9 +512,7 @@ class ImportRejectsView(APIView):
     def get(self, request: Request, pk: str) -> StreamingHttpResponse:
         job = get_object_or_404(ImportJob, pk=pk)
         if job.result is None:
-            raise ApiError(
-                _("The import has not finished."), code="not_ready", status_code=409, status=job.status
-            )
+            raise ApiError(_("The import has not finished."), code="not_ready", status_code=409, status=job.status)
         response = StreamingHttpResponse(rejects_csv(job.result["rejected"]), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejects.csv"'
         return response

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .identity import IdentityError, clean_profiles, normalise_phone, split_profiles
 from .lifecycle import BANT_KEYS, DISQUALIFY_REASONS, RECYCLE_REASONS
-from .models import IDENTIFIER_FIELDS, Lead, Stage, TeamMembership, TouchKind, TouchOutcome
+from .models import IDENTIFIER_FIELDS, WRITABLE_FIELDS, Lead, Stage, TeamMembership, TouchKind, TouchOutcome
 
 REASON_LABELS = {
     "unable_to_reach": "Unable to reach",
@@ -156,7 +156,7 @@ class LeadIdentityForm(forms.ModelForm):
 
     class Meta:
         model = Lead
-        fields = "__all__"
+        fields = list(WRITABLE_FIELDS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

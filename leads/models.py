@@ -119,7 +119,7 @@ class Lead(models.Model):
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL, see above
     # Optional: a lead may be known only by an external id or a phone number. NULL, not "", when
     # absent, so the unique constraint holds among the leads that have one.
-    email = models.EmailField(max_length=254, unique=True, null=True, blank=True)  # noqa: DJ001 - see above
+    email = models.EmailField(max_length=254, unique=True, null=True, blank=True)
     # E.164 ("+14155550123"), normalised by `leads.identity.normalise_phone`; matched on by upserts.
     phone = models.CharField(max_length=20, blank=True, db_index=True)
     # Profile URLs (LinkedIn, X, ...): a list of http(s) URLs.

@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .services import import_jobs
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .services import import_jobs
 from .url_guard import resolve
 from .webhooks import FAILING_AFTER, GIVE_UP_AFTER, SIGNATURE_HEADER, encode, schedule, sign
 

@@ -23,6 +23,7 @@ from leadflow.celery import task as celery_task
 from ..models import ImportJob, ImportStatus
 from .importer import ImportFileError, import_leads
 
+
 class TooLarge(ValueError):
     pass
 

@@ -99,7 +99,7 @@ class CsvSource:
             self.encoding = "text"
         else:
             sample = raw.read(SAMPLE_BYTES)
-            self.encoding = detect_encoding(sample)
+            self.encoding = detect_encoding(sample if isinstance(sample, bytes) else sample.encode())
         self.encoding_label = _label(self.encoding)
 
     def close(self) -> None:

@@ -319,7 +319,7 @@ def _validate(
 def _spilled(spill: IO[bytes]) -> Iterator[list[tuple[int, dict[str, Any]]]]:
     while True:
         try:
-            yield pickle.load(spill)  # noqa: S301 - our own temporary file, written just now
+            yield pickle.load(spill)
         except EOFError:
             return
 
@@ -334,10 +334,10 @@ def _check_owners(names: set[str], errors: dict[str, str | None]) -> None:
     User = get_user_model()
     users = User.objects.filter(Q(username__in=names) | Q(email__in=names)).prefetch_related("groups")
     found: dict[str, Any] = {}
-    for user in users:
-        found[user.username] = user
-        if user.email:
-            found.setdefault(user.email, user)
+    for each in users:
+        found[each.username] = each
+        if each.email:
+            found.setdefault(each.email, each)
     for name in names:
         user = found.get(name)
         if user is None:
@@ -459,11 +459,10 @@ def _write_chunk(chunk: list[tuple[int, dict[str, Any]]], actor: Any) -> _ChunkO
     index = _Index()
     wanted = {name: {d[name] for _line, d in chunk if d.get(name)} for name in IDENTIFIER_FIELDS}
     if any(wanted.values()):
-        meta = Lead._meta
         condition = Q()
         for name, values in wanted.items():
             if values:
-                condition |= any_of(meta.get_field(name), values)
+                condition |= any_of(concrete_field(Lead, name), values)
         # One read for every key, and one record per lead whichever key a row names it by.
         for values in Lead.objects.filter(condition).order_by("id").values_list(*MATCH_FIELDS):
             index.add(dict(zip(MATCH_FIELDS, values, strict=False)))

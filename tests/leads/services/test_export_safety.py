@@ -44,7 +44,12 @@ def test_lead_export_neutralises_formula_cells_and_starts_with_a_bom(marketer):
     assert raw.startswith("\ufeff")
     row = next(csv.DictReader(io.StringIO(raw.lstrip("\ufeff"))))
     assert row["first_name"] == '\'=HYPERLINK("http://evil.example","x")'
-    assert (row["last_name"], row["company"], row["job_title"], row["source"]) == ("'@SUM(A1)", "'+1+1", "'-2", "'\tcmd")
+    assert (row["last_name"], row["company"], row["job_title"], row["source"]) == (
+        "'@SUM(A1)",
+        "'+1+1",
+        "'-2",
+        "'\tcmd",
+    )
 
 
 def test_report_csv_neutralises_a_source_named_like_a_formula():

@@ -131,7 +131,10 @@ def test_header_names_are_matched_loosely_short_rows_read_blank_and_blank_lines_
         ",,Acme\r\n"
     )
     result = import_leads(io.StringIO(text))
-    assert (result.created, result.rejected) == (2, [Reject(5, "external_id", "external_id, email or phone is required")])
+    assert (result.created, result.rejected) == (
+        2,
+        [Reject(5, "external_id", "external_id, email or phone is required")],
+    )
     nine, ten = Lead.objects.get(external_id="crm-9"), Lead.objects.get(external_id="crm-10")
     assert (nine.email, nine.company) == ("nine@example.com", "Nine Ltd")  # of two columns, the later
     assert (ten.email, ten.company) == ("ten@example.com", "")
