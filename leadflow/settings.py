@@ -252,6 +252,14 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeadFlow <leadflow@localhost>")
 
+# --- Historical import (SPEC section 9) -----------------------------------------------------
+# An upload above IMPORT_MAX_BYTES is refused with 413. One up to IMPORT_SYNC_MAX_BYTES is
+# imported during the request (200 with the summary); a larger one becomes an ImportJob run by
+# a Celery task (202; poll GET /api/v1/import/jobs/{id}/). Uploads wait under IMPORT_DIR.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+IMPORT_SYNC_MAX_BYTES = env.int("IMPORT_SYNC_MAX_BYTES", default=1024 * 1024)
+IMPORT_DIR = Path(env.str("IMPORT_DIR", default=str(VAR_DIR / "imports")))
+
 # --- Celery -------------------------------------------------------------------------------
 # The embedded default uses kombu's filesystem transport, which needs no server: web and
 # worker exchange messages through files under var/celery/.

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import lifecycle, permissions
+from .forms import LeadIdentityForm
 from .lifecycle import Actor, TransitionError
 from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch, UserProfile
 
@@ -224,6 +225,7 @@ def _note_action(
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
+    form = LeadIdentityForm
     list_display = (
         "full_name_display",
         "email",
@@ -239,7 +241,7 @@ class LeadAdmin(admin.ModelAdmin):
     )
     list_filter = ("stage", SourceFilter, CountryFilter, "team", "owner")
     paginator = EstimatedCountPaginator
-    search_fields = ("email", "first_name", "last_name", "company", "external_id")
+    search_fields = ("email", "phone", "first_name", "last_name", "company", "external_id")
     list_select_related = ("owner", "team")
     readonly_fields = LIFECYCLE_FIELDS
     inlines = [StageTransitionInline, TouchInline, EventInline]
@@ -255,6 +257,8 @@ class LeadAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "email",
+                    "phone",
+                    "social_profiles",
                     "first_name",
                     "last_name",
                     "job_title",

@@ -10,14 +10,13 @@ and managers' (a rep's token can do what the rep can do in the browser, no more)
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
@@ -35,7 +34,7 @@ from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from .models import Lead, Stage, WebhookSubscription
+from .models import ImportJob, ImportStatus, Lead, Stage, WebhookSubscription
 from .serializers import (
     BulkLeadsSerializer,
     BulkResultSerializer,
@@ -60,9 +59,9 @@ from .serializers import (
     WebhookSubscriptionSerializer,
     lead_body,
 )
-from .services import export
+from .services import export, import_jobs
 from .services.errors import ServiceError
-from .services.importer import import_leads
+from .services.importer import ImportFileError, import_leads, rejects_csv
 from .services.ingest import ingest_events
 from .services.upsert import bulk_upsert, create_lead, update_lead
 
@@ -409,10 +408,44 @@ class WebhookViewSet(
 
 
 class CsvParser(FileUploadParser):
+    """A text/csv body, copied to disk block by block (never held in memory), refused with 413
+    past settings.IMPORT_MAX_BYTES."""
+
     media_type = "text/csv"
 
     def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[override]
-        return {"csv": stream.read()}
+        if stream is None:
+            return {}
+        try:
+            path, size = import_jobs.save_upload(stream)
+        except import_jobs.TooLarge as exc:
+            raise _too_large() from exc
+        return {"csv_path": (path, size)}
+
+
+def _too_large() -> ApiError:
+    limit = settings.IMPORT_MAX_BYTES
+    return ApiError(
+        _("The file is larger than the import limit of %(limit)d bytes.") % {"limit": limit},
+        code="file_too_large",
+        status_code=413,
+        fields={"file": [_("At most %(limit)d bytes.") % {"limit": limit}]},
+    )
+
+
+def _job_body(job: ImportJob, request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "job": str(job.pk),
+        "status": job.status,
+        "rows_processed": job.rows_processed,
+        "url": request.build_absolute_uri(reverse("api-import-job", args=[job.pk])),
+    }
+    if job.result is not None:
+        body.update(job.result)
+        body["rejects_csv"] = request.build_absolute_uri(reverse("api-import-job-rejects", args=[job.pk]))
+    if job.error:
+        body["error"] = job.error
+    return body
 
 
 class ImportView(APIView):
@@ -428,20 +461,37 @@ class ImportView(APIView):
                 "ImportRows", {"rows": serializers.ListField(child=serializers.DictField())}
             ),
         },
-        responses={200: ImportResultSerializer, **COMMON_ERRORS},
+        responses={200: ImportResultSerializer, 202: ImportResultSerializer, **COMMON_ERRORS},
         description="Historical import in the CSV format of SPEC section 9 (or JSON rows with "
-        "the same columns). Bad rows are rejected with their line; re-importing changes nothing.",
+        "the same columns). Every row is validated before any is written; bad rows are rejected "
+        "with their line, column and reason; re-importing changes nothing. A CSV file up to "
+        "IMPORT_SYNC_MAX_BYTES is imported during the request (200, the summary); a larger one "
+        "is queued (202) and polled at `url`. Above IMPORT_MAX_BYTES: 413.",
     )
     @idempotent
     def post(self, request: Request) -> Response:
+        length = request.META.get("CONTENT_LENGTH") or ""
+        if length.isdigit() and int(length) > settings.IMPORT_MAX_BYTES + 64 * 1024:
+            raise _too_large()
         data = request.data if isinstance(request.data, dict) else {}
-        if "csv" in data and isinstance(data["csv"], (bytes, str)):
-            raw = data["csv"]
-            source: Any = io.StringIO(raw.decode("utf-8-sig", errors="replace") if isinstance(raw, bytes) else raw)
+        if "csv_path" in data:
+            path, size = data["csv_path"]
         elif "file" in data and hasattr(data["file"], "read"):
-            source = io.StringIO(data["file"].read().decode("utf-8-sig", errors="replace"))
-        elif isinstance(data, dict) and isinstance(data.get("rows"), list):
-            source = [row if isinstance(row, dict) else {} for row in data["rows"]]
+            upload = data["file"]
+            if upload.size is not None and upload.size > settings.IMPORT_MAX_BYTES:
+                raise _too_large()
+            try:
+                path, size = import_jobs.save_upload(upload)
+            except import_jobs.TooLarge as exc:
+                raise _too_large() from exc
+        elif isinstance(data.get("rows"), list):
+            # JSON rows are in memory already (the request body's limit bounds them): imported
+            # now, without a job.
+            try:
+                result = import_leads([row if isinstance(row, dict) else {} for row in data["rows"]], user=request.user)
+            except ImportFileError as exc:  # pragma: no cover - JSON rows have no file to misread
+                raise ApiError(str(exc), code="validation_error", status_code=400, fields={"rows": [str(exc)]}) from exc
+            return Response(result.as_dict())
         else:
             raise ApiError(
                 _("Send a text/csv body, a multipart 'file', or JSON {\"rows\": [...]}."),
@@ -449,13 +499,36 @@ class ImportView(APIView):
                 status_code=400,
                 fields={"file": [_("Missing.")]},
             )
-        try:
-            result = import_leads(source, user=request.user)
-        except csv.Error as exc:
-            raise ApiError(
-                _("Not a readable CSV file: %(error)s.") % {"error": exc},
-                code="validation_error",
-                status_code=400,
-                fields={"file": [str(exc)]},
-            ) from exc
-        return Response(result.as_dict())
+        job = import_jobs.start_import(path, size, user=request.user)
+        if job.status == ImportStatus.FAILED:
+            raise ApiError(job.error, code="validation_error", status_code=400, fields={"file": [job.error]})
+        if job.status == ImportStatus.DONE:
+            return Response(_job_body(job, request))
+        return Response(_job_body(job, request), status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobView(APIView):
+    """`GET /api/v1/import/jobs/{id}/`: a job's status, rows done and, once done, the summary."""
+
+    permission_classes = [permissions.RoleActionPermission]
+    role_actions = {"get": permissions.MARKETING_AND_MANAGERS, "options": permissions.EVERY_ROLE}
+
+    @extend_schema(responses={200: ImportResultSerializer, **COMMON_ERRORS})
+    def get(self, request: Request, pk: str) -> Response:
+        return Response(_job_body(get_object_or_404(ImportJob, pk=pk), request))
+
+
+class ImportRejectsView(APIView):
+    """`GET /api/v1/import/jobs/{id}/rejects/`: the rejected rows as CSV (line, column, reason)."""
+
+    permission_classes = [permissions.RoleActionPermission]
+    role_actions = {"get": permissions.MARKETING_AND_MANAGERS, "options": permissions.EVERY_ROLE}
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, **COMMON_ERRORS})
+    def get(self, request: Request, pk: str) -> StreamingHttpResponse:
+        job = get_object_or_404(ImportJob, pk=pk)
+        if job.result is None:
+            raise ApiError(_("The import has not finished."), code="not_ready", status_code=409, status=job.status)
+        response = StreamingHttpResponse(rejects_csv(job.result["rejected"]), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejects.csv"'
+        return response

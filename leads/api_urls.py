@@ -11,6 +11,8 @@ router.register("tokens", api_tokens.ApiTokenViewSet, basename="api-token")
 urlpatterns = [
     path("events/", api.EventsView.as_view(), name="api-events"),
     path("import/", api.ImportView.as_view(), name="api-import"),
+    path("import/jobs/<uuid:pk>/", api.ImportJobView.as_view(), name="api-import-job"),
+    path("import/jobs/<uuid:pk>/rejects/", api.ImportRejectsView.as_view(), name="api-import-job-rejects"),
     # SPEC names the export without a trailing slash.
     path(
         "leads/export.csv",

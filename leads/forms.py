@@ -8,9 +8,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from .identity import IdentityError, clean_profiles, normalise_phone, split_profiles
 from .lifecycle import BANT_KEYS, DISQUALIFY_REASONS, LOST_REASONS, RECYCLE_REASONS
 from .lifecycle.table import REASON_LABELS
-from .models import Stage, TeamMembership, TouchKind, TouchOutcome
+from .models import IDENTIFIER_FIELDS, WRITABLE_FIELDS, Lead, Stage, TeamMembership, TouchKind, TouchOutcome
 
 RECYCLE_ORDER = ("unable_to_reach", "no_budget", "no_authority", "no_need", "bad_timing", "other")
 DISQUALIFY_ORDER = ("inaccurate_data", "not_a_fit", "duplicate", "competitor", "spam")
@@ -163,3 +164,44 @@ class ReassignForm(forms.Form):
 
 class AwayForm(forms.Form):
     is_away = forms.TypedChoiceField(choices=[("1", _("Away")), ("0", _("Available"))], coerce=lambda v: v == "1")
+
+
+class LeadIdentityForm(forms.ModelForm):
+    """The lead form of the admin (the browser's way to enter a lead): a phone number stored in
+    E.164, profile URLs one per line, and at least one of external id, e-mail or phone."""
+
+    social_profiles = forms.CharField(
+        label=_("Social profiles"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Profile URLs (LinkedIn, X, ...), one per line."),
+    )
+
+    class Meta:
+        model = Lead
+        fields = list(WRITABLE_FIELDS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["social_profiles"] = "\n".join(self.instance.social_profiles or [])
+        if "phone" in self.fields:
+            self.fields["phone"].help_text = _("International (+44 20 7946 0000) or national in the lead's country.")
+
+    def clean_social_profiles(self) -> list[str]:
+        try:
+            return clean_profiles(split_profiles(self.cleaned_data.get("social_profiles") or ""))
+        except IdentityError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        phone = data.get("phone")
+        if phone:
+            try:
+                data["phone"] = normalise_phone(phone, data.get("country") or "")
+            except IdentityError as exc:
+                self.add_error("phone", str(exc))
+        if not any(data.get(name) for name in IDENTIFIER_FIELDS):
+            raise forms.ValidationError(_("Give at least one of external id, e-mail or phone."))
+        return data

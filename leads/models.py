@@ -47,7 +47,10 @@ PROFILE_FIELDS = (
     "annual_revenue",
     "source",
 )
-WRITABLE_FIELDS = ("external_id", "email", *PROFILE_FIELDS, "attributes")
+# The fields that identify a person, in the order an upsert or import matches on them (SPEC
+# section 6): a lead needs at least one.
+IDENTIFIER_FIELDS = ("external_id", "email", "phone")
+WRITABLE_FIELDS = (*IDENTIFIER_FIELDS, *PROFILE_FIELDS, "social_profiles", "attributes")
 # Stages in which an SLA clock can be running (the sweep's partial index covers exactly these).
 CLOCKED_STAGES = (Stage.MQL, Stage.SAL)
 
@@ -132,9 +135,11 @@ class UserProfile(models.Model):
         return str(self.user)
 
 
-def contact_label(first_name: str, last_name: str, email: str) -> str:
+def contact_label(first_name: str, last_name: str, email: str | None) -> str:
     """How a lead is named in lists and emails: "Ana Lee <ana@example.com>", or the address."""
     name = f"{first_name} {last_name}".strip()
+    if not email:
+        return name
     return f"{name} <{email}>" if name else email
 
 
@@ -143,7 +148,13 @@ class Lead(models.Model):
     # and events and have none, and a unique index over NULLs is one more entry to write for
     # every new row version of them (a big SLA sweep recycles a quarter of a million).
     external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL, see above
-    email = models.EmailField(max_length=254, unique=True)
+    # Optional: a lead may be known only by an external id or a phone number. NULL, not "", when
+    # absent, so the unique constraint holds among the leads that have one.
+    email = models.EmailField(max_length=254, unique=True, null=True, blank=True)
+    # E.164 ("+14155550123"), normalised by `leads.identity.normalise_phone`; matched on by upserts.
+    phone = models.CharField(max_length=20, blank=True, db_index=True)
+    # Profile URLs (LinkedIn, X, ...): a list of http(s) URLs.
+    social_profiles = models.JSONField(default=list, blank=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     company = models.CharField(max_length=200, blank=True)
@@ -228,11 +239,16 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return contact_label(self.first_name, self.last_name, self.email)
+        return contact_label(self.first_name, self.last_name, self.email) or self.identifier
+
+    @property
+    def identifier(self) -> str:
+        """The first identifier the lead has, for naming a lead with neither name nor e-mail."""
+        return self.email or self.external_id or self.phone or f"#{self.pk}"
 
     @property
     def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip() or self.email
+        return f"{self.first_name} {self.last_name}".strip() or self.identifier
 
     @property
     def fit_grade(self) -> str:
@@ -502,6 +518,42 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} ({self.key})"
+
+
+# --- Import jobs (`leads.services.import_jobs`) -------------------------------------------------
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ImportJob(models.Model):
+    """One upload to `POST /api/v1/import/`: its file, progress and result (the summary with
+    every rejected row). A large file is imported by a Celery task; the client polls the job."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # The upload, kept under settings.IMPORT_DIR (never served) until the job is done.
+    path = models.CharField(max_length=500, blank=True)
+    encoding = models.CharField(max_length=40, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    rows_processed = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.id} ({self.status})"
 
 
 # --- API tokens (`leads.tokens`) ----------------------------------------------------------------

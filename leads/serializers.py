@@ -16,8 +16,10 @@ from rest_framework import serializers
 from sla import clocks as sla_clocks
 
 from . import lifecycle
+from .identity import IdentityError, clean_profiles, normalise_phone
 from .lifecycle import LOST_REASONS
 from .models import (
+    IDENTIFIER_FIELDS,
     WRITABLE_FIELDS,
     Event,
     Lead,
@@ -68,6 +70,13 @@ class LeadSerializer(serializers.ModelSerializer):
         coerce_to_string=False,
     )
     attributes = serializers.DictField(required=False)
+    email = serializers.EmailField(max_length=254, required=False, allow_null=True, allow_blank=True)
+    phone = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, help_text="Stored in E.164; a national number needs `country`."
+    )
+    social_profiles = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, help_text="Profile URLs (LinkedIn, X, ...)."
+    )
 
     class Meta:
         model = Lead
@@ -88,8 +97,35 @@ class LeadSerializer(serializers.ModelSerializer):
             cls._built_fields = built
         return copy.deepcopy(built)
 
-    def validate_email(self, value: str) -> str:
-        return value.strip().lower()
+    def validate_email(self, value: str | None) -> str | None:
+        return (value or "").strip().lower() or None
+
+    def validate_social_profiles(self, value: list[str]) -> list[str]:
+        try:
+            return clean_profiles(value)
+        except IdentityError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The phone in E.164 (a national number read in the lead's country); a new lead needs
+        at least one identifier (SPEC section 6: external_id, email or phone)."""
+        attrs = super().validate(attrs)
+        if attrs.get("phone"):
+            country = attrs.get("country") or (self.instance.country if isinstance(self.instance, Lead) else "")
+            try:
+                attrs["phone"] = normalise_phone(attrs["phone"], country)
+            except IdentityError as exc:
+                raise serializers.ValidationError({"phone": [str(exc)]}) from exc
+        if self.instance is None and not any(attrs.get(name) for name in IDENTIFIER_FIELDS):
+            message = _("Give at least one of external_id, email or phone.")
+            raise serializers.ValidationError({name: [message] for name in IDENTIFIER_FIELDS})
+        if isinstance(self.instance, Lead) and not any(
+            attrs.get(name, getattr(self.instance, name)) for name in IDENTIFIER_FIELDS
+        ):
+            raise serializers.ValidationError(
+                {"email": [_("A lead keeps at least one of external_id, email or phone.")]}
+            )
+        return attrs
 
     def validate_external_id(self, value: str | None) -> str | None:
         return value or None
@@ -129,6 +165,9 @@ class BulkLeadsSerializer(serializers.Serializer):
 class BulkRowResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["created", "updated", "error"])
+    repeat_of = serializers.IntegerField(
+        required=False, help_text="The earlier row of this batch that named the same lead (its result is this one's)."
+    )
     id = serializers.IntegerField(allow_null=True)
     # The metaclass takes declared fields off the class: this is the body's `errors`, it does not
     # replace Serializer.errors, which the stubs cannot tell.
@@ -136,6 +175,7 @@ class BulkRowResultSerializer(serializers.Serializer):
 
 
 class BulkResultSerializer(serializers.Serializer):
+    leads = serializers.IntegerField(help_text="Distinct leads the batch wrote.")
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     errors = serializers.IntegerField()  # type: ignore[assignment]  # the body's `errors`, as above
@@ -372,8 +412,18 @@ class WebhookCreatedSerializer(WebhookSubscriptionSerializer):
 
 
 class ImportResultSerializer(serializers.Serializer):
+    job = serializers.UUIDField(required=False, help_text="The import job (CSV uploads).")
+    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"], required=False)
+    url = serializers.URLField(required=False, help_text="Where to poll the job.")
+    rows_processed = serializers.IntegerField(required=False)
+    rows = serializers.IntegerField()
+    encoding = serializers.CharField(help_text='As detected, e.g. "UTF-8 with BOM", "UTF-16", "Windows-1252".')
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
-    rejected = serializers.ListField(child=serializers.DictField(), help_text='[{"line": 7, "reason": "..."}]')
+    rejected_count = serializers.IntegerField()
+    rejected = serializers.ListField(
+        child=serializers.DictField(), help_text='[{"line": 7, "column": "employees", "reason": "..."}]'
+    )
+    rejects_csv = serializers.URLField(required=False, help_text="The rejected rows as CSV.")
     created_owners = serializers.ListField(child=serializers.CharField())

@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from .services import import_jobs
 from .url_guard import resolve
 from .webhooks import FAILING_AFTER, GIVE_UP_AFTER, SIGNATURE_HEADER, encode, schedule, sign
 
@@ -181,3 +182,9 @@ def redeliver_outbox(limit: int = 1000) -> int:
     )
     schedule([str(pk) for pk in due])
     return len(due)
+
+
+@shared_task(name="leads.tasks.run_import_job", ignore_result=True)
+def run_import_job(job_id: str) -> str:
+    """A large upload to the import API; claimed once, so a redelivered message does nothing."""
+    return import_jobs.run_job(job_id)

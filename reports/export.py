@@ -12,6 +12,8 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from rest_framework.renderers import BaseRenderer
 
+from .csv_cells import BOM, safe_row
+
 STAT_FIELDS = ("median", "p90", "count", "sla_hours", "within_sla_rate")
 VELOCITY_MEASURES = (("mql_decision", "hours"), ("sal_first_touch", "hours"), ("mql_to_won", "days"))
 
@@ -135,31 +137,35 @@ def csv_language(request: Any) -> str | None:
 
 
 def report_csv(name: str, data: dict) -> str:
-    """The report `name`'s JSON as CSV text; grouped rows follow the total (group empty)."""
+    """The report `name`'s JSON as CSV text; grouped rows follow the total (group empty). UTF-8
+    with a BOM; text cells that a spreadsheet would run as a formula (a source or owner named
+    "=HYPERLINK(...)") are neutralised (reports.csv_cells)."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out)
     if name in GROUPED:
         header, rows = GROUPED[name]
         writer.writerow(_header(header))
-        writer.writerows(rows(data, ""))
+        writer.writerows(safe_row(row) for row in rows(data, ""))
         for group in data.get("groups", []):
-            writer.writerows(rows(group, group["key"]))
+            writer.writerows(safe_row(row) for row in rows(group, group["key"]))
     else:
         header, flat = FLAT[name]
         writer.writerow(_header(header))
-        writer.writerows(flat(data))
+        writer.writerows(safe_row(row) for row in flat(data))
     return out.getvalue()
 
 
 def errors_csv(data: dict) -> str:
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out)
     writer.writerow(_header(["field", "error"]))
     # The API's error body names the fields under "fields"; anything else is listed as it is.
     items = data["fields"].items() if isinstance(data.get("fields"), dict) else data.items()
     for field, messages in items:
         for message in messages if isinstance(messages, list) else [messages]:
-            writer.writerow([field, str(message)])
+            writer.writerow(safe_row([field, str(message)]))
     return out.getvalue()
 
 

@@ -1,4 +1,5 @@
-"""CSV export of leads in the historical import's format (SPEC section 9), streamed in chunks."""
+"""CSV export of leads in the historical import's format (SPEC section 9), streamed in chunks,
+UTF-8 with a BOM, every text cell neutralised against spreadsheet formulas (reports.csv_cells)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import io
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
+
+from reports.csv_cells import BOM, safe_row
 
 from .. import lifecycle
 from ..models import Lead, StageTransition
@@ -30,6 +33,7 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
         buffer.truncate(0)
         return text
 
+    buffer.write(BOM)
     writer.writerow(COLUMNS)
     yield flush()
     ids = list(queryset.order_by("id").values_list("id", flat=True))
@@ -52,7 +56,9 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
         for lead in leads:
             values = {
                 "external_id": lead.external_id or "",
-                "email": lead.email,
+                "email": lead.email or "",
+                "phone": lead.phone,
+                "social_profiles": " ".join(lead.social_profiles or []),
                 "first_name": lead.first_name,
                 "last_name": lead.last_name,
                 "company": lead.company,
@@ -69,5 +75,5 @@ def rows(queryset: QuerySet[Lead]) -> Iterator[str]:
             }
             reason = reasons.get(lead.pk, "")
             values["rejection_reason"] = reason if reason in lifecycle.REJECT_REASONS else ""
-            writer.writerow([values.get(column, "") for column in COLUMNS])
+            writer.writerow(safe_row([values.get(column, "") for column in COLUMNS]))
         yield flush()

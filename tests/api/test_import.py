@@ -22,7 +22,9 @@ def test_api_import_accepts_csv_body_and_multipart_and_reps_are_refused(as_marke
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["created"] == 1
-    assert body["rejected"] == [{"line": 3, "reason": "external_id or email is required"}]
+    assert body["rejected"] == [
+        {"line": 3, "column": "external_id", "reason": "external_id, email or phone is required"}
+    ]
     upload = io.BytesIO(text.encode())
     upload.name = "leads.csv"
     again = as_marketer.post("/api/v1/import/", {"file": upload}, format="multipart").json()

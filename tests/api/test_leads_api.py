@@ -167,7 +167,7 @@ def test_export_csv_uses_import_columns_and_list_filters(as_marketer):
     LeadFactory(email="b@example.com", source="ads")
     response = as_marketer.get("/api/v1/leads/export.csv?source=webinar")
     assert response.status_code == 200
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [row["email"] for row in rows] == ["a@example.com"]
     assert rows[0]["external_id"] == "x1"

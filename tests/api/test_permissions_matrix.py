@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from leads.api import WebhookViewSet
-from leads.models import Stage, WebhookSubscription
+from leads.models import ImportJob, Stage, WebhookSubscription
 from scoring import definitions
 from scoring.api import DefinitionViewSet
 from tests.api.conftest import client_for
@@ -53,6 +53,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "api-lead-score": {"GET": EVERY_ROLE},
     "api-events": {"POST": LEAD_WRITERS},
     "api-import": {"POST": LEAD_WRITERS},
+    "api-import-job": {"GET": LEAD_WRITERS},
+    "api-import-job-rejects": {"GET": LEAD_WRITERS},
     "api-webhook-list": {"GET list": {SM}, "POST create": {SM}},
     "api-webhook-detail": {
         "GET retrieve": {SM},
@@ -135,6 +137,8 @@ def _url(name: str, *, rep, team, marketer) -> str:
     view = route.callback.cls
     if issubclass(view, DefinitionViewSet):
         pk = definitions.create_definition(SPEC_DEFINITION, user=marketer).pk
+    elif name.startswith("api-import-job"):
+        pk = ImportJob.objects.create(created_by=marketer, status="done", result={"rejected": []}).pk
     elif issubclass(view, WebhookViewSet):
         pk = WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["lead.mql"]).pk
     else:

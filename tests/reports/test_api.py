@@ -98,7 +98,7 @@ def test_csv_export_of_the_funnel(history, manager, client_for):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="funnel.csv"' in response["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     by_stage = {row["stage"]: row for row in rows}
     assert by_stage["sal"]["entered"] == "3"
     assert by_stage["mql"]["to_next_rate"] == "0.6"
@@ -108,13 +108,13 @@ def test_csv_export_of_the_funnel(history, manager, client_for):
 def test_every_report_exports_csv(history, manager, client_for, name):
     response = client_for(manager).get(URL.format(name), {**PARAMS, "format": "csv", "group_by": "owner"})
     assert response.status_code == 200
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert len(rows) > 1
 
 
 def test_velocity_csv_has_a_row_per_owner_and_measure(history, manager, client_for):
     response = client_for(manager).get(URL.format("velocity"), {**PARAMS, "format": "csv"})
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     rep2 = next(r for r in rows if r["scope"] == "owner" and r["key"] == "rep2" and r["measure"] == "mql_decision")
     assert rep2["median"] == "16.0"
     assert rep2["count"] == "3"
@@ -123,7 +123,7 @@ def test_velocity_csv_has_a_row_per_owner_and_measure(history, manager, client_f
 def test_bad_input_in_csv_is_a_400_listing_the_field(history, manager, client_for):
     response = client_for(manager).get(URL.format("funnel"), {"format": "csv", "from": "soon", "to": "2026-11-02"})
     assert response.status_code == 400
-    assert "from" in response.content.decode()
+    assert "from" in response.content.decode("utf-8-sig")
 
 
 def test_without_dates_a_report_covers_the_90_days_ending_today(manager, client_for):

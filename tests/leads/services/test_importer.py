@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from leads.models import Lead, Stage, StageTransition
-from leads.services.importer import import_leads
+from leads.services.importer import Reject, import_leads
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def _big_file(n: int) -> tuple[str, set[int]]:
 def test_10000_row_import_reports_bad_rows_imports_the_rest_and_reimport_creates_nothing():
     text, bad_lines = _big_file(10_000)
     result = import_leads(io.StringIO(text))
-    assert {line for line, _ in result.rejected} == bad_lines
+    assert {r.line for r in result.rejected} == bad_lines
     assert result.created == 10_000 - len(bad_lines)
     assert Lead.objects.count() == result.created
     assert result.created_owners == ["legacy.rep"]
@@ -118,8 +118,8 @@ def test_import_writes_dated_history_and_sets_current_stage():
 def test_rejection_reason_must_be_known():
     text = _csv([["crm-2", "b@example.com", "", "", "", "", "", "2025-01-03", "", "", "", "2025-01-05", "meh"]])
     result = import_leads(io.StringIO(text))
-    assert result.rejected and result.rejected[0][0] == 2
-    assert "rejection_reason" in result.rejected[0][1]
+    assert result.rejected and result.rejected[0].line == 2
+    assert result.rejected[0].column == "rejection_reason"
 
 
 def test_header_names_are_matched_loosely_short_rows_read_blank_and_blank_lines_are_skipped():
@@ -131,7 +131,10 @@ def test_header_names_are_matched_loosely_short_rows_read_blank_and_blank_lines_
         ",,Acme\r\n"
     )
     result = import_leads(io.StringIO(text))
-    assert (result.created, result.rejected) == (2, [(5, "external_id or email is required")])
+    assert (result.created, result.rejected) == (
+        2,
+        [Reject(5, "external_id", "external_id, email or phone is required")],
+    )
     nine, ten = Lead.objects.get(external_id="crm-9"), Lead.objects.get(external_id="crm-10")
     assert (nine.email, nine.company) == ("nine@example.com", "Nine Ltd")  # of two columns, the later
     assert (ten.email, ten.company) == ("ten@example.com", "")
