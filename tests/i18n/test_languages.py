@@ -147,11 +147,11 @@ def test_the_openapi_schema_stays_english_whatever_the_callers_language(client, 
 def test_report_csv_headers_follow_lang_and_english_keeps_the_field_names(client, manager):
     client.force_login(manager)
     url = "/api/v1/reports/funnel/?from=2026-01-01&to=2026-01-31&format=csv"
-    english = next(csv.reader(io.StringIO(client.get(url).content.decode())))
+    english = next(csv.reader(io.StringIO(client.get(url).content.decode("utf-8-sig"))))
     assert english[:3] == ["group", "stage", "entered"]
-    spanish = next(csv.reader(io.StringIO(client.get(url + "&lang=es").content.decode())))
+    spanish = next(csv.reader(io.StringIO(client.get(url + "&lang=es").content.decode("utf-8-sig"))))
     assert spanish[:3] == ["Grupo", "Etapa", "Entradas"]
-    romanian = next(csv.reader(io.StringIO(client.get(url + "&lang=ro").content.decode())))
+    romanian = next(csv.reader(io.StringIO(client.get(url + "&lang=ro").content.decode("utf-8-sig"))))
     assert romanian[:3] == ["Grup", "Etapă", "Intrări"]
 
 
