@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -146,6 +147,25 @@ class LeadViewSet(
 
     def get_lead(self) -> Lead:
         return get_object_or_404(permissions.visible_leads(self.request.user), pk=self.kwargs["pk"])
+
+    @extend_schema(responses={200: LeadSerializer, 301: OpenApiResponse(ERROR, description="merged"), **COMMON_ERRORS})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """A lead merged into another answers 301 with the survivor's id (`merged_into`) and URL
+        (`Location`), so an integration holding the old id finds the person (issue 21)."""
+        lead = self.get_object()
+        if lead.merged_into_id is not None:
+            target = reverse("api-lead-detail", kwargs={"pk": lead.merged_into_id})
+            return Response(
+                {
+                    "code": "merged",
+                    "detail": f"Lead {lead.pk} was merged into lead {lead.merged_into_id}.",
+                    "merged_into": lead.merged_into_id,
+                    "fields": {},
+                },
+                status=status.HTTP_301_MOVED_PERMANENTLY,
+                headers={"Location": request.build_absolute_uri(target)},
+            )
+        return Response(self.get_serializer(lead).data)
 
     @extend_schema(responses={201: LeadSerializer, **COMMON_ERRORS})
     @idempotent

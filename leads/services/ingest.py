@@ -27,6 +27,7 @@ from scoring import services as scoring
 from ..bulk import concrete_field, insert_columns, insert_objects
 from ..models import Event, Lead
 from .errors import ServiceError
+from .privacy import record_unsubscribes
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,8 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
                 (lead_id, d["event_id"]), (lead_id, d["type"], d["occurred_at"], d["properties"], d["event_id"], now)
             )
         fresh = _insert_events(list(events.values()))
+        # An `unsubscribe` event records the person's e-mail opt-out (issue 21).
+        record_unsubscribes(fresh)
         lead_ids = sorted({row[0] for row in fresh})
         if score_later:
             scoring.rescore_after_commit([*lead_ids, *(by_email[email] for email in to_create)])
