@@ -154,12 +154,21 @@ def scrub_properties(properties: Any, *, identifiers: set[str]) -> Any:
         normal = re.sub(r"[-\s]", "_", str(key).lower())
         if PERSONAL_PROPERTY.search(normal):
             continue
+        if normal in URL_PROPERTIES:
+            value = _clean_url(value)
         if isinstance(value, str) and any(ident and ident in value.lower() for ident in identifiers):
             continue
         if isinstance(value, dict):
             value = scrub_properties(value, identifiers=identifiers)
-        clean[key] = _clean_url(value) if normal in URL_PROPERTIES else value
+        clean[key] = value
     return clean
+
+
+def _empty_value(name: str, current: Any) -> Any:
+    """What an erased optional field holds: NULL where allowed, else an empty value of its kind."""
+    if getattr(Lead._meta.get_field(name), "null", False):
+        return None
+    return type(current)() if isinstance(current, (list, dict)) else ""
 
 
 def _anonymised_email(lead: Lead) -> str | None:
@@ -185,8 +194,7 @@ def erase_person(lead: Lead, *, by: lifecycle.Actor) -> dict[str, Any]:
     for item in leads:
         changes: dict[str, Any] = dict.fromkeys(PERSONAL_FIELDS, "")
         for name in optional:
-            f = Lead._meta.get_field(name)
-            changes[name] = None if getattr(f, "null", False) else ("" if not isinstance(getattr(item, name), (list, dict)) else type(getattr(item, name))())
+            changes[name] = _empty_value(name, getattr(item, name))
         changes.update(email=_anonymised_email(item), external_id=None, attributes={}, erased_at=item.erased_at or now)
         changes.update(email_opt_out=True, email_opt_out_at=item.email_opt_out_at or now, email_opt_out_source="erased")
         Lead.objects.filter(pk=item.pk).update(**changes, updated_at=now)
