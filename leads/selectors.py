@@ -44,6 +44,8 @@ def inbox_leads(user, *, stage: str = "", source: str = "") -> QuerySet[Lead]:
         )
     else:
         return Lead.objects.none()
+    # A merged duplicate keeps its stage for the reports but is nobody's work any more.
+    qs = qs.filter(merged_into__isnull=True)
     if stage:
         qs = qs.filter(stage=stage)
     if source:
@@ -140,6 +142,7 @@ def inbox_query(user, *, stage: str = "", source: str = "") -> InboxQuery:
             ]
     else:
         branches = []
+    branches = [branch.filter(merged_into__isnull=True) for branch in branches]
     if source:
         branches = [branch.filter(source=source) for branch in branches]
     return InboxQuery(branches, combined)
