@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from . import lifecycle, permissions
+from . import admin_people, lifecycle, permissions
 from .lifecycle import Actor, TransitionError
 from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch
 
@@ -236,7 +236,13 @@ class LeadAdmin(admin.ModelAdmin):
     list_per_page = 50
     # Newest first by primary key: served by its index, where created_at would sort the table.
     ordering = ("-id",)
-    actions = ["promote_to_mql", "override_stage", "reassign_round_robin"]
+    actions = [
+        "promote_to_mql",
+        "override_stage",
+        "reassign_round_robin",
+        admin_people.privacy_export,
+        admin_people.erase_personal_data,
+    ]
     fieldsets = (
         (
             "Contact",
@@ -258,6 +264,7 @@ class LeadAdmin(admin.ModelAdmin):
             },
         ),
         ("Lifecycle (changed only by the actions)", {"fields": LIFECYCLE_FIELDS}),
+        (admin_people.PEOPLE_FIELDSET, {"fields": admin_people.PEOPLE_FIELDS}),
     )
 
     @admin.display(description="Name", ordering="last_name")
@@ -273,7 +280,7 @@ class LeadAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A new lead starts as a plain lead; its lifecycle columns are never typed in.
-        return LIFECYCLE_FIELDS
+        return (*LIFECYCLE_FIELDS, *admin_people.PEOPLE_FIELDS)
 
     # Which action each role sees (the transitions check again per lead).
     def has_promote_permission(self, request) -> bool:
@@ -281,6 +288,10 @@ class LeadAdmin(admin.ModelAdmin):
 
     def has_override_permission(self, request) -> bool:
         return permissions.is_manager(request.user)
+
+    def has_people_permission(self, request) -> bool:
+        """Privacy export and erasure: marketing and sales managers (SPEC section 1)."""
+        return permissions.sees_all_leads(request.user)
 
     @admin.action(description="Promote to MQL (manual, with note)", permissions=["promote"])
     def promote_to_mql(self, request, queryset):
