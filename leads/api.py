@@ -33,7 +33,9 @@ from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from .models import Lead, Stage, WebhookSubscription
+from sla.models import SlaBreach
+
+from .models import Lead, Stage, StageTransition, WebhookSubscription
 from .serializers import (
     BulkLeadsSerializer,
     BulkResultSerializer,
@@ -59,6 +61,7 @@ from .serializers import (
 from .services import export
 from .services.errors import ServiceError
 from .services.importer import import_leads
+from .services.merge import merged_lead_ids
 from .services.ingest import ingest_events
 from .services.upsert import bulk_upsert, create_lead, update_lead
 
@@ -299,14 +302,20 @@ class LeadViewSet(
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str) -> Response:
         lead = self.get_lead()
+        # A merged duplicate's stage history stays on its own row (append-only, counted by the
+        # reports); the survivor's history shows it too (issue 21).
+        ids = merged_lead_ids(lead)
         return Response(
             {
                 "transitions": TransitionSerializer(
-                    lead.transitions.select_related("actor", "owner").order_by("at", "id"), many=True
+                    StageTransition.objects.filter(lead_id__in=ids).select_related("actor", "owner").order_by("at", "id"),
+                    many=True,
                 ).data,
                 "touches": TouchSerializer(lead.touches.select_related("user").order_by("at", "id"), many=True).data,
                 "events": EventSerializer(lead.events.order_by("-occurred_at", "-id")[:HISTORY_EVENTS], many=True).data,
-                "sla_breaches": SlaBreachSerializer(lead.sla_breaches.order_by("detected_at", "id"), many=True).data,
+                "sla_breaches": SlaBreachSerializer(
+                    SlaBreach.objects.filter(lead_id__in=ids).order_by("detected_at", "id"), many=True
+                ).data,
             }
         )
 

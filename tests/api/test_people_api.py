@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
 
+import pytest
+from django.utils import timezone
+
+from leads import lifecycle
+from leads.lifecycle import HistoricalStep, record_history
 from leads.models import Lead, LeadAuditEntry, PeopleAction
 from tests.factories import EventFactory, LeadFactory
 
@@ -88,3 +93,13 @@ def test_consent_can_be_read_and_recorded(as_marketer):
     assert response.json()["email_opt_out"] is True and response.json()["may_email"] is False
     bad = as_marketer.post(f"/api/v1/leads/{lead.pk}/consent/", {}, format="json")
     assert bad.status_code == 400 and "email_opt_out" in bad.json()["fields"]
+
+
+def test_the_survivors_history_shows_the_duplicates_stage_history(as_marketer, marketer):
+    survivor, duplicate = LeadFactory(), LeadFactory()
+    record_history(
+        duplicate, steps=[HistoricalStep(to_stage="mql", at=timezone.now() - dt.timedelta(days=2))], actor=lifecycle.SYSTEM
+    )
+    as_marketer.post(f"/api/v1/leads/{survivor.pk}/merge/", {"duplicate": duplicate.pk}, format="json")
+    history = as_marketer.get(f"/api/v1/leads/{survivor.pk}/history/").json()
+    assert [t["to_stage"] for t in history["transitions"]] == ["mql"]
