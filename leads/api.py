@@ -29,12 +29,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from sla.models import SlaBreach
+
 from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from sla.models import SlaBreach
-
 from .models import Lead, Stage, StageTransition, WebhookSubscription
 from .serializers import (
     BulkLeadsSerializer,
@@ -61,8 +61,8 @@ from .serializers import (
 from .services import export
 from .services.errors import ServiceError
 from .services.importer import import_leads
-from .services.merge import merged_lead_ids
 from .services.ingest import ingest_events
+from .services.merge import merged_lead_ids
 from .services.upsert import bulk_upsert, create_lead, update_lead
 
 MAX_BATCH = 1000
@@ -308,7 +308,9 @@ class LeadViewSet(
         return Response(
             {
                 "transitions": TransitionSerializer(
-                    StageTransition.objects.filter(lead_id__in=ids).select_related("actor", "owner").order_by("at", "id"),
+                    StageTransition.objects.filter(lead_id__in=ids)
+                    .select_related("actor", "owner")
+                    .order_by("at", "id"),
                     many=True,
                 ).data,
                 "touches": TouchSerializer(lead.touches.select_related("user").order_by("at", "id"), many=True).data,

@@ -43,7 +43,10 @@ class MergeView(_PeopleView):
 
     @extend_schema(
         request=MergeSerializer,
-        responses={200: inline_serializer("MergeResult", {"lead": serializers.DictField(), "merge": serializers.DictField()}), **COMMON_ERRORS},
+        responses={
+            200: inline_serializer("MergeResult", {"lead": serializers.DictField(), "merge": serializers.DictField()}),
+            **COMMON_ERRORS,
+        },
         description="Merge the lead `duplicate` into this one (the survivor, which keeps its stage). "
         "Afterwards `GET /api/v1/leads/{duplicate}/` answers 301 to the survivor.",
     )
@@ -132,7 +135,9 @@ class ConsentView(_PeopleView):
         body = ConsentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            lead = set_email_opt_out(lead, opt_out=body.validated_data["email_opt_out"], by=actor_for(request), source="api")
+            lead = set_email_opt_out(
+                lead, opt_out=body.validated_data["email_opt_out"], by=actor_for(request), source="api"
+            )
         except ServiceError as exc:
             raise service_error(exc) from exc
         return Response(self._body(lead))

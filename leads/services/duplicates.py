@@ -82,7 +82,7 @@ def _pairs_by_key(leads: Iterable[Lead], key: Any) -> list[tuple[Lead, Lead]]:
         value = key(lead)
         if value:
             groups[value].append(lead)
-    pairs = []
+    pairs: list[tuple[Lead, Lead]] = []
     for group in groups.values():
         group.sort(key=lambda lead: lead.pk)
         pairs.extend((group[0], other) for other in group[1:])

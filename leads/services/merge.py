@@ -108,9 +108,7 @@ def merge_leads(survivor: Lead, loser: Lead, *, by: lifecycle.Actor) -> dict[str
     audit entry records it. Raises `ServiceError` (nothing written) for a merge that makes no
     sense."""
     first, second = sorted((survivor.pk, loser.pk))
-    locked = {
-        lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=(first, second)).order_by("pk")
-    }
+    locked = {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=(first, second)).order_by("pk")}
     survivor_pk, loser_pk = survivor.pk, loser.pk
     survivor, loser = locked[survivor_pk], locked[loser_pk]
     check_mergeable(survivor, loser)

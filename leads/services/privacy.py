@@ -130,7 +130,9 @@ def export_person(lead: Lead, *, by: lifecycle.Actor) -> dict[str, Any]:
             for d in _deliveries(ids)
         ],
         "audit": list(
-            LeadAuditEntry.objects.filter(lead_id__in=ids).order_by("at", "id").values("lead_id", "action", "at", "details")
+            LeadAuditEntry.objects.filter(lead_id__in=ids)
+            .order_by("at", "id")
+            .values("lead_id", "action", "at", "details")
         ),
     }
     with transaction.atomic():

@@ -47,7 +47,10 @@ def test_bad_merge_requests_are_refused_naming_the_field(as_manager, body, statu
         body = {"duplicate": survivor.pk}
     elif body == "merged":
         other, gone = LeadFactory(), LeadFactory()
-        assert as_manager.post(f"/api/v1/leads/{other.pk}/merge/", {"duplicate": gone.pk}, format="json").status_code == 200
+        assert (
+            as_manager.post(f"/api/v1/leads/{other.pk}/merge/", {"duplicate": gone.pk}, format="json").status_code
+            == 200
+        )
         body = {"duplicate": gone.pk}
     before = Lead.objects.filter(merged_into__isnull=False).count()
 
@@ -98,7 +101,9 @@ def test_consent_can_be_read_and_recorded(as_marketer):
 def test_the_survivors_history_shows_the_duplicates_stage_history(as_marketer, marketer):
     survivor, duplicate = LeadFactory(), LeadFactory()
     record_history(
-        duplicate, steps=[HistoricalStep(to_stage="mql", at=timezone.now() - dt.timedelta(days=2))], actor=lifecycle.SYSTEM
+        duplicate,
+        steps=[HistoricalStep(to_stage="mql", at=timezone.now() - dt.timedelta(days=2))],
+        actor=lifecycle.SYSTEM,
     )
     as_marketer.post(f"/api/v1/leads/{survivor.pk}/merge/", {"duplicate": duplicate.pk}, format="json")
     history = as_marketer.get(f"/api/v1/leads/{survivor.pk}/history/").json()

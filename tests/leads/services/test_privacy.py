@@ -9,7 +9,16 @@ from django.utils import timezone
 
 from leads import lifecycle
 from leads.lifecycle import HistoricalStep, record_history
-from leads.models import Event, Lead, LeadAuditEntry, PeopleAction, StageTransition, Touch, WebhookDelivery, WebhookSubscription
+from leads.models import (
+    Event,
+    Lead,
+    LeadAuditEntry,
+    PeopleAction,
+    StageTransition,
+    Touch,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from leads.services.ingest import ingest_events
 from leads.services.merge import merge_leads
 from leads.services.privacy import erase_person, export_person, scrub_properties
@@ -25,10 +34,15 @@ def _person(team):
     start = timezone.now() - dt.timedelta(days=10)
     record_history(
         lead,
-        steps=[HistoricalStep(to_stage="mql", at=start), HistoricalStep(to_stage="sal", at=start + dt.timedelta(days=1))],
+        steps=[
+            HistoricalStep(to_stage="mql", at=start),
+            HistoricalStep(to_stage="sal", at=start + dt.timedelta(days=1)),
+        ],
         actor=lifecycle.SYSTEM,
     )
-    EventFactory(lead=lead, properties={"url": "/pricing?email=ana@acme.example", "email": "ana@acme.example", "plan": "pro"})
+    EventFactory(
+        lead=lead, properties={"url": "/pricing?email=ana@acme.example", "email": "ana@acme.example", "plan": "pro"}
+    )
     Touch.objects.create(lead=lead, kind="call", outcome="connected", note="Ana asked for a call back")
     sub = WebhookSubscription.objects.create(url="http://127.0.0.1:9/hook", events=["lead.mql"])
     WebhookDelivery.objects.create(
