@@ -191,3 +191,10 @@ def merged_lead_ids(lead: Lead) -> list[int]:
         )
         ids.extend(frontier)
     return ids
+
+
+def merged_redirects(lead_ids: set[int]) -> dict[int, int]:
+    """{merged lead id: survivor id} for those of `lead_ids` that were merged (one query)."""
+    if not lead_ids:
+        return {}
+    return dict(Lead.objects.filter(pk__in=lead_ids, merged_into__isnull=False).values_list("pk", "merged_into_id"))

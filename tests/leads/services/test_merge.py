@@ -13,6 +13,7 @@ from leads.lifecycle import HistoricalStep, record_history
 from leads.models import Event, Lead, LeadAuditEntry, PeopleAction, Stage, StageTransition, Touch
 from leads.services.duplicates import find_duplicates, normalise_email, phone_key
 from leads.services.errors import ServiceError
+from leads.services.ingest import ingest_events
 from leads.services.merge import merge_leads
 from tests.api.conftest import client_for
 from tests.factories import EventFactory, LeadFactory
@@ -132,3 +133,18 @@ def test_phone_matching_is_a_no_op_without_a_phone_field():
     lead = LeadFactory()
     assert phone_key(lead) == ("" if not hasattr(lead, "phone") else phone_key(lead))
     assert normalise_email(" A.B+x@GoogleMail.com ") == "ab@gmail.com"
+
+
+def test_events_sent_for_a_merged_duplicate_land_on_the_survivor(marketer):
+    survivor = LeadFactory(email="kai@acme.example")
+    duplicate = LeadFactory(email="kai.old@acme.example")
+    merge_leads(survivor, duplicate, by=lifecycle.Actor.person(marketer))
+
+    ingest_events(
+        [
+            {"lead": {"email": "kai.old@acme.example"}, "type": "page_view", "event_id": "late-1"},
+            {"lead": {"id": duplicate.pk}, "type": "page_view", "event_id": "late-2"},
+        ]
+    )
+
+    assert sorted(Event.objects.filter(lead=survivor).values_list("event_id", flat=True)) == ["late-1", "late-2"]
