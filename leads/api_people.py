@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -76,7 +77,12 @@ class MergeView(_PeopleView):
 class DuplicatesView(_PeopleView):
     http_method_names = ["get", "options"]
 
-    @extend_schema(responses={200: serializers.ListSerializer(child=serializers.DictField()), **COMMON_ERRORS})
+    @extend_schema(
+        responses={
+            200: inline_serializer("DuplicatePairs", {"pairs": serializers.ListField(child=serializers.DictField())}),
+            **COMMON_ERRORS,
+        }
+    )
     def get(self, request: Request) -> Response:
         pairs = []
         for candidate in find_duplicates(limit=200):
@@ -96,7 +102,7 @@ class DuplicatesView(_PeopleView):
 class PrivacyExportView(_PeopleView):
     http_method_names = ["get", "options"]
 
-    @extend_schema(responses={200: serializers.DictField(), **COMMON_ERRORS})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, **COMMON_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         return Response(export_person(self.lead(pk), by=actor_for(request)))
 
@@ -104,13 +110,21 @@ class PrivacyExportView(_PeopleView):
 class EraseView(_PeopleView):
     http_method_names = ["post", "options"]
 
-    @extend_schema(request=None, responses={200: serializers.DictField(), **COMMON_ERRORS})
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, **COMMON_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         return Response(erase_person(self.lead(pk), by=actor_for(request)))
 
 
 class ConsentSerializer(serializers.Serializer):
     email_opt_out = serializers.BooleanField()
+
+
+class ConsentStateSerializer(serializers.Serializer):
+    lead = serializers.IntegerField()
+    email_opt_out = serializers.BooleanField()
+    email_opt_out_at = serializers.DateTimeField(allow_null=True)
+    email_opt_out_source = serializers.CharField()
+    may_email = serializers.BooleanField()
 
 
 class ConsentView(_PeopleView):
@@ -125,11 +139,11 @@ class ConsentView(_PeopleView):
             "may_email": lead.may_email(),
         }
 
-    @extend_schema(responses={200: serializers.DictField(), **COMMON_ERRORS})
+    @extend_schema(responses={200: ConsentStateSerializer, **COMMON_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         return Response(self._body(self.lead(pk)))
 
-    @extend_schema(request=ConsentSerializer, responses={200: serializers.DictField(), **COMMON_ERRORS})
+    @extend_schema(request=ConsentSerializer, responses={200: ConsentStateSerializer, **COMMON_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         lead = self.lead(pk)
         body = ConsentSerializer(data=request.data)
