@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import lifecycle, permissions
+from . import admin_people, lifecycle, permissions
 from .forms import LeadIdentityForm
 from .lifecycle import Actor, TransitionError
 from .models import Event, Lead, Stage, StageTransition, Team, TeamMembership, Touch, UserProfile
@@ -250,7 +250,13 @@ class LeadAdmin(admin.ModelAdmin):
     list_per_page = 50
     # Newest first by primary key: served by its index, where created_at would sort the table.
     ordering = ("-id",)
-    actions = ["promote_to_mql", "override_stage", "reassign_round_robin"]
+    actions = [
+        "promote_to_mql",
+        "override_stage",
+        "reassign_round_robin",
+        admin_people.privacy_export,
+        admin_people.erase_personal_data,
+    ]
     fieldsets = (
         (
             "Contact",
@@ -274,6 +280,7 @@ class LeadAdmin(admin.ModelAdmin):
             },
         ),
         ("Lifecycle (changed only by the actions)", {"fields": LIFECYCLE_FIELDS}),
+        (admin_people.PEOPLE_FIELDSET, {"fields": admin_people.PEOPLE_FIELDS}),
     )
 
     @admin.display(description=_("Name"), ordering="last_name")
@@ -289,7 +296,7 @@ class LeadAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A new lead starts as a plain lead; its lifecycle columns are never typed in.
-        return LIFECYCLE_FIELDS
+        return (*LIFECYCLE_FIELDS, *admin_people.PEOPLE_FIELDS)
 
     # Which action each role sees (the transitions check again per lead).
     def has_promote_permission(self, request) -> bool:
@@ -297,6 +304,10 @@ class LeadAdmin(admin.ModelAdmin):
 
     def has_override_permission(self, request) -> bool:
         return permissions.is_manager(request.user)
+
+    def has_people_permission(self, request) -> bool:
+        """Privacy export and erasure: marketing and sales managers (SPEC section 1)."""
+        return permissions.sees_all_leads(request.user)
 
     @admin.action(description=_("Promote to MQL (manual, with note)"), permissions=["promote"])
     def promote_to_mql(self, request, queryset):

@@ -29,12 +29,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sla import clocks as sla_clocks
+from sla.models import SlaBreach
 
 from . import lifecycle, permissions
 from .exceptions import ApiError
 from .filters import LeadFilter
 from .idempotency import idempotent
-from .models import ImportJob, ImportStatus, Lead, Stage, WebhookSubscription
+from .models import ImportJob, ImportStatus, Lead, Stage, StageTransition, WebhookSubscription
 from .serializers import (
     BulkLeadsSerializer,
     BulkResultSerializer,
@@ -63,6 +64,7 @@ from .services import export, import_jobs
 from .services.errors import ServiceError
 from .services.importer import ImportFileError, import_leads, rejects_csv
 from .services.ingest import ingest_events
+from .services.merge import merged_lead_ids
 from .services.upsert import bulk_upsert, create_lead, update_lead
 
 MAX_BATCH = 1000
@@ -151,10 +153,28 @@ class LeadViewSet(
     def get_lead(self) -> Lead:
         return get_object_or_404(permissions.visible_leads(self.request.user), pk=self.kwargs["pk"])
 
-    @extend_schema(responses={200: LeadDetailSerializer, **COMMON_ERRORS})
+    @extend_schema(
+        responses={200: LeadDetailSerializer, 301: OpenApiResponse(ERROR, description="merged"), **COMMON_ERRORS}
+    )
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """One lead with its SLA clocks (`sla_clocks`: clock, started_at, due_at, state, policy_version)."""
+        """One lead with its SLA clocks (`sla_clocks`: clock, started_at, due_at, state,
+        policy_version). A lead merged into another answers 301 with the survivor's id
+        (`merged_into`) and URL (`Location`), so an integration holding the old id finds the
+        person (issue 21)."""
         lead = self.get_object()
+        if lead.merged_into_id is not None:
+            target = reverse("api-lead-detail", kwargs={"pk": lead.merged_into_id})
+            return Response(
+                {
+                    "code": "merged",
+                    "detail": _("Lead %(lead)s was merged into lead %(survivor)s.")
+                    % {"lead": lead.pk, "survivor": lead.merged_into_id},
+                    "merged_into": lead.merged_into_id,
+                    "fields": {},
+                },
+                status=status.HTTP_301_MOVED_PERMANENTLY,
+                headers={"Location": request.build_absolute_uri(target)},
+            )
         body = lead_body(lead)
         body["sla_clocks"] = SlaClockSerializer(sla_clocks.clock_states(lead), many=True).data
         return Response(body)
@@ -291,14 +311,22 @@ class LeadViewSet(
     @action(detail=True, methods=["get"])
     def history(self, request: Request, pk: str) -> Response:
         lead = self.get_lead()
+        # A merged duplicate's stage history stays on its own row (append-only, counted by the
+        # reports); the survivor's history shows it too (issue 21).
+        ids = merged_lead_ids(lead)
         return Response(
             {
                 "transitions": TransitionSerializer(
-                    lead.transitions.select_related("actor", "owner").order_by("at", "id"), many=True
+                    StageTransition.objects.filter(lead_id__in=ids)
+                    .select_related("actor", "owner")
+                    .order_by("at", "id"),
+                    many=True,
                 ).data,
                 "touches": TouchSerializer(lead.touches.select_related("user").order_by("at", "id"), many=True).data,
                 "events": EventSerializer(lead.events.order_by("-occurred_at", "-id")[:HISTORY_EVENTS], many=True).data,
-                "sla_breaches": SlaBreachSerializer(lead.sla_breaches.order_by("detected_at", "id"), many=True).data,
+                "sla_breaches": SlaBreachSerializer(
+                    SlaBreach.objects.filter(lead_id__in=ids).order_by("detected_at", "id"), many=True
+                ).data,
             }
         )
 

@@ -195,6 +195,25 @@ class Lead(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Duplicates and privacy (issue 21, `leads.services.merge` / `leads.services.privacy`).
+    # A merged lead stays as a redirect: its stage history keeps counting in the reports, and
+    # its id keeps answering with the survivor's.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_leads",
+        help_text=_("The lead this duplicate was merged into."),
+    )
+    merged_at = models.DateTimeField(null=True, blank=True)
+    # Consent: an opted-out lead is never e-mailed (`may_email`); set by an `unsubscribe`
+    # event, the consent API or the admin, and recorded with when and how.
+    email_opt_out = models.BooleanField(default=False, verbose_name=_("e-mail opt-out"))
+    email_opt_out_at = models.DateTimeField(null=True, blank=True)
+    email_opt_out_source = models.CharField(max_length=40, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True, help_text=_("When the person's data was erased."))
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -253,6 +272,11 @@ class Lead(models.Model):
     @property
     def fit_grade(self) -> str:
         return fit_grade(self.fit_score)
+
+    def may_email(self) -> bool:
+        """May anything address an e-mail to this person? Not once they opted out, were erased,
+        or were merged into another lead (write to the survivor), nor without an address."""
+        return bool(self.email) and not (self.email_opt_out or self.erased_at or self.merged_into_id)
 
 
 class Event(models.Model):
@@ -577,3 +601,49 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+# --- The people audit trail: merges, privacy exports and erasures, consent (issue 21) ----------
+
+
+class PeopleAction(models.TextChoices):
+    MERGE = "merge", _("Merged a duplicate")
+    PRIVACY_EXPORT = "privacy_export", _("Exported personal data")
+    ERASE = "erase", _("Erased personal data")
+    OPT_OUT = "opt_out", _("Opted out of e-mail")
+    OPT_IN = "opt_in", _("Opted in to e-mail")
+
+
+class LeadAuditEntry(models.Model):
+    """Append-only record of what was done to a person's data and by whom. It names what was
+    done (counts, field names, lead ids), never the personal values themselves, so it survives
+    an erasure without keeping what was erased."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="audit_entries")
+    action = models.CharField(max_length=20, choices=PeopleAction.choices)
+    # The other lead of a merge (the duplicate merged into `lead`).
+    other_lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    actor_type = models.CharField(max_length=10, choices=ActorType.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("people audit entry")
+        verbose_name_plural = _("people audit entries")
+
+    def __str__(self) -> str:
+        return f"{self.lead_id}: {self.action} @ {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("Audit entries are append-only and cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit entries are append-only and cannot be deleted")

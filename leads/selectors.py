@@ -50,6 +50,8 @@ def inbox_leads(user, *, stage: str = "", source: str = "", refine: Refine | Non
         )
     else:
         return Lead.objects.none()
+    # A merged duplicate keeps its stage for the reports but is nobody's work any more.
+    qs = qs.filter(merged_into__isnull=True)
     if stage:
         qs = qs.filter(stage=stage)
     if source:
@@ -149,6 +151,7 @@ def inbox_query(user, *, stage: str = "", source: str = "", refine: Refine | Non
             ]
     else:
         branches = []
+    branches = [branch.filter(merged_into__isnull=True) for branch in branches]
     if source:
         branches = [branch.filter(source=source) for branch in branches]
     if refine is not None:

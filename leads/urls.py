@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import list_views, views
+from . import list_views, views, views_people
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +17,8 @@ urlpatterns = [
     path("leads/<int:pk>/close/", views.close, name="lead-close"),
     path("leads/<int:pk>/touches/", views.log_touch, name="lead-touch"),
     path("leads/<int:pk>/reassign/", views.reassign, name="lead-reassign"),
+    path("leads/duplicates/", views_people.duplicates, name="lead-duplicates"),
+    path("leads/duplicates/merge/", views_people.merge, name="lead-duplicates-merge"),
     path("manager/team/", views.team, name="team"),
     path("manager/team/members/<int:pk>/away/", views.set_away, name="team-away"),
 ]

@@ -29,6 +29,8 @@ from scoring import services as scoring
 from ..bulk import concrete_field, insert_columns, insert_objects
 from ..models import Event, Lead
 from .errors import ServiceError
+from .merge import merged_redirects
+from .privacy import record_unsubscribes
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +258,9 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
         known_ids = set(Lead.objects.filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
         by_ext = dict(Lead.objects.filter(external_id__in=exts).values_list("external_id", "pk")) if exts else {}
         by_email = dict(Lead.objects.filter(email__in=emails).values_list("email", "pk")) if emails else {}
-        existing = sorted(known_ids | set(by_ext.values()) | set(by_email.values()))
+        # Events for a merged duplicate (by its id, e-mail or external id) go to its survivor.
+        redirects = merged_redirects(known_ids | set(by_ext.values()) | set(by_email.values()))
+        existing = sorted(known_ids | set(by_ext.values()) | set(by_email.values()) | set(redirects.values()))
         score_later = settings.SCORING_EVENTS_ASYNC
         if existing and not score_later:
             # The row locks scoring and promotion take anyway, taken up front and in one order.
@@ -312,10 +316,13 @@ def _store_events(items: Sequence[Any], parsed: list[dict[str, Any]], now: dt.da
                 lead_id = by_ext[ref["external_id"]]
             else:
                 lead_id = by_email[ref["email"].lower()]
+            lead_id = redirects.get(lead_id, lead_id)
             events.setdefault(
                 (lead_id, d["event_id"]), (lead_id, d["type"], d["occurred_at"], d["properties"], d["event_id"], now)
             )
         fresh = _insert_events(list(events.values()))
+        # An `unsubscribe` event records the person's e-mail opt-out (issue 21).
+        record_unsubscribes(fresh)
         lead_ids = sorted({row[0] for row in fresh})
         if score_later:
             scoring.rescore_after_commit([*lead_ids, *(by_email[email] for email in to_create)])

@@ -76,6 +76,12 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     # Each user manages their own API tokens (another's token is a 404, never listed).
     "api-token-list": {"GET list": EVERY_ROLE, "POST create": EVERY_ROLE},
     "api-token-detail": {"DELETE destroy": EVERY_ROLE},
+    # People (issue 21): possible duplicates, merge, privacy requests, consent (SPEC section 1).
+    "api-lead-duplicates": {"GET": LEAD_WRITERS},
+    "api-lead-merge": {"POST": LEAD_WRITERS},
+    "api-lead-privacy-export": {"GET": LEAD_WRITERS},
+    "api-lead-erase": {"POST": LEAD_WRITERS},
+    "api-lead-consent": {"GET": LEAD_WRITERS, "POST": LEAD_WRITERS},
     # The OpenAPI schema and its viewer describe the API; they hold no data.
     "schema": {"GET": PUBLIC},
     "api-docs": {"GET": PUBLIC},
