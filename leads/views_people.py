@@ -18,6 +18,7 @@ from .models import Lead
 from .services.duplicates import find_duplicates, suggested_survivor
 from .services.errors import ServiceError
 from .services.merge import merge_leads
+from .templatetags.leadflow_ui import APP_MESSAGE_TAG
 
 PAGE_LIMIT = 100
 
@@ -46,16 +47,17 @@ def merge(request: HttpRequest) -> HttpResponse:
         survivor = get_object_or_404(visible, pk=int(request.POST.get("survivor", "")))
         duplicate = get_object_or_404(visible, pk=int(request.POST.get("duplicate", "")))
     except ValueError:
-        messages.error(request, _("Choose two leads to merge."))
+        messages.error(request, _("Choose two leads to merge."), extra_tags=APP_MESSAGE_TAG)
         return redirect("lead-duplicates")
     try:
         merge_leads(survivor, duplicate, by=Actor.person(request.user))
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, exc.message, extra_tags=APP_MESSAGE_TAG)
         return redirect("lead-duplicates")
     survivor = Lead.objects.get(pk=survivor.pk)
     messages.success(
         request,
         _("Lead %(duplicate)s was merged into %(survivor)s.") % {"duplicate": duplicate.pk, "survivor": survivor},
+        extra_tags=APP_MESSAGE_TAG,
     )
     return redirect("lead-duplicates")
