@@ -68,35 +68,45 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).casefold()
 
 
-def validate_condition(operator: str, value: Any) -> str | None:
-    """Why `operator` cannot take `value`, or None when it can. Used by the models' clean()."""
+def condition_problem(operator: str, value: Any) -> tuple[str, dict[str, str]] | None:
+    """Why `operator` cannot take `value` as an English message template and its values (the
+    models put the template into the reader's language), or None when it can."""
     if operator not in OPERATORS:
-        return f"Unknown operator '{operator}'."
+        return gettext_noop("Unknown operator '%(operator)s'."), {"operator": operator}
     if operator == "regex":
         if not isinstance(value, str) or not value:
-            return "A regex rule needs a pattern."
+            return gettext_noop("A regex rule needs a pattern."), {}
         try:
             re.compile(value)
         except re.error as exc:
-            return f"The regex does not compile: {exc}."
+            return gettext_noop("The regex does not compile: %(error)s."), {"error": str(exc)}
     elif operator in ("gte", "lte"):
         if _as_number(value) is None or isinstance(value, str):
-            return f"'{operator}' needs a number."
+            return gettext_noop("'%(operator)s' needs a number."), {"operator": operator}
     elif operator == "between":
         if (
             not isinstance(value, (list, tuple))
             or len(value) != 2
             or any(_as_number(v) is None or isinstance(v, str) for v in value)
         ):
-            return "'between' needs two numbers, e.g. [100, 1000]."
+            return gettext_noop("'between' needs two numbers, e.g. [100, 1000]."), {}
         if float(value[0]) > float(value[1]):
-            return "'between' needs the lower bound first."
+            return gettext_noop("'between' needs the lower bound first."), {}
     elif operator == "in":
         if not isinstance(value, (list, tuple)) or not value:
-            return "'in' needs a list of values."
+            return gettext_noop("'in' needs a list of values."), {}
     elif operator in ("equals", "contains") and (value is None or (isinstance(value, str) and value == "")):
-        return f"'{operator}' needs a value."
+        return gettext_noop("'%(operator)s' needs a value."), {"operator": operator}
     return None
+
+
+def validate_condition(operator: str, value: Any) -> str | None:
+    """Why `operator` cannot take `value`, in English, or None when it can."""
+    problem = condition_problem(operator, value)
+    if problem is None:
+        return None
+    template, values = problem
+    return template % values if values else template
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .engine import validate_condition
+from .engine import condition_problem
 
 
 class DefinitionState(models.TextChoices):
@@ -38,9 +39,11 @@ def default_hand_raisers() -> list[str]:
 
 
 def _check_condition(operator: str, value, *, field: str = "value") -> None:
-    problem = validate_condition(operator, value)
+    problem = condition_problem(operator, value)
     if problem:
-        raise ValidationError({field: problem})
+        template, values = problem
+        message = gettext(template)
+        raise ValidationError({field: message % values if values else message})
 
 
 class QualifiedLeadDefinition(models.Model):

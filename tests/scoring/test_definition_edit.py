@@ -165,3 +165,20 @@ def test_creating_a_draft_with_a_bad_review_date_is_a_400_naming_it(marketer, sp
     )
     assert response.status_code == 400
     assert "review_by" in response.json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [("es", "La regex no compila"), ("ro", "Regex-ul nu se compilează")],
+)
+def test_a_bad_rule_is_refused_in_the_readers_language(marketer, draft, language, words):
+    response = client_for(marketer).patch(
+        f"/api/v1/definitions/{draft.pk}/",
+        {"knockouts": [{"name": "Free mail", "field": "email", "operator": "regex", "value": "@(gmail"}]},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "validation_error"  # the code stays, the words follow the reader
+    assert words in " ".join(body["fields"]["knockouts[0].value"])
